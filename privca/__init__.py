@@ -1,0 +1,40 @@
+"""privca: a private certificate authority for Cisco collaboration estates.
+
+Everything the command line does is a function here. Names are imported on first use so that ``import privca``
+stays cheap.
+
+    >>> from datetime import datetime, timezone
+    >>> import privca
+    >>> store = privca.Store("store")
+    >>> records = privca.issue(store, [Path("expc.csr")], passphrase, now=datetime.now(timezone.utc))
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .errors import (CertificateInputError, CSRError, ExportError, KeyMaterialError, LedgerError, OutputError,
+                     PolicyViolation, PrivcaError, ProfileError, RevocationError, StoreError, UsageError)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Store": "privca.store",
+    "Passphrase": "privca.keys",
+    "init_ca": "privca.ca",
+    "issue": "privca.signer",
+    "load_profile": "privca.profiles",
+    "load_profile_file": "privca.profiles",
+    "certificate_record": "privca.records",
+}
+
+__all__ = sorted([*_LAZY, "CertificateInputError", "CSRError", "ExportError", "KeyMaterialError", "LedgerError",
+                  "OutputError", "PolicyViolation", "PrivcaError", "ProfileError", "RevocationError", "StoreError",
+                  "UsageError", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'privca' has no attribute {name!r}")

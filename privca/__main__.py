@@ -1,0 +1,3 @@
+from privca.cli import main
+
+main()

@@ -1,0 +1,237 @@
+"""The CA engine: creates the root and issuing CAs, and loads the active issuer for signing.
+
+A CA is a ledger row (its certificate, status, CRL settings) plus an encrypted key file in the store. The issuer
+key is used in exactly one place, ``Issuer.sign``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StoreError, UsageError
+from .keys import CA_KEY_TYPES, KeySpec, Passphrase, check_new_passphrase, generate_key, load_private_key, save_private_key
+from .ledger import iso
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+    from .store import Store
+
+DEFAULT_ROOT_KEY = "rsa:4096"
+DEFAULT_ISSUING_KEY = "rsa:3072"
+DEFAULT_ROOT_DAYS = 7305  # 20 years: a root is a long-lived trust anchor that every peer must be given
+DEFAULT_ISSUING_DAYS = 3652  # 10 years: half the root's, so it is rotated at least once under one root
+
+
+def signature_hash(key: Any) -> Any:
+    """SHA-384 for P-384 keys (matching strength), SHA-256 otherwise (what every Cisco product accepts)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def fingerprint(cert: "x509.Certificate", algorithm: str = "sha256") -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.new(algorithm, cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def pem_of(cert: "x509.Certificate") -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.PEM).decode()
+
+
+def serial_hex(serial: int) -> str:
+    """Serials are shown and stored as lowercase hex without separators."""
+    return format(serial, "x")
+
+
+def check_url(url: str | None, option: str) -> str | None:
+    if url is None:
+        return None
+    if not (url.startswith("http://") or url.startswith("https://")) or any(ch.isspace() for ch in url):
+        raise UsageError(f"{option} {url!r}: must be an http:// or https:// URL without spaces")
+    return url
+
+
+def crl_file_name(ca_name: str) -> str:
+    return f"{ca_name}.crl"
+
+
+def crl_url_for(base: str | None, ca_name: str) -> str | None:
+    """The URL a CA's CRL is published at: ``<base>/<ca name>.crl``."""
+    return f"{base.rstrip('/')}/{crl_file_name(ca_name)}" if base else None
+
+
+@dataclass
+class Issuer:
+    """A CA ready to sign: its ledger row, certificate and decrypted key."""
+
+    row: "sqlite3.Row"
+    cert: "x509.Certificate"
+    key: "CertificateIssuerPrivateKeyTypes"
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.row["key_type"]).split(":")[0]
+
+    def sign(self, builder: Any) -> Any:
+        """Sign a certificate or CRL builder with this CA's key."""
+        return builder.sign(self.key, signature_hash(self.key))
+
+
+def load_ca_cert(row: "sqlite3.Row") -> "x509.Certificate":
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(row["pem"].encode())
+
+
+def load_issuer(store: "Store", row: "sqlite3.Row", passphrase: Passphrase) -> Issuer:
+    key = load_private_key(store.path / row["key_ref"], passphrase)
+    cert = load_ca_cert(row)
+    if key.public_key() != cert.public_key():
+        raise StoreError(f"{store.path / row['key_ref']}: key does not match the certificate of CA {row['name']}")
+    return Issuer(row, cert, key)
+
+
+def active_issuing_row(store: "Store") -> "sqlite3.Row":
+    row = store.require_ca().active_ca("issuing")
+    if row is None:
+        raise StoreError(f"{store.path}: no active issuing CA; run: privca rotate intermediate")
+    return row
+
+
+def chain_rows(store: "Store", row: "sqlite3.Row") -> list["sqlite3.Row"]:
+    """``row`` followed by each parent up to its root."""
+    ledger = store.ledger
+    chain = [row]
+    while chain[-1]["parent_id"] is not None:
+        chain.append(ledger.ca(chain[-1]["parent_id"]))
+    return chain
+
+
+def _ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key_spec: str,
+            crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "name": name,
+        "role": role,
+        "generation": generation,
+        "parent_id": parent_id,
+        "subject": cert.subject.rfc4514_string(),
+        "serial": serial_hex(cert.serial_number),
+        "key_type": key_spec,
+        "key_ref": f"keys/{name}.key.pem",
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "status": "active",
+        "fingerprint_sha256": fingerprint(cert),
+        "crl_url": crl_url_for(crl_base, name),
+        "ocsp_url": ocsp_url,
+        "created_at": iso(now),
+        "pem": pem_of(cert),
+    }
+
+
+def ca_name(common_name: str, organization: str | None) -> "x509.Name":
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    if not common_name.strip() or any(not ch.isprintable() for ch in common_name):
+        raise UsageError(f"CA common name {common_name!r}: must be printable text")
+    if len(common_name) > 64:
+        raise UsageError(f"CA common name {common_name!r}: longer than 64 characters (RFC 5280 ub-common-name)")
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        if any(not ch.isprintable() for ch in organization) or len(organization) > 64:
+            raise UsageError(f"organisation {organization!r}: must be printable text of at most 64 characters")
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def init_ca(
+    store: "Store",
+    passphrase: Passphrase,
+    *,
+    root_cn: str,
+    issuing_cn: str,
+    org: str | None = None,
+    key_type: str | None = None,
+    root_days: int = DEFAULT_ROOT_DAYS,
+    issuing_days: int = DEFAULT_ISSUING_DAYS,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA."""
+    from cryptography import x509
+
+    from .builder import ca_builder, validity
+
+    if root_cn.strip().casefold() == issuing_cn.strip().casefold():
+        # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
+        raise UsageError("--root-cn and --issuing-cn: must differ; Cisco trust stores match CAs by name")
+    root_spec = KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
+    issuing_spec = KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES)
+    if not 1 <= issuing_days < root_days <= 36500:
+        raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
+    crl_base = check_url(crl_url, "--crl-url")
+    check_url(ocsp_url, "--ocsp-url")
+    root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
+    check_new_passphrase(passphrase)
+    if store.is_initialised() and store.ledger.cas():
+        raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
+    for name in ("root-1", "issuing-1"):
+        if (store.keys_dir / f"{name}.key.pem").exists():
+            raise StoreError(f"{store.keys_dir / (name + '.key.pem')}: a CA key is already there; not overwriting it")
+
+    root_key, issuing_key = generate_key(root_spec), generate_key(issuing_spec)
+    not_before, not_after = validity(now, root_days)
+    root_cert = ca_builder(root_name, root_name, root_key.public_key(), x509.random_serial_number(), not_before,
+                           not_after, None, None).sign(root_key, signature_hash(root_key))
+    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    not_before, not_after = validity(now, issuing_days)
+    issuing_builder = ca_builder(issuing_name, root_name, issuing_key.public_key(), x509.random_serial_number(),
+                                 not_before, not_after, root_ski, 0)
+    from .builder import revocation_pointers
+
+    issuing_builder = revocation_pointers(issuing_builder, crl_url_for(crl_base, "root-1"), None)
+    issuing_cert = issuing_builder.sign(root_key, signature_hash(root_key))
+
+    ledger = store.create()
+    written: list[Path] = []
+    try:
+        with ledger.write():
+            if ledger.cas():
+                raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
+            root_row = _ca_row("root-1", "root", 1, None, root_cert, str(root_spec), crl_base, None, now)
+            root_id = ledger.insert_ca(root_row)
+            issuing_row = _ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, str(issuing_spec), crl_base,
+                                  ocsp_url, now)
+            ledger.insert_ca(issuing_row)
+            for name, key in (("root-1", root_key), ("issuing-1", issuing_key)):
+                path = store.keys_dir / f"{name}.key.pem"
+                save_private_key(path, key, passphrase)
+                written.append(path)
+            ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
+                                              "root_fingerprint": root_row["fingerprint_sha256"],
+                                              "issuing_fingerprint": issuing_row["fingerprint_sha256"]})
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return [dict(root_row), dict(issuing_row)]

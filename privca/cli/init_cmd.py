@@ -1,0 +1,60 @@
+"""privca init: create the root and issuing CAs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source, print_json
+
+
+def init(
+    root_cn: Annotated[str, typer.Option("--root-cn", help="Common name of the root CA, e.g. 'Example UC Root CA 2026'.")],
+    issuing_cn: Annotated[str, typer.Option("--issuing-cn", help="Common name of the issuing CA; must differ from the root's.")],
+    org: Annotated[str | None, typer.Option("--org", help="Organisation (O) for both CA names.")] = None,
+    key_type: Annotated[
+        str | None,
+        typer.Option("--key-type", help="rsa:3072, rsa:4096, ec:secp256r1 or ec:secp384r1 for both CAs "
+                     "[default: rsa:4096 root, rsa:3072 issuing]", show_default=False),
+    ] = None,
+    root_days: Annotated[int, typer.Option("--root-days", help="Root CA validity in days.")] = 7305,
+    issuing_days: Annotated[int, typer.Option("--issuing-days", help="Issuing CA validity in days.")] = 3652,
+    crl_url: Annotated[
+        str | None,
+        typer.Option("--crl-url", help="Base URL where CRLs will be published, e.g. http://pki.example.com/crl; "
+                     "each CA's CRL is <base>/<ca>.crl and goes into the certificates it issues."),
+    ] = None,
+    ocsp_url: Annotated[str | None, typer.Option("--ocsp-url", help="OCSP responder URL for leaf certificates.")] = None,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Do nothing (exit 0) if the store already has a CA.")] = False,
+    store: StoreOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a self-signed root CA and an issuing CA (pathlen 0) in the store.
+
+    The CA keys are encrypted with your passphrase (from --passphrase-file, $PRIVCA_PASSPHRASE or a prompt).
+    Keep the passphrase safe: without it the CA cannot sign anything.
+
+    Example:
+
+        privca init --root-cn "Example UC Root CA" --issuing-cn "Example UC Issuing CA 1" --org "Example Ltd"
+    """
+    target = open_store(store)
+    if exist_ok and target.is_initialised() and target.ledger.cas():
+        note(f"{target.path}: already holds a CA; nothing to do")
+        return
+    from ..ca import init_ca
+
+    secret = passphrase_source(passphrase_file, confirm=True)
+    created = init_ca(target, secret, root_cn=root_cn, issuing_cn=issuing_cn, org=org, key_type=key_type,
+                      root_days=root_days, issuing_days=issuing_days, crl_url=crl_url, ocsp_url=ocsp_url, now=now())
+    if json_output:
+        print_json([{k: v for k, v in row.items() if k != "pem"} for row in created])
+        return
+    for row in created:
+        print(f"{row['role']:8} {row['subject']}  (key {row['key_type']}, expires {row['not_after']})")
+        print(f"         SHA-256 {row['fingerprint_sha256']}")
+    print(f"Store: {Path(target.path).absolute()} (keys encrypted, owner-only)")
+    print("Next: privca issue expc.csr   (see privca issue --help)")

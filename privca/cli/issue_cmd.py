@@ -1,0 +1,61 @@
+"""privca issue: sign CSRs with a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import (JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source,
+                     print_json, progress_bar)
+
+
+def issue(
+    csrs: Annotated[list[Path], typer.Argument(help="CSR files (PEM or DER), e.g. from Expressway's Generate CSR.",
+                                               show_default=False)],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="Issuance profile; see: privca profiles")] = "expressway-c",
+    days: Annotated[int | None, typer.Option("--days", help="Validity in days [default: the profile's]",
+                                             show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the files here instead of next to each CSR.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace output files that already exist.")] = False,
+    store: StoreOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Issue a certificate for each CSR: <name>.pem, <name>.chain.pem (CAs) and <name>.fullchain.pem.
+
+    Every CSR is checked before any is signed; if one is bad, nothing is issued and every problem is listed.
+    The CSR's requested extensions are requests: the profile decides what is granted.
+
+    Examples:
+
+        privca issue expc.csr
+
+        privca issue exp-c1.csr exp-c2.csr --out certs/
+
+        privca issue expc-client.csr --profile expressway-client --days 365
+    """
+    from ..signer import issue as issue_certificates
+
+    target = open_store(store)
+    with progress_bar(len(csrs), "Signing") as advance:
+        records = issue_certificates(target, csrs, lambda: passphrase_source(passphrase_file), now=now(),
+                                     profile=profile, days=days, out_dir=out, force=force, progress=advance)
+    if json_output:
+        print_json(records)
+        return
+    for record in records[:20]:
+        print(f"Issued {record['serial']}  {record['subject']}")
+        print(f"  profile {record['profile']}: EKU {', '.join(record['eku'])}; SAN {', '.join(record['sans'])}")
+        print(f"  valid {record['not_before']} to {record['not_after']}")
+        print(f"  certificate {record['cert_path']}")
+        print(f"  chain       {record['chain_path']}")
+        print(f"  full chain  {record['fullchain_path']}")
+        for text in record["notes"]:
+            print(f"  note: {text}")
+    if len(records) > 20:
+        print(f"... and {len(records) - 20} more; privca list shows them all")
+    if records:
+        first = records[0]
+        note(f"Verify: openssl verify -purpose sslserver -CAfile {first['chain_path']} {first['cert_path']}")

@@ -1,0 +1,103 @@
+"""privca list / privca show: what the ledger holds."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import LedgerError, UsageError
+from .common import JsonOption, StoreOption, now, open_store, print_json, table
+
+STATUSES = ("valid", "expired", "revoked", "hold")
+
+
+def list_certificates(
+    status: Annotated[list[str] | None, typer.Option("--status", help="valid, expired, revoked or hold (repeatable)")] = None,
+    expiring_within: Annotated[int | None, typer.Option("--expiring-within", help="Only valid certificates that expire "
+                                                        "within this many days.", show_default=False)] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="Only this profile.")] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """List issued certificates, soonest expiry first.
+
+    Examples:
+
+        privca list
+
+        privca list --expiring-within 30
+
+        privca list --status revoked --json
+    """
+    for item in status or []:
+        if item not in STATUSES:
+            raise UsageError(f"--status {item!r}: choose from {', '.join(STATUSES)}")
+    if expiring_within is not None and expiring_within < 0:
+        raise UsageError("--expiring-within: must be 0 or more days")
+    from ..records import certificate_record
+
+    ledger = open_store(store).require_ca()
+    moment = now()
+    rows = ledger.query_certificates(now=moment, statuses=status or (), expiring_within_days=expiring_within,
+                                     profile=profile)
+    if json_output:
+        print_json([certificate_record(row) for row in rows])
+    elif csv_output:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["serial", "status", "profile", "subject", "sans", "not_before", "not_after"])
+        for row in rows:
+            record = certificate_record(row)
+            writer.writerow([record["serial"], _status(record, moment), record["profile"], record["subject"],
+                             " ".join(record["sans"]), record["not_before"], record["not_after"]])
+    else:
+        records = [certificate_record(row) for row in rows]
+        table("Certificates", ["serial", "status", "profile", "subject", "expires"],
+              [[r["serial"], _status(r, moment), r["profile"], r["subject"], r["not_after"]] for r in records])
+
+
+def _status(record: dict, moment: object) -> str:
+    from ..ledger import iso
+
+    if record["status"] == "valid" and record["not_after"] < iso(moment):  # type: ignore[arg-type]
+        return "expired"
+    return str(record["status"])
+
+
+def show(
+    serial: Annotated[str, typer.Argument(help="Serial number in hex, as privca list shows it.", show_default=False)],
+    pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one certificate from the ledger.
+
+    Examples:
+
+        privca show 3f2a...
+
+        privca show 3f2a... --pem > expc.pem
+    """
+    from ..records import certificate_record
+
+    wanted = serial.lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
+    if any(ch not in "0123456789abcdef" for ch in wanted):
+        raise UsageError(f"serial {serial!r}: must be hexadecimal")
+    rows = open_store(store).require_ca().certificates_by_serial(wanted)
+    if not rows:
+        raise LedgerError(f"serial {wanted}: no such certificate in the ledger")
+    row = rows[0]
+    if pem:
+        sys.stdout.write(row["pem"])
+        return
+    record = certificate_record(row)
+    record["status"] = _status(record, now())
+    if json_output:
+        print_json(record)
+        return
+    for key, value in record.items():
+        print(f"{key:20} {', '.join(value) if isinstance(value, list) else value}")

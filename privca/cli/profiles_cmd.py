@@ -1,0 +1,70 @@
+"""privca profiles: list, show and check issuance profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import JsonOption, StoreOption, open_store, print_json, table
+
+app = typer.Typer(help="List, show and check issuance profiles.", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """List the issuance profiles: the shipped ones and those in the store's profiles/ folder.
+
+    Examples:
+
+        privca profiles
+
+        privca profiles show expressway-c
+
+        privca profiles check my-profile.toml
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..profiles import available_profiles, load_profile
+
+    target = open_store(store)
+    loaded = [load_profile(name, target.profiles_dir) for name in available_profiles(target.profiles_dir)]
+    if json_output:
+        print_json([p.summary() for p in loaded])
+        return
+    table("Profiles", ["name", "EKU", "key types", "days", "description"],
+          [[p.name, "+".join(p.eku), ", ".join(p.key_allowed), str(p.validity_days), p.description] for p in loaded])
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="Profile name.")], store: StoreOption = None,
+         json_output: JsonOption = False) -> None:
+    """Show what a profile grants.
+
+    Example:
+
+        privca profiles show expressway-server
+    """
+    from ..profiles import load_profile
+
+    summary = load_profile(name, open_store(store).profiles_dir).summary()
+    if json_output:
+        print_json(summary)
+        return
+    for key, value in summary.items():
+        print(f"{key:20} {value}")
+
+
+@app.command("check")
+def check(path: Annotated[Path, typer.Argument(help="A profile TOML file.")], store: StoreOption = None) -> None:
+    """Check a custom profile file; every problem is listed. Put good ones in <store>/profiles/.
+
+    Example:
+
+        privca profiles check store/profiles/expressway-c-short.toml
+    """
+    from ..profiles import load_profile_file
+
+    profile = load_profile_file(path, open_store(store).profiles_dir)
+    print(f"{path}: OK ({profile.name}: EKU {', '.join(profile.eku)}; {profile.validity_days} days)")

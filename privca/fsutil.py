@@ -1,0 +1,94 @@
+"""Owner-only folders and atomic file writes.
+
+Every file privca writes goes to a temporary name in the same folder first and is renamed into place, so a
+crash or a kill never leaves half a file behind under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import OutputError, StoreError
+
+TEMP_MARK = ".privca-tmp-"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) if needed and make sure only the owner can enter it."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.is_symlink():
+            raise StoreError(f"{path}: is a symbolic link; use the real folder")
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create a private folder ({exc.strerror})") from None
+
+
+def temp_name(final: Path, tag: str = "") -> Path:
+    """The temporary sibling that ``final`` is written to before it is renamed into place."""
+    return final.with_name(f".{final.name}{TEMP_MARK}{tag or os.getpid()}")
+
+
+def write_temp(final: Path, data: bytes, *, mode: int = 0o644, tag: str = "", durable: bool = True) -> Path:
+    """Write ``data`` to the temporary sibling of ``final`` and return its path (not yet renamed).
+
+    The file is created with O_EXCL | O_NOFOLLOW so that a planted symbolic link is never followed.
+    """
+    tmp = temp_name(final, tag)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, mode)
+    except FileExistsError:
+        # A left-over from a killed run with the same tag: it was never renamed, so it holds nothing we need.
+        tmp.unlink()
+        fd = os.open(tmp, flags, mode)
+    except OSError as exc:
+        raise OutputError(f"{final.parent}: cannot write there ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
+    return tmp
+
+
+def atomic_write(final: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = False) -> None:
+    """Write ``data`` to ``final`` all at once: either the whole new file is there, or the old state is."""
+    check_writable_target(final, overwrite=overwrite)
+    tmp = write_temp(final, data, mode=mode)
+    try:
+        os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
+
+
+def check_writable_target(final: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless asked, and never write through a symbolic link."""
+    if final.is_symlink():
+        raise OutputError(f"{final}: is a symbolic link; privca does not write through links")
+    if final.exists():
+        if final.is_dir():
+            raise OutputError(f"{final}: is a folder")
+        if not overwrite:
+            raise OutputError(f"{final}: already exists; use --force to replace it")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames inside ``path`` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

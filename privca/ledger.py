@@ -1,0 +1,286 @@
+"""The ledger: every CA and certificate privca has issued, and an append-only, hash-chained events log.
+
+SQLite in WAL mode. The schema is created and upgraded with sqlite-utils migrations. Hot paths (issuing, listing)
+use the stdlib connection directly: importing sqlite_utils costs ~100 ms, so it is imported only when the schema
+is behind (``PRAGMA user_version`` says how many migrations have run).
+
+Writes happen inside ``Ledger.write()``, a ``BEGIN IMMEDIATE`` transaction: two privca processes never
+interleave, and a crash leaves either the whole change or none of it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import LedgerError
+
+BUSY_TIMEOUT_MS = 60_000
+GENESIS_HASH = "0" * 64
+
+
+def iso(moment: datetime) -> str:
+    """UTC timestamps as stored in the ledger: ISO 8601 with a Z, so text order is time order."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def actor() -> str:
+    """Who did it, for the ledger: the operating-system user and host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in some containers; the uid is still meaningful
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _migrations() -> Any:
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("privca")
+
+    @migrations(name="0001_initial")
+    def initial(db: Any) -> None:
+        db.execute(
+            """
+            CREATE TABLE cas (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL CHECK (role IN ('root', 'issuing')),
+                generation INTEGER NOT NULL,
+                parent_id INTEGER REFERENCES cas(id),
+                subject TEXT NOT NULL,
+                serial TEXT NOT NULL,
+                key_type TEXT NOT NULL,
+                key_ref TEXT NOT NULL,
+                not_before TEXT NOT NULL,
+                not_after TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired', 'revoked')),
+                fingerprint_sha256 TEXT NOT NULL,
+                crl_url TEXT,
+                ocsp_url TEXT,
+                crl_number INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                pem TEXT NOT NULL
+            )"""
+        )
+        db.execute(
+            """
+            CREATE TABLE certificates (
+                id INTEGER PRIMARY KEY,
+                serial TEXT NOT NULL,
+                issuer_id INTEGER NOT NULL REFERENCES cas(id),
+                profile TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                sans TEXT NOT NULL,
+                eku TEXT NOT NULL,
+                key_type TEXT NOT NULL,
+                key_size TEXT NOT NULL,
+                not_before TEXT NOT NULL,
+                not_after TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked', 'hold')),
+                revoked_at TEXT,
+                revocation_reason TEXT,
+                fingerprint_sha256 TEXT NOT NULL,
+                csr_sha256 TEXT,
+                requested_eku TEXT,
+                replaces TEXT,
+                issued_by TEXT NOT NULL,
+                issued_at TEXT NOT NULL,
+                cert_path TEXT,
+                chain_path TEXT,
+                fullchain_path TEXT,
+                pem TEXT NOT NULL,
+                UNIQUE (issuer_id, serial)
+            )"""
+        )
+        db.execute("CREATE INDEX certificates_serial ON certificates (serial)")
+        db.execute("CREATE INDEX certificates_status_expiry ON certificates (status, not_after)")
+        db.execute(
+            """
+            CREATE TABLE events (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                action TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                serial TEXT,
+                details TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL
+            )"""
+        )
+
+    return migrations
+
+
+LATEST_SCHEMA = 1  # the number of migrations above; bump with each new one
+
+
+def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
+    """The chain link of one event: editing or deleting any earlier row breaks every later hash."""
+    payload = json.dumps([prev_hash, event_id, at, action, who, serial, details], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Ledger:
+    """A connection to one store's ledger."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise LedgerError(f"{path}: cannot switch the ledger to WAL mode (got {mode})")
+            # FULL: a committed certificate survives a power cut, not only a crash.
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] < LATEST_SCHEMA:
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path}: cannot open the ledger ({exc})") from None
+
+    def _migrate(self) -> None:
+        from sqlite_utils import Database
+
+        self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait and then see it done
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < LATEST_SCHEMA:
+                _migrations().apply(Database(self.conn))
+                self.conn.execute(f"PRAGMA user_version = {LATEST_SCHEMA}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One all-or-nothing write transaction, taken before anything is read for it."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"{self.path}: the ledger is busy ({exc}); try again") from None
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    # --- events ---------------------------------------------------------------------------------------------
+
+    def record_event(self, at: datetime, action: str, details: dict[str, Any], serial: str | None = None) -> None:
+        """Append an event; call inside ``write()`` so the event commits with the change it describes."""
+        last = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        prev_hash, next_id = (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
+        when, who, text = iso(at), actor(), json.dumps(details, sort_keys=True, separators=(",", ":"))
+        digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
+        self.conn.execute(
+            "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
+            (next_id, when, action, who, serial, text, prev_hash, digest),
+        )
+
+    def events(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+
+    # --- CAs ------------------------------------------------------------------------------------------------
+
+    def cas(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM cas ORDER BY id").fetchall()
+
+    def ca(self, ca_id: int) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM cas WHERE id = ?", (ca_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"CA #{ca_id}: not in the ledger")
+        return row
+
+    def active_ca(self, role: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM cas WHERE role = ? AND status = 'active' ORDER BY generation DESC LIMIT 1", (role,)
+        ).fetchone()
+
+    def insert_ca(self, row: dict[str, Any]) -> int:
+        columns = ", ".join(row)
+        cursor = self.conn.execute(f"INSERT INTO cas ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        return int(cursor.lastrowid or 0)
+
+    # --- certificates ---------------------------------------------------------------------------------------
+
+    def insert_certificates(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = list(rows[0])
+        sql = f"INSERT INTO certificates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        try:
+            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+        except sqlite3.IntegrityError as exc:
+            raise LedgerError(f"{self.path}: cannot record the certificates ({exc})") from None
+
+    def serial_exists(self, issuer_id: int, serial: str) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM certificates WHERE issuer_id = ? AND serial = ?", (issuer_id, serial)).fetchone()
+            is not None
+        )
+
+    def certificates_by_serial(self, serial: str) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchall()
+
+    def query_certificates(
+        self,
+        *,
+        now: datetime,
+        statuses: Sequence[str] = (),
+        expiring_within_days: int | None = None,
+        profile: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[sqlite3.Row]:
+        """Certificates matching every filter given, soonest expiry first.
+
+        ``statuses`` may hold ``valid`` (unrevoked and not expired), ``expired``, ``revoked`` and ``hold``.
+        """
+        from datetime import timedelta
+
+        clauses: list[str] = []
+        params: list[Any] = []
+        stamp = iso(now)
+        status_sql = {
+            "valid": "(status = 'valid' AND not_after >= ?)",
+            "expired": "(status = 'valid' AND not_after < ?)",
+            "revoked": "(status = 'revoked')",
+            "hold": "(status = 'hold')",
+        }
+        if statuses:
+            parts = []
+            for status in statuses:
+                parts.append(status_sql[status])
+                if "?" in status_sql[status]:
+                    params.append(stamp)
+            clauses.append("(" + " OR ".join(parts) + ")")
+        if expiring_within_days is not None:
+            # An index range on (status, not_after): fast even on a million rows.
+            clauses.append("status = 'valid' AND not_after >= ? AND not_after <= ?")
+            params += [stamp, iso(now + timedelta(days=expiring_within_days))]
+        if profile is not None:
+            clauses.append("profile = ?")
+            params.append(profile)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT * FROM certificates{where} ORDER BY not_after, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return iter(self.conn.execute(sql, params))

@@ -1,0 +1,34 @@
+"""The one JSON shape of a certificate, shared by ``issue --json``, ``list --json`` and ``show --json``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+RECORD_KEYS = ("serial", "profile", "subject", "sans", "eku", "not_before", "not_after", "cert_path", "chain_path",
+               "fullchain_path")
+
+
+def certificate_record(row: Any, *, with_status: bool = True) -> dict[str, Any]:
+    """A ledger row as a plain dict with the documented keys (plus ``status`` and revocation facts)."""
+    record = {
+        "serial": row["serial"],
+        "profile": row["profile"],
+        "subject": row["subject"],
+        "sans": json.loads(row["sans"]),
+        "eku": json.loads(row["eku"]),
+        "not_before": row["not_before"],
+        "not_after": row["not_after"],
+        "cert_path": row["cert_path"],
+        "chain_path": row["chain_path"],
+        "fullchain_path": row["fullchain_path"],
+    }
+    if with_status:
+        record["status"] = row["status"]
+        record["issuer"] = row["issuer_id"]
+        record["key_type"] = f"{row['key_type']}:{row['key_size']}"
+        record["fingerprint_sha256"] = row["fingerprint_sha256"]
+        if row["status"] != "valid":
+            record["revoked_at"] = row["revoked_at"]
+            record["revocation_reason"] = row["revocation_reason"]
+    return record

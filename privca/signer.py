@@ -1,0 +1,216 @@
+"""Issuance: CSR files -> policy -> certificates -> ledger -> files, all or nothing.
+
+Every CSR in a batch is checked before any is signed; one bad CSR stops the whole batch with every problem listed.
+Files are written under temporary names first, the ledger transaction commits, then the files are renamed into
+place: the ledger is the source of truth, and a certificate is never on disk without being on record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, pem_of, serial_hex
+from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
+from .fsutil import check_writable_target, fsync_dir, write_temp
+from .keys import Passphrase
+from .ledger import actor, iso
+from .policy import IssuanceRequest, check, load_csr, read_csr_file
+from .profiles import load_profile
+from .records import certificate_record
+from .store import Store
+
+DEFAULT_PROFILE = "expressway-c"
+
+PassphraseSource = Passphrase | Callable[[], Passphrase]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class _Planned:
+    request: IssuanceRequest
+    cert_path: Path
+    chain_path: Path
+    fullchain_path: Path
+
+
+def _output_paths(csr_path: Path, out_dir: Path | None) -> tuple[Path, Path, Path]:
+    folder = out_dir if out_dir is not None else csr_path.parent
+    stem = csr_path.name[:-4] if csr_path.name.lower().endswith(".csr") else csr_path.stem
+    return folder / f"{stem}.pem", folder / f"{stem}.chain.pem", folder / f"{stem}.fullchain.pem"
+
+
+def plan(
+    store: Store, csr_paths: Sequence[Path], *, profile: str = DEFAULT_PROFILE, out_dir: Path | None = None,
+    force: bool = False,
+) -> list[_Planned]:
+    """Read and check every CSR and output path; raise one error listing every problem, or return the plan."""
+    if not csr_paths:
+        raise UsageError("issue: name at least one CSR file")
+    chosen = load_profile(profile, store.profiles_dir)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is not a folder")
+    planned: list[_Planned] = []
+    problems: list[tuple[type[PrivcaError], str]] = []
+    seen_outputs: dict[Path, Path] = {}
+    for csr_path in csr_paths:
+        try:
+            csr = load_csr(read_csr_file(csr_path), str(csr_path))
+        except CSRError as exc:
+            problems.append((CSRError, exc.message))
+            continue
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        request, found = check(csr, csr.public_bytes(Encoding.DER), str(csr_path), chosen)
+        problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
+        outputs = _output_paths(csr_path, out_dir)
+        for output in outputs:
+            try:
+                check_writable_target(output, overwrite=force)
+            except OutputError as exc:
+                problems.append((OutputError, exc.message))
+            if output in seen_outputs:
+                problems.append((UsageError, f"{csr_path}: would write {output}, as {seen_outputs[output]} does"))
+            seen_outputs[output] = csr_path
+        if request is not None:
+            planned.append(_Planned(request, *outputs))
+    if len(problems) == 1:
+        kind, message = problems[0]
+        raise kind(f"{message}; nothing issued")
+    if problems:
+        raise PolicyViolation(
+            f"nothing issued; {len(problems)} problems in {len(csr_paths)} CSR(s)", problems=[m for _, m in problems]
+        )
+    return planned
+
+
+def issue(
+    store: Store,
+    csr_paths: Sequence[Path],
+    passphrase: PassphraseSource,
+    *,
+    now: datetime,
+    profile: str = DEFAULT_PROFILE,
+    days: int | None = None,
+    out_dir: Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
+    issuing_row = active_issuing_row(store)
+    planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
+    chosen = planned[0].request.profile
+    if days is not None and not 1 <= days <= chosen.max_validity_days:
+        raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
+    issuer = load_issuer(store, issuing_row, passphrase() if callable(passphrase) else passphrase)
+    if issuer.algorithm not in chosen.issuer_algorithms:
+        raise PolicyViolation(
+            f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} key; "
+            f"{issuing_row['name']} has {issuing_row['key_type']}"
+        )
+    signed = _sign_all(issuer, planned, days or chosen.validity_days, now, progress)
+    return _record_and_write(store, issuer, planned, signed, now, force)
+
+
+def _sign_all(issuer: Issuer, planned: list[_Planned], days: int, now: datetime, progress: Progress | None) -> list[Any]:
+    from cryptography import x509
+
+    from .builder import leaf_builder, validity
+
+    not_before, not_after = validity(now, days)
+    issuer_expiry = issuer.cert.not_valid_after_utc
+    if not_after > issuer_expiry:
+        raise PolicyViolation(
+            f"{days} days would outlive the issuing CA {issuer.row['name']} (expires {iso(issuer_expiry)}); "
+            "use a smaller --days or run: privca rotate intermediate"
+        )
+    signed = []
+    for item in planned:
+        builder = leaf_builder(item.request, issuer.cert, x509.random_serial_number(), not_before, not_after,
+                               issuer.row["crl_url"], issuer.row["ocsp_url"])
+        signed.append(issuer.sign(builder))
+        if progress is not None:
+            progress(1)
+    return signed
+
+
+def _record_and_write(
+    store: Store, issuer: Issuer, planned: list[_Planned], certs: list[Any], now: datetime, force: bool
+) -> list[dict[str, Any]]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    chain_pem = "".join(row["pem"] for row in chain_rows(store, issuer.row))
+    who, issued_at = actor(), iso(now)
+    rows: list[dict[str, Any]] = []
+    temps: list[tuple[Path, Path]] = []
+    folders = {item.cert_path.parent for item in planned}
+    created = [folder for folder in folders if not folder.exists()]
+    try:
+        for folder in created:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+        for item, cert in zip(planned, certs, strict=True):
+            serial = serial_hex(cert.serial_number)
+            leaf_pem = cert.public_bytes(Encoding.PEM).decode()
+            for final, text in ((item.cert_path, leaf_pem), (item.chain_path, chain_pem),
+                                (item.fullchain_path, leaf_pem + chain_pem)):
+                temps.append((write_temp(final, text.encode(), tag=serial, durable=False), final))
+            request = item.request
+            rows.append({
+                "serial": serial,
+                "issuer_id": issuer.id,
+                "profile": request.profile.name,
+                "subject": request.subject.rfc4514_string(),
+                "sans": json.dumps([entry.value for entry in request.sans]),
+                "eku": json.dumps(list(request.profile.eku)),
+                "key_type": request.key_algorithm,
+                "key_size": request.key_param,
+                "not_before": iso(cert.not_valid_before_utc),
+                "not_after": iso(cert.not_valid_after_utc),
+                "status": "valid",
+                "fingerprint_sha256": fingerprint(cert),
+                "csr_sha256": request.csr_sha256,
+                "requested_eku": json.dumps(request.requested_eku),
+                "issued_by": who,
+                "issued_at": issued_at,
+                "cert_path": str(item.cert_path.absolute()),
+                "chain_path": str(item.chain_path.absolute()),
+                "fullchain_path": str(item.fullchain_path.absolute()),
+                "pem": leaf_pem,
+            })
+        ledger = store.ledger
+        with ledger.write():
+            ledger.insert_certificates(rows)
+            for row, item in zip(rows, planned, strict=True):
+                ledger.record_event(now, "issue", {"profile": row["profile"], "subject": row["subject"],
+                                                   "issuer": issuer.row["name"], "csr_sha256": row["csr_sha256"],
+                                                   "notes": item.request.notes}, serial=row["serial"])
+    except BaseException:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        for folder in created:  # leave the output location as it was
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    # Committed: the certificates exist. Put the files in place (a crash here leaves only temporary files,
+    # which `privca verify --repair` finishes from the ledger).
+    for temp, final in temps:
+        os.replace(temp, final)
+    for folder in folders:
+        fsync_dir(folder)
+    records = []
+    for row, item in zip(rows, planned, strict=True):
+        record = certificate_record(row, with_status=False)
+        record["requested_eku"] = item.request.requested_eku
+        record["notes"] = item.request.notes
+        records.append(record)
+    return records

@@ -1,0 +1,218 @@
+"""Shared fixtures: a pinned clock, a ready CA store (made once, copied per test), a CSR factory, and a CLI runner.
+
+Tests check results with real peers (openssl, Python ssl, pyca's verifier, keytool, pkilint) wherever a peer
+exists, and put a negative control next to each positive test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PASSPHRASE = "correct horse battery staple"
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
+
+REQUIRED_TOOLS = ("openssl",)
+
+
+def pytest_configure(config: Any) -> None:
+    # A missing peer tool must fail the run, never skip silently (CI installs them).
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise pytest.UsageError(f"required tools missing: {', '.join(missing)}; run scripts/test to install them")
+
+
+@pytest.fixture(autouse=True)
+def _passphrase_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRIVCA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.delenv("PRIVCA_STORE", raising=False)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture(scope="session")
+def rsa2048_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, 2048)
+
+
+@pytest.fixture(scope="session")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="session")
+def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CA for the whole session: RSA key generation is the slow part, copying is not."""
+    from privca.ca import init_ca
+    from privca.keys import Passphrase
+    from privca.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "store"
+    store = Store(path)
+    init_ca(store, Passphrase(PASSPHRASE.encode()), root_cn="Test UC Root CA", issuing_cn="Test UC Issuing CA 1",
+            org="Example Ltd", key_type="rsa:3072", crl_url="http://pki.example.test/crl",
+            ocsp_url="http://pki.example.test/ocsp", now=NOW)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def store_path(_template_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the session CA store."""
+    path = tmp_path / "store"
+    shutil.copytree(_template_store, path)
+    return path
+
+
+@pytest.fixture
+def store(store_path: Path) -> Any:
+    from privca.store import Store
+
+    opened = Store(store_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def passphrase() -> Any:
+    from privca.keys import Passphrase
+
+    return Passphrase(PASSPHRASE.encode())
+
+
+def build_csr(
+    key: Any,
+    cn: str | None = "expc1.example.com",
+    sans: list[str] | None = None,
+    *,
+    eku: list[Any] | None = None,
+    ca: bool = False,
+    ip_sans: list[str] | None = None,
+    extra_subject: list[x509.NameAttribute] | None = None,
+) -> x509.CertificateSigningRequest:
+    """An Expressway-style CSR: CN = node FQDN, SANs, and a request for serverAuth + clientAuth."""
+    import ipaddress
+
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Ltd")] + (extra_subject or [])
+    if cn is not None:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in (sans if sans is not None else
+                                                                 ["expc1.example.com", "expc.example.com",
+                                                                  "chatnode1.example.com"])]
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_sans or []]
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    wanted = eku if eku is not None else [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    if wanted:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(wanted), critical=False)
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    return builder.sign(key, hashes.SHA256())
+
+
+@pytest.fixture
+def make_csr(tmp_path: Path, rsa2048_key: rsa.RSAPrivateKey) -> Any:
+    """Write a CSR file; returns its path. ``key`` defaults to a session RSA-2048 key."""
+    counter = {"n": 0}
+
+    def factory(name: str | None = None, *, key: Any = None, der: bool = False, folder: Path | None = None,
+                **kwargs: Any) -> Path:
+        counter["n"] += 1
+        csr = build_csr(key or rsa2048_key, **kwargs)
+        target = (folder or tmp_path / "csrs")
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / (name or f"node{counter['n']}.csr")
+        encoding = serialization.Encoding.DER if der else serialization.Encoding.PEM
+        path.write_bytes(csr.public_bytes(encoding))
+        return path
+
+    return factory
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run privca in-process, as a user would type it; returns exit code, stdout and stderr."""
+    from privca.cli import main
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_tool(*args: str | Path, check: bool = False, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run an external tool (openssl, keytool, ...) and capture its output as text."""
+    return subprocess.run([str(a) for a in args], capture_output=True, text=input is None, input=input,
+                          check=check, timeout=timeout)
+
+
+def privca_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """privca as a separate process (for tests that need a real process: tracebacks, signals, concurrency)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "privca", *[str(a) for a in args]], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=300)
+
+
+def snapshot(*folders: Path) -> dict[str, Any]:
+    """Every file under ``folders`` with its bytes and mode, and each ledger's logical content: to prove that a
+    failed command changed nothing. (The ledger file's bytes may change on a WAL checkpoint; its rows may not.)"""
+    import sqlite3
+
+    state: dict[str, Any] = {}
+    for folder in folders:
+        if not folder.exists():
+            continue
+        state[str(folder)] = "exists"
+        for path in sorted(folder.rglob("*")):
+            if path.name.startswith("privca.db"):
+                if path.name == "privca.db":
+                    conn = sqlite3.connect(path)
+                    state[str(path)] = list(conn.iterdump())
+                    conn.close()
+            elif path.is_file():
+                state[str(path)] = (path.read_bytes(), path.stat().st_mode)
+            else:
+                state[str(path)] = "dir"
+    return state
+
+
+def ledger_counts(store_path: Path) -> tuple[int, int]:
+    """(certificates, events) rows in a store's ledger."""
+    import sqlite3
+
+    conn = sqlite3.connect(store_path / "privca.db")
+    try:
+        return (conn.execute("SELECT count(*) FROM certificates").fetchone()[0],
+                conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        conn.close()
