@@ -42,86 +42,85 @@ def actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+# Schema migrations, in order. Each is (name, SQL statements); append new ones, never edit an applied one.
+MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("0001_initial", (
+        """CREATE TABLE cas (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('root', 'issuing')),
+            generation INTEGER NOT NULL,
+            parent_id INTEGER REFERENCES cas(id),
+            subject TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            key_type TEXT NOT NULL,
+            key_ref TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired', 'revoked')),
+            fingerprint_sha256 TEXT NOT NULL,
+            crl_url TEXT,
+            ocsp_url TEXT,
+            crl_number INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            pem TEXT NOT NULL
+        )""",
+        """CREATE TABLE certificates (
+            id INTEGER PRIMARY KEY,
+            serial TEXT NOT NULL,
+            issuer_id INTEGER NOT NULL REFERENCES cas(id),
+            profile TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            sans TEXT NOT NULL,
+            eku TEXT NOT NULL,
+            key_type TEXT NOT NULL,
+            key_size TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked', 'hold')),
+            revoked_at TEXT,
+            revocation_reason TEXT,
+            fingerprint_sha256 TEXT NOT NULL,
+            csr_sha256 TEXT,
+            requested_eku TEXT,
+            replaces TEXT,
+            issued_by TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            cert_path TEXT,
+            chain_path TEXT,
+            fullchain_path TEXT,
+            pem TEXT NOT NULL,
+            UNIQUE (issuer_id, serial)
+        )""",
+        "CREATE INDEX certificates_serial ON certificates (serial)",
+        "CREATE INDEX certificates_status_expiry ON certificates (status, not_after)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            serial TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+    )),
+]
+LATEST_SCHEMA = len(MIGRATIONS)
+
+
 def _migrations() -> Any:
+    """The MIGRATIONS list as a sqlite-utils migration set (recorded in its _sqlite_migrations table)."""
     from sqlite_utils.migrations import Migrations
 
     migrations = Migrations("privca")
+    for name, statements in MIGRATIONS:
+        def apply(db: Any, statements: tuple[str, ...] = statements) -> None:
+            for statement in statements:
+                db.execute(statement)
 
-    @migrations(name="0001_initial")
-    def initial(db: Any) -> None:
-        db.execute(
-            """
-            CREATE TABLE cas (
-                id INTEGER PRIMARY KEY,
-                name TEXT NOT NULL UNIQUE,
-                role TEXT NOT NULL CHECK (role IN ('root', 'issuing')),
-                generation INTEGER NOT NULL,
-                parent_id INTEGER REFERENCES cas(id),
-                subject TEXT NOT NULL,
-                serial TEXT NOT NULL,
-                key_type TEXT NOT NULL,
-                key_ref TEXT NOT NULL,
-                not_before TEXT NOT NULL,
-                not_after TEXT NOT NULL,
-                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired', 'revoked')),
-                fingerprint_sha256 TEXT NOT NULL,
-                crl_url TEXT,
-                ocsp_url TEXT,
-                crl_number INTEGER NOT NULL DEFAULT 0,
-                created_at TEXT NOT NULL,
-                pem TEXT NOT NULL
-            )"""
-        )
-        db.execute(
-            """
-            CREATE TABLE certificates (
-                id INTEGER PRIMARY KEY,
-                serial TEXT NOT NULL,
-                issuer_id INTEGER NOT NULL REFERENCES cas(id),
-                profile TEXT NOT NULL,
-                subject TEXT NOT NULL,
-                sans TEXT NOT NULL,
-                eku TEXT NOT NULL,
-                key_type TEXT NOT NULL,
-                key_size TEXT NOT NULL,
-                not_before TEXT NOT NULL,
-                not_after TEXT NOT NULL,
-                status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked', 'hold')),
-                revoked_at TEXT,
-                revocation_reason TEXT,
-                fingerprint_sha256 TEXT NOT NULL,
-                csr_sha256 TEXT,
-                requested_eku TEXT,
-                replaces TEXT,
-                issued_by TEXT NOT NULL,
-                issued_at TEXT NOT NULL,
-                cert_path TEXT,
-                chain_path TEXT,
-                fullchain_path TEXT,
-                pem TEXT NOT NULL,
-                UNIQUE (issuer_id, serial)
-            )"""
-        )
-        db.execute("CREATE INDEX certificates_serial ON certificates (serial)")
-        db.execute("CREATE INDEX certificates_status_expiry ON certificates (status, not_after)")
-        db.execute(
-            """
-            CREATE TABLE events (
-                id INTEGER PRIMARY KEY,
-                at TEXT NOT NULL,
-                action TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                serial TEXT,
-                details TEXT NOT NULL,
-                prev_hash TEXT NOT NULL,
-                hash TEXT NOT NULL
-            )"""
-        )
-
+        migrations(name=name)(apply)
     return migrations
-
-
-LATEST_SCHEMA = 1  # the number of migrations above; bump with each new one
 
 
 def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
