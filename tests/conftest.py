@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASSPHRASE = "correct horse battery staple"
-NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
+# The library always takes `now`; tests pin it for the session. It is a day in the past (on the hour) so that
+# certificates issued with it are valid for the real-clock peers (openssl, ssl) that the tests use.
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 REQUIRED_TOOLS = ("openssl",)
 
