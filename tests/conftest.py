@@ -178,6 +178,14 @@ def run_tool(*args: str | Path, check: bool = False, input: bytes | None = None,
                           check=check, timeout=timeout)
 
 
+def venv_tool(name: str) -> str:
+    """A console script installed beside this Python (e.g. pkilint's lint_pkix_cert), even when PATH lacks it."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed; it is part of the test extra"
+    return found
+
+
 def privca_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """privca as a separate process (for tests that need a real process: tracebacks, signals, concurrency)."""
     full_env = {**os.environ, **(env or {})}
