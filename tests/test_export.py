@@ -431,7 +431,7 @@ def test_cross_certificate_goes_to_generic_bundles_only(fixture_cas: dict[str, A
 
     rows = [ledger_row(row) for row in fixture_cas["rotation"]] + [ledger_row(fixture_cas["cross"])]
     ctx = build_context(rows, NOW)
-    cross = ctx.by_name("root-2-cross")
+    cross = next(ca for ca in ctx.cas if ca.name == "root-2-cross")
     assert cross.cross and not cross.self_signed and cross.parent == "root-1"
     assert "root-2-cross" not in [ca.name for ca in ctx.anchors]
     cucm = bundle_files(ctx, "cucm")
@@ -524,9 +524,9 @@ def test_force_never_replaces_a_folder_privca_did_not_write(cli: Any, store_path
 
 
 @pytest.mark.parametrize("case", ["bad-peer", "no-ca", "nothing-trusted", "parent-is-a-file", "symlink",
-                                  "out-is-a-file"])
+                                  "out-is-a-file", "working-folder"])
 def test_errors_are_one_line_and_change_nothing(case: str, cli: Any, store_path: Path, tmp_path: Path,
-                                                fixture_cas: dict[str, Any]) -> None:
+                                                fixture_cas: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     peer, store, out = "cucm", store_path, tmp_path / "out" / "cucm"
     if case == "bad-peer":
         peer = "callmanager"
@@ -544,8 +544,11 @@ def test_errors_are_one_line_and_change_nothing(case: str, cli: Any, store_path:
     elif case == "out-is-a-file":
         (tmp_path / "out").mkdir()
         out.write_text("a file\n")
+    elif case == "working-folder":  # --out . --force in a folder with the user's own files
+        monkeypatch.chdir(tmp_path)
+        out = Path(".")
     before = snapshot(tmp_path)
-    result = cli("export", peer, "--out", out, "--store", store)
+    result = cli("export", peer, "--out", out, "--store", store, *(["--force"] if case == "working-folder" else []))
     codes = {"bad-peer": 2, "no-ca": 3, "nothing-trusted": 10}
     assert result.exit_code == codes.get(case, 9), result.stderr
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr

@@ -18,10 +18,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ExportError
 from ..ledger import iso
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 TRUSTED_STATUSES = ("active", "retired")
 
@@ -41,7 +44,6 @@ class TrustedCA:
     """One CA certificate as the bundles and instructions show it."""
 
     name: str                  # the ledger's name for the CA, e.g. root-1 or issuing-2
-    role: str                  # root or issuing (the ledger's role)
     generation: int
     status: str                # active or retired
     subject: str               # RFC 4514, as Java and Cisco Unified OS show it: "CN=..., O=..."
@@ -84,7 +86,8 @@ class TrustedCA:
 
     def summary(self) -> dict[str, Any]:
         """The JSON shape of a CA in ``privca export --json``."""
-        return {"name": self.name, "kind": self.kind, "status": self.status, "subject": self.subject,
+        return {"name": self.name, "kind": self.kind, "generation": self.generation, "status": self.status,
+                "subject": self.subject,
                 "not_after": self.not_after, "sha256": self.sha256, "sha1": self.sha1}
 
 
@@ -120,9 +123,6 @@ class TrustContext:
     @property
     def cross_certificates(self) -> tuple[TrustedCA, ...]:
         return tuple(ca for ca in self.cas if ca.cross)
-
-    def by_name(self, name: str) -> TrustedCA:
-        return next(ca for ca in self.cas if ca.name == name)
 
 
 def _subject_openssl(name: Any) -> str:
@@ -180,7 +180,6 @@ def build_context(rows: Iterable[Mapping[str, Any]], now: datetime) -> TrustCont
         self_signed = cert.subject == cert.issuer
         cas.append(TrustedCA(
             name=str(row["name"]),
-            role=str(row["role"]),
             generation=int(row["generation"]),
             status=str(row["status"]),
             subject=_subject_rfc4514(cert.subject),
@@ -204,6 +203,6 @@ def build_context(rows: Iterable[Mapping[str, Any]], now: datetime) -> TrustCont
     return TrustContext(tuple(cas))
 
 
-def trust_context(store: Any, now: datetime) -> TrustContext:
+def trust_context(store: "Store", now: datetime) -> TrustContext:
     """The trust context of a store; a clear error when it has no CA."""
     return build_context(store.require_ca().cas(), now)

@@ -22,7 +22,10 @@ MARKER = ".privca-bundle"
 
 
 def check_target(out: Path, *, force: bool) -> None:
-    """Refuse a target that is a link or a file, holds someone else's files, or is not empty without --force."""
+    """Refuse a target that is a link or a file, holds someone else's files, or is not empty without --force.
+    ``out`` is absolute and normalised (see ``write_folder``)."""
+    if not out.name:
+        raise OutputError(f"{out}: choose a folder for the bundle, not the file system root")
     if out.is_symlink():
         raise OutputError(f"{out}: is a symbolic link; privca does not write through links")
     if out.exists() and not out.is_dir():
@@ -39,7 +42,7 @@ def check_target(out: Path, *, force: bool) -> None:
         if not (out / MARKER).is_file():
             raise OutputError(f"{out}: holds files that privca did not export; --force only replaces an earlier "
                               "privca export; choose a new or empty folder")
-    existing = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    existing = next(p for p in out.parents if p.exists())  # where the staging folder and the rename happen
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{existing}: cannot write there; choose a folder you can write to")
 
@@ -51,6 +54,7 @@ def _missing_parents(out: Path) -> list[Path]:
 
 def write_folder(out: Path, files: Mapping[str, bytes], *, marker: str, force: bool) -> None:
     """Make ``out`` hold exactly ``files`` (relative paths) plus the marker, all at once."""
+    out = Path(os.path.abspath(out))  # "." and "a/.." need a real name for the staging sibling
     check_target(out, force=force)
     created = _missing_parents(out)
     staging = out.with_name(f".{out.name}{TEMP_MARK}{os.getpid()}")
