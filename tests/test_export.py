@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NOW, run_tool, snapshot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from conftest import NOW, run_tool, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "data" / "export" / "cas.json"
@@ -230,7 +229,6 @@ def lookalike_leaf(tmp_path: Path, store_path: Path) -> Path:
                                             critical=False)
         return builder.sign(signer, hashes.SHA256())
 
-    root = cert(names["root"], names["root"], root_key, root_key, True)
     issuing = cert(names["issuing"], names["root"], issuing_key, root_key, True)
     leaf = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expc1.example.com")]), names["issuing"],
                 leaf_key, issuing_key, False, san="expc1.example.com")

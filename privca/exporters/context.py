@@ -154,8 +154,8 @@ def _depth(row_id: int, parents: Mapping[int, int | None]) -> int:
     return depth
 
 
-def build_context(rows: Iterable[Mapping[str, Any]], now: datetime) -> TrustContext:
-    """The trusted CAs among ledger ``cas`` rows at ``now``, parents before children.
+def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
+    """The trusted CAs among ledger ``cas`` rows (sqlite3.Row or dicts) at ``now``, parents before children.
 
     Order: by depth below a root, then generation, then ledger id, so the same ledger always gives the same order
     and every administrator uploads a root before the intermediates it signed.
@@ -177,6 +177,7 @@ def build_context(rows: Iterable[Mapping[str, Any]], now: datetime) -> TrustCont
     cas = []
     for row, cert in zip(kept, certs, strict=True):
         der = cert.public_bytes(Encoding.DER)
+        parent_id = parents[int(row["id"])]
         self_signed = cert.subject == cert.issuer
         cas.append(TrustedCA(
             name=str(row["name"]),
@@ -198,7 +199,7 @@ def build_context(rows: Iterable[Mapping[str, Any]], now: datetime) -> TrustCont
             crl_url=row["crl_url"],
             pem=cert.public_bytes(Encoding.PEM).decode(),
             der=der,
-            parent=names.get(parents[int(row["id"])]) if parents[int(row["id"])] is not None else None,
+            parent=names.get(parent_id) if parent_id is not None else None,
         ))
     return TrustContext(tuple(cas))
 
