@@ -522,7 +522,7 @@ def test_force_never_replaces_a_folder_privca_did_not_write(cli: Any, store_path
 
 
 @pytest.mark.parametrize("case", ["bad-peer", "no-ca", "nothing-trusted", "parent-is-a-file", "symlink",
-                                  "out-is-a-file", "working-folder"])
+                                  "out-is-a-file", "working-folder", "unwritable-place"])
 def test_errors_are_one_line_and_change_nothing(case: str, cli: Any, store_path: Path, tmp_path: Path,
                                                 fixture_cas: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     peer, store, out = "cucm", store_path, tmp_path / "out" / "cucm"
@@ -542,6 +542,8 @@ def test_errors_are_one_line_and_change_nothing(case: str, cli: Any, store_path:
     elif case == "out-is-a-file":
         (tmp_path / "out").mkdir()
         out.write_text("a file\n")
+    elif case == "unwritable-place":  # refused by the kernel even to root, unlike a chmod 555 folder
+        out = Path("/proc/privca-export-test/cucm")
     elif case == "working-folder":  # --out . --force in a folder with the user's own files
         monkeypatch.chdir(tmp_path)
         out = Path(".")
