@@ -35,11 +35,9 @@ def check_target(out: Path, *, force: bool) -> None:
             empty = not any(out.iterdir())
         except OSError as exc:
             raise OutputError(f"{out}: cannot read the folder ({exc.strerror})") from None
-        if empty:
-            return
-        if not force:
+        if not empty and not force:
             raise OutputError(f"{out}: already exists and is not empty; use --force to replace it")
-        if not (out / MARKER).is_file():
+        if not empty and not (out / MARKER).is_file():
             raise OutputError(f"{out}: holds files that privca did not export; --force only replaces an earlier "
                               "privca export; choose a new or empty folder")
     existing = next(p for p in out.parents if p.exists())  # where the staging folder and the rename happen
