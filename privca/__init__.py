@@ -24,6 +24,7 @@ _LAZY = {
     "Passphrase": "privca.keys",
     "init_ca": "privca.ca",
     "issue": "privca.signer",
+    "export": "privca.exporters",
     "load_profile": "privca.profiles",
     "load_profile_file": "privca.profiles",
     "certificate_record": "privca.records",

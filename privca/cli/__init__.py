@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import init_cmd, issue_cmd, ledger_cmd, profiles_cmd
+from . import export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd
 
 app = typer.Typer(
     name="privca",
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.command("init")(init_cmd.init)
 app.command("issue")(issue_cmd.issue)
 app.command("list")(ledger_cmd.list_certificates)
+app.command("export")(export_cmd.export)
 app.command("show")(ledger_cmd.show)
 app.add_typer(profiles_cmd.app, name="profiles")
 
