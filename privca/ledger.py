@@ -289,6 +289,26 @@ class Ledger:
     def certificates_by_serial(self, serial: str) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchall()
 
+    def issuer_summary(self, now: datetime) -> dict[int, sqlite3.Row]:
+        """Per issuing CA: when it first issued, its next valid certificate to expire, and how many are valid."""
+        stamp = iso(now)
+        rows = self.conn.execute(
+            """SELECT issuer_id, min(issued_at) AS first_issued,
+                      min(CASE WHEN status = 'valid' AND not_after >= ? THEN not_after END) AS next_expiry,
+                      sum(CASE WHEN status = 'valid' AND not_after >= ? THEN 1 ELSE 0 END) AS valid
+               FROM certificates GROUP BY issuer_id""",
+            (stamp, stamp),
+        )
+        return {int(row["issuer_id"]): row for row in rows}
+
+    def profiles_in_use(self, now: datetime) -> list[str]:
+        """Profiles of the valid, unexpired certificates."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT profile FROM certificates WHERE status = 'valid' AND not_after >= ? ORDER BY profile",
+            (iso(now),),
+        )
+        return [row[0] for row in rows]
+
     def successors(self, serial: str) -> list[sqlite3.Row]:
         """Certificates recorded as renewals of ``serial`` (their ``replaces`` column), newest first."""
         return self.conn.execute("SELECT * FROM certificates WHERE replaces = ? ORDER BY id DESC", (serial,)).fetchall()
