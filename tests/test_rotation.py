@@ -25,6 +25,12 @@ ATTIME = str(int(AT.timestamp()))
 PKILINT = Path(sys.executable).parent  # pkilint's commands are installed next to the test interpreter
 
 
+@pytest.fixture(autouse=True)
+def _pinned_cli_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands read the clock once, in the CLI; pin it so dates match the fixtures."""
+    monkeypatch.setattr("privca.cli.rotate_cmd.now", lambda: NOW)
+
+
 def openssl_verify(tmp: Path, cert_pem: str, anchors: list[str], untrusted: list[str] = (),  # type: ignore[assignment]
                    purpose: str = "sslserver") -> Any:
     """``openssl verify`` with exactly ``anchors`` as trust anchors and ``untrusted`` as extra chain input."""
