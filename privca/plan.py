@@ -62,7 +62,7 @@ def peer_for_profile(profile: str) -> str:
 def installed_crl_schedule() -> CrlSchedule | None:
     """The revocation module's ``crl_next_updates``, when that module is part of this privca."""
     try:
-        from . import revocation  # type: ignore[attr-defined]
+        from . import revocation
     except ImportError:
         return None
     return getattr(revocation, "crl_next_updates", None)

@@ -159,8 +159,9 @@ def _output_stem(row: "sqlite3.Row", now: datetime) -> str:
     if row["cert_path"]:
         name = Path(row["cert_path"]).name
         stem = name[:-4] if name.endswith(".pem") else Path(name).stem
-    else:
-        stem = _UNSAFE_FILE_CHARACTERS.sub("_", json.loads(row["sans"])[0] if json.loads(row["sans"]) else row["serial"])
+    else:  # recorded without files: name them after the first SAN
+        sans = json.loads(row["sans"])
+        stem = _UNSAFE_FILE_CHARACTERS.sub("_", sans[0] if sans else row["serial"])
     return f"{_DATE_SUFFIX.sub('', stem)}-{now:%Y%m%d}"
 
 
@@ -230,15 +231,15 @@ def renew(
     raise_problems(output_problems(item.outputs, f"serial {row['serial']}", force=force, seen={}), 1, "certificate")
     records = sign_and_record(store, [item], passphrase, now=now, days=days, action="renew",
                               in_transaction=_after_recording([item], revoke_old, now, {row["serial"]: row}))
-    record = records[0]
-    record["key_source"] = renewal.key_source
-    record["old_status"] = "revoked" if revoke_old else "valid"
-    return record
+    _annotate(records[0], renewal, revoke_old)
+    return records[0]
 
 
 def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[Renewal]:
     """Every valid certificate expiring within ``within_days`` that has not been renewed yet, each either ready
     for a same-key renewal or with the reasons it needs a new CSR from the device."""
+    if within_days < 0:
+        raise UsageError("--expiring-within: must be 0 or more days")
     ledger = store.require_ca()
     profiles: dict[str, Profile] = {}
     candidates = []
@@ -254,9 +255,9 @@ def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[
     return candidates
 
 
-def renew_expiring(
+def renew_candidates(
     store: "Store",
-    within_days: int,
+    candidates: list[Renewal],
     passphrase: PassphraseSource,
     *,
     now: datetime,
@@ -267,16 +268,13 @@ def renew_expiring(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Renew, with the key on record, every certificate expiring within ``within_days``; list those that need a
-    new CSR from the device. One transaction: either every ready certificate is renewed, or none is.
+    """Renew the ready ``candidates`` with the key on record and list the others, which need a new CSR from the
+    device. One transaction: either every ready certificate is renewed, or none is.
 
     Returns ``{"renewed": [records], "needs_csr": [summaries]}``; with ``dry_run``, ``"renewed"`` lists what
     would be renewed and nothing is signed (no passphrase needed).
     """
-    if within_days < 0:
-        raise UsageError("--expiring-within: must be 0 or more days")
     check_out_dir(out_dir)
-    candidates = renewal_candidates(store, now, within_days)
     ready = [candidate for candidate in candidates if candidate.request is not None]
     needs_csr = [candidate.summary() for candidate in candidates if candidate.request is None]
     if dry_run or not ready:
@@ -291,6 +289,17 @@ def renew_expiring(
     records = sign_and_record(store, planned, passphrase, now=now, days=days, progress=progress, action="renew",
                               in_transaction=_after_recording(planned, revoke_old, now, rows_by_serial))
     for record, candidate in zip(records, ready, strict=True):
-        record["key_source"] = candidate.key_source
-        record["old_status"] = "revoked" if revoke_old else "valid"
+        _annotate(record, candidate, revoke_old)
     return {"renewed": records, "needs_csr": needs_csr}
+
+
+def renew_expiring(store: "Store", within_days: int, passphrase: PassphraseSource, *, now: datetime,
+                   **options: Any) -> dict[str, Any]:
+    """``renew --expiring-within``: ``renew_candidates`` for every certificate expiring within ``within_days``."""
+    return renew_candidates(store, renewal_candidates(store, now, within_days), passphrase, now=now, **options)
+
+
+def _annotate(record: dict[str, Any], renewal: Renewal, revoke_old: bool) -> None:
+    """Add where the key came from and what became of the old certificate to a renewed certificate's record."""
+    record["key_source"] = renewal.key_source
+    record["old_status"] = "revoked" if revoke_old else "valid"

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, pem_of, serial_hex
+from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
 from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
 from .fsutil import check_writable_target, fsync_dir, write_temp
 from .keys import Passphrase

@@ -107,7 +107,8 @@ def test_renew_with_the_csr_on_record_certifies_the_same_key_again(store: Any, s
     # Written next to the old certificate, under a dated name that does not stack dates on renewal.
     assert Path(record["cert_path"]).parent == Path(issued["cert_path"]).parent
     assert Path(record["cert_path"]).name == f"expc-{NOW + timedelta(days=370):%Y%m%d}.pem"
-    assert ledger_row(store_path, record["serial"])["csr_sha256"] == ledger_row(store_path, issued["serial"])["csr_sha256"]
+    old_csr = ledger_row(store_path, issued["serial"])["csr_sha256"]
+    assert old_csr is not None and ledger_row(store_path, record["serial"])["csr_sha256"] == old_csr
 
 
 @pytest.mark.parametrize("purpose", ["sslserver", "sslclient"])
@@ -264,7 +265,8 @@ def test_a_failed_renewal_leaves_the_old_certificate_and_the_ledger_alone(store:
 
 
 @pytest.fixture
-def estate(store: Any, store_path: Path, passphrase: Any, tmp_path: Path, rsa2048_key: rsa.RSAPrivateKey) -> dict[str, Any]:
+def estate(store: Any, store_path: Path, passphrase: Any, tmp_path: Path,
+           rsa2048_key: rsa.RSAPrivateKey) -> dict[str, Any]:
     """Three certificates: one expiring soon (RSA-2048 key), one expiring soon that will need a new CSR, one later."""
     from privca.signer import issue
 

@@ -79,13 +79,13 @@ def renew(
         else:
             _print_renewed([record])
         return
-    from ..renewal import renewal_candidates, renew_expiring
+    from ..renewal import renew_candidates, renewal_candidates
 
     assert expiring_within is not None
-    total = 0 if dry_run else sum(1 for c in renewal_candidates(target, moment, expiring_within) if c.request)
-    with progress_bar(total, "Renewing") as advance:
-        result = renew_expiring(target, expiring_within, secret, now=moment, days=days, out_dir=out,
-                                revoke_old=revoke_old, force=force, dry_run=dry_run, progress=advance)
+    candidates = renewal_candidates(target, moment, expiring_within)
+    with progress_bar(0 if dry_run else sum(1 for c in candidates if c.request), "Renewing") as advance:
+        result = renew_candidates(target, candidates, secret, now=moment, days=days, out_dir=out,
+                                  revoke_old=revoke_old, force=force, dry_run=dry_run, progress=advance)
     if json_output:
         print_json(result)
         return
@@ -111,7 +111,8 @@ def _print_renewed(records: list[dict[str, Any]]) -> None:
         print(f"  certificate {record['cert_path']}")
         print(f"  chain       {record['chain_path']}")
         print(f"  full chain  {record['fullchain_path']}")
-        old = "revoked (superseded); publish the CRL" if record["old_status"] == "revoked" else "still valid until it expires"
+        old = ("revoked (superseded); publish the CRL" if record["old_status"] == "revoked"
+               else "still valid until it expires")
         print(f"  old certificate {record['replaces']}: {old}")
         for text in record["notes"]:
             print(f"  note: {text}")
