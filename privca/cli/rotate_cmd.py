@@ -16,8 +16,8 @@ app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root roll
 
 KeyTypeOption = Annotated[
     str | None,
-    typer.Option("--key-type", help="rsa:3072, rsa:4096, ec:secp256r1 or ec:secp384r1 [default: as the CA it "
-                 "replaces]", show_default=False),
+    typer.Option("--key-type", help="rsa:3072, rsa:4096, ec:secp256r1 or ec:secp384r1 (default: as the CA it "
+                 "replaces)", show_default=False),
 ]
 
 
@@ -33,10 +33,10 @@ def renew(
                                                         show_default=False)] = None,
     revoke_old: Annotated[bool, typer.Option("--revoke-old", help="Revoke the old certificate (reason superseded); "
                                              "by default it stays valid until it expires.")] = False,
-    days: Annotated[int | None, typer.Option("--days", help="Validity in days [default: the profile's]",
+    days: Annotated[int | None, typer.Option("--days", help="Validity in days (default: the profile's)",
                                              show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the files here [default: next to the new "
-                                             "CSR, else next to the old certificate]", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the files here (default: next to the new "
+                                             "CSR, else next to the old certificate)", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace output files that already exist.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --expiring-within: only list what would be "
                                           "renewed and what needs a new CSR.")] = False,
@@ -89,13 +89,14 @@ def renew(
     if json_output:
         print_json(result)
         return
+    if not result["renewed"] and not result["needs_csr"]:
+        print(f"Nothing to renew: no certificate expires within {expiring_within} days without a renewal.")
+        return
     if dry_run:
         table(f"Would renew ({len(result['renewed'])})", ["serial", "subject", "profile", "expires", "key"],
               [[r["serial"], r["subject"], r["profile"], r["not_after"], r["key_source"]] for r in result["renewed"]])
     else:
         _print_renewed(result["renewed"])
-        if not result["renewed"]:
-            print(f"Nothing to renew with the key on record within {expiring_within} days.")
     if result["needs_csr"]:
         note(f"{len(result['needs_csr'])} certificate(s) need a new CSR from the device; then run: "
              "privca renew SERIAL --csr NEW.csr")
@@ -123,11 +124,11 @@ def _print_renewed(records: list[dict[str, Any]]) -> None:
 @app.command("intermediate")
 def rotate_intermediate(
     issuing_cn: Annotated[str | None, typer.Option("--issuing-cn", help="Common name of the new issuing CA; must "
-                                                   "differ from every earlier CA [default: the old name with the "
-                                                   "next generation number]", show_default=False)] = None,
+                                                   "differ from every earlier CA (default: the old name with the "
+                                                   "next generation number)", show_default=False)] = None,
     key_type: KeyTypeOption = None,
-    days: Annotated[int | None, typer.Option("--days", help="Validity in days [default: 3652, cut to the root's "
-                                             "end]", show_default=False)] = None,
+    days: Annotated[int | None, typer.Option("--days", help="Validity in days (default: 3652, cut to the root's "
+                                             "end)", show_default=False)] = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_output: JsonOption = False,
@@ -156,15 +157,15 @@ def rotate_intermediate(
 
 @app.command("root")
 def rotate_root(
-    root_cn: Annotated[str | None, typer.Option("--root-cn", help="Common name of the new root [default: the old "
-                                                "name with the next generation number]", show_default=False)] = None,
+    root_cn: Annotated[str | None, typer.Option("--root-cn", help="Common name of the new root (default: the old "
+                                                "name with the next generation number)", show_default=False)] = None,
     issuing_cn: Annotated[str | None, typer.Option("--issuing-cn", help="Common name of the new issuing CA under "
-                                                   "it [default: derived the same way]", show_default=False)] = None,
+                                                   "it (default: derived the same way)", show_default=False)] = None,
     key_type: KeyTypeOption = None,
     root_days: Annotated[int, typer.Option("--root-days", help="New root validity in days.")] = 7305,
     issuing_days: Annotated[int, typer.Option("--issuing-days", help="New issuing CA validity in days.")] = 3652,
     cross_days: Annotated[int | None, typer.Option("--cross-days", help="Cross-certificate validity in days "
-                                                   "[default: until the old root expires]", show_default=False)] = None,
+                                                   "(default: until the old root expires)", show_default=False)] = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_output: JsonOption = False,
