@@ -7,6 +7,8 @@ key is used in exactly one place, ``Issuer.sign``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -125,8 +127,63 @@ def chain_rows(store: "Store", row: "sqlite3.Row") -> list["sqlite3.Row"]:
     return chain
 
 
-def _ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key_spec: str,
-            crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
+def crl_base_of(row: "sqlite3.Row") -> str | None:
+    """The CRL base URL a CA was set up with (its own CRL URL is ``<base>/<name>.crl``)."""
+    url = row["crl_url"]
+    suffix = "/" + crl_file_name(row["name"])
+    return url[: -len(suffix)] if url and url.endswith(suffix) else None
+
+
+def root_ca_certificate(subject: "x509.Name", key: "CertificateIssuerPrivateKeyTypes", not_before: datetime,
+                        not_after: datetime) -> "x509.Certificate":
+    """A self-signed root: no path length limit, no CRL pointer (nothing above it revokes it)."""
+    from cryptography import x509
+
+    from .builder import ca_builder
+
+    builder = ca_builder(subject, subject, key.public_key(), x509.random_serial_number(), not_before, not_after,
+                         None, None)
+    return builder.sign(key, signature_hash(key))
+
+
+def ca_certificate_under(parent: "x509.Certificate", parent_key: "CertificateIssuerPrivateKeyTypes",
+                         subject: "x509.Name", public_key: Any, not_before: datetime, not_after: datetime,
+                         path_length: int | None, parent_crl_url: str | None) -> "x509.Certificate":
+    """A CA certificate signed by ``parent``: an issuing CA (``path_length`` 0) or a cross-certificate (None).
+
+    Its CRL distribution point is the parent's CRL, which is where the parent would revoke it.
+    """
+    from cryptography import x509
+
+    from .builder import ca_builder, revocation_pointers
+
+    parent_ski = parent.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = ca_builder(subject, parent.subject, public_key, x509.random_serial_number(), not_before, not_after,
+                         parent_ski, path_length)
+    builder = revocation_pointers(builder, parent_crl_url, None)
+    return builder.sign(parent_key, signature_hash(parent_key))
+
+
+@contextmanager
+def saved_ca_keys(store: "Store", keys: dict[str, "CertificateIssuerPrivateKeyTypes"],
+                  passphrase: Passphrase) -> Iterator[None]:
+    """Write new CA key files (``keys/<name>.key.pem``) for the ledger change in the body; if the body fails,
+    remove them again, so a key file never exists without its CA on record."""
+    written: list[Path] = []
+    try:
+        for name, key in keys.items():
+            path = store.keys_dir / f"{name}.key.pem"
+            save_private_key(path, key, passphrase)
+            written.append(path)
+        yield
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key_spec: str,
+           crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
     return {
         "name": name,
         "role": role,
@@ -178,9 +235,7 @@ def init_ca(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA."""
-    from cryptography import x509
-
-    from .builder import ca_builder, validity
+    from .builder import validity
 
     if root_cn.strip().casefold() == issuing_cn.strip().casefold():
         # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
@@ -200,38 +255,20 @@ def init_ca(
             raise StoreError(f"{store.keys_dir / (name + '.key.pem')}: a CA key is already there; not overwriting it")
 
     root_key, issuing_key = generate_key(root_spec), generate_key(issuing_spec)
-    not_before, not_after = validity(now, root_days)
-    root_cert = ca_builder(root_name, root_name, root_key.public_key(), x509.random_serial_number(), not_before,
-                           not_after, None, None).sign(root_key, signature_hash(root_key))
-    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    not_before, not_after = validity(now, issuing_days)
-    issuing_builder = ca_builder(issuing_name, root_name, issuing_key.public_key(), x509.random_serial_number(),
-                                 not_before, not_after, root_ski, 0)
-    from .builder import revocation_pointers
-
-    issuing_builder = revocation_pointers(issuing_builder, crl_url_for(crl_base, "root-1"), None)
-    issuing_cert = issuing_builder.sign(root_key, signature_hash(root_key))
+    root_cert = root_ca_certificate(root_name, root_key, *validity(now, root_days))
+    issuing_cert = ca_certificate_under(root_cert, root_key, issuing_name, issuing_key.public_key(),
+                                        *validity(now, issuing_days), 0, crl_url_for(crl_base, "root-1"))
 
     ledger = store.create()
-    written: list[Path] = []
-    try:
-        with ledger.write():
-            if ledger.cas():
-                raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
-            root_row = _ca_row("root-1", "root", 1, None, root_cert, str(root_spec), crl_base, None, now)
-            root_id = ledger.insert_ca(root_row)
-            issuing_row = _ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, str(issuing_spec), crl_base,
-                                  ocsp_url, now)
-            ledger.insert_ca(issuing_row)
-            for name, key in (("root-1", root_key), ("issuing-1", issuing_key)):
-                path = store.keys_dir / f"{name}.key.pem"
-                save_private_key(path, key, passphrase)
-                written.append(path)
-            ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
-                                              "root_fingerprint": root_row["fingerprint_sha256"],
-                                              "issuing_fingerprint": issuing_row["fingerprint_sha256"]})
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    with saved_ca_keys(store, {"root-1": root_key, "issuing-1": issuing_key}, passphrase), ledger.write():
+        if ledger.cas():
+            raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
+        root_row = ca_row("root-1", "root", 1, None, root_cert, str(root_spec), crl_base, None, now)
+        root_id = ledger.insert_ca(root_row)
+        issuing_row = ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, str(issuing_spec), crl_base,
+                             ocsp_url, now)
+        ledger.insert_ca(issuing_row)
+        ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
+                                          "root_fingerprint": root_row["fingerprint_sha256"],
+                                          "issuing_fingerprint": issuing_row["fingerprint_sha256"]})
     return [dict(root_row), dict(issuing_row)]

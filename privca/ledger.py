@@ -105,6 +105,30 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             hash TEXT NOT NULL
         )""",
     )),
+    # Renewal and CA rotation: the CSR each certificate was issued from (so it can be renewed with the same key
+    # after proof of possession), which CA generation replaced which, and cross-certificates between roots.
+    ("0002_rotation", (
+        "ALTER TABLE certificates ADD COLUMN csr_der BLOB",
+        "CREATE INDEX certificates_replaces ON certificates (replaces)",
+        "CREATE INDEX certificates_issuer_expiry ON certificates (issuer_id, not_after)",
+        "ALTER TABLE cas ADD COLUMN replaced_by INTEGER REFERENCES cas(id)",
+        "ALTER TABLE cas ADD COLUMN retired_at TEXT",
+        """CREATE TABLE cross_certificates (
+            id INTEGER PRIMARY KEY,
+            issuer_ca_id INTEGER NOT NULL REFERENCES cas(id),
+            subject_ca_id INTEGER NOT NULL REFERENCES cas(id),
+            serial TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            fingerprint_sha256 TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            pem TEXT NOT NULL,
+            UNIQUE (issuer_ca_id, serial),
+            CHECK (issuer_ca_id <> subject_ca_id)
+        )""",
+    )),
 ]
 LATEST_SCHEMA = len(MIGRATIONS)
 
@@ -219,6 +243,31 @@ class Ledger:
         cursor = self.conn.execute(f"INSERT INTO cas ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         return int(cursor.lastrowid or 0)
 
+    def retire_ca(self, ca_id: int, replaced_by: int, at: datetime) -> None:
+        """Mark a CA generation retired: still trusted and still publishing its CRL, no longer issuing."""
+        self.conn.execute("UPDATE cas SET status = 'retired', replaced_by = ?, retired_at = ? WHERE id = ?",
+                          (replaced_by, iso(at), ca_id))
+
+    def insert_cross_certificate(self, row: dict[str, Any]) -> int:
+        columns = ", ".join(row)
+        cursor = self.conn.execute(f"INSERT INTO cross_certificates ({columns}) VALUES ({', '.join('?' * len(row))})",
+                                   tuple(row.values()))
+        return int(cursor.lastrowid or 0)
+
+    def cross_certificates(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM cross_certificates ORDER BY id").fetchall()
+
+    def last_expiry_signed_by(self, ca_id: int) -> str | None:
+        """The latest notAfter among the leaf certificates and cross-certificates this CA signed (CA certificates
+        it signed are left to the caller, whose rule for them depends on the child CA's own status)."""
+        row = self.conn.execute(
+            """SELECT max(t) FROM (
+                   SELECT max(not_after) AS t FROM certificates WHERE issuer_id = ?
+                   UNION ALL SELECT max(not_after) FROM cross_certificates WHERE issuer_ca_id = ?)""",
+            (ca_id, ca_id),
+        ).fetchone()
+        return row[0]
+
     # --- certificates ---------------------------------------------------------------------------------------
 
     def insert_certificates(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -239,6 +288,30 @@ class Ledger:
 
     def certificates_by_serial(self, serial: str) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchall()
+
+    def issuer_summary(self, now: datetime) -> dict[int, sqlite3.Row]:
+        """Per issuing CA: when it first issued, its next valid certificate to expire, and how many are valid."""
+        stamp = iso(now)
+        rows = self.conn.execute(
+            """SELECT issuer_id, min(issued_at) AS first_issued,
+                      min(CASE WHEN status = 'valid' AND not_after >= ? THEN not_after END) AS next_expiry,
+                      sum(CASE WHEN status = 'valid' AND not_after >= ? THEN 1 ELSE 0 END) AS valid
+               FROM certificates GROUP BY issuer_id""",
+            (stamp, stamp),
+        )
+        return {int(row["issuer_id"]): row for row in rows}
+
+    def profiles_in_use(self, now: datetime) -> list[str]:
+        """Profiles of the valid, unexpired certificates."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT profile FROM certificates WHERE status = 'valid' AND not_after >= ? ORDER BY profile",
+            (iso(now),),
+        )
+        return [row[0] for row in rows]
+
+    def successors(self, serial: str) -> list[sqlite3.Row]:
+        """Certificates recorded as renewals of ``serial`` (their ``replaces`` column), newest first."""
+        return self.conn.execute("SELECT * FROM certificates WHERE replaces = ? ORDER BY id DESC", (serial,)).fetchall()
 
     def query_certificates(
         self,

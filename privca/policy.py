@@ -42,7 +42,7 @@ class IssuanceRequest:
     """What the operator and profile decided (subject, SANs, profile) next to what the CSR asked for."""
 
     source: str
-    csr_sha256: str
+    csr_sha256: str | None  # None for a renewal from the certificate's own public key
     profile: Profile
     subject: x509.Name
     sans: list[SanEntry]
@@ -147,6 +147,43 @@ def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile:
     return request, []
 
 
+def request_from_certificate(
+    cert: x509.Certificate, public_key: "CertificatePublicKeyTypes", source: str, profile: Profile, *,
+    csr_sha256: str | None = None, requested_eku: list[str] | None = None,
+) -> tuple[IssuanceRequest | None, list[str]]:
+    """A renewal request: the names of an issued certificate and ``public_key``, checked against ``profile``.
+
+    The same rules as ``check`` apply to the key, the subject and the SANs, so a renewal never slips past a
+    profile that has been tightened since the certificate was issued.
+    """
+    algorithm, param = describe_public_key(public_key)
+    problems = _key_problems(public_key, algorithm, param, profile)
+    subject, notes, subject_problems = _kept_subject(list(cert.subject), profile)
+    problems += subject_problems
+    try:
+        general_names = list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        general_names = []
+    sans = san_entries(general_names)
+    problems += _san_problems(sans, subject, profile)
+    if problems:
+        return None, problems
+    request = IssuanceRequest(
+        source=source,
+        csr_sha256=csr_sha256,
+        profile=profile,
+        subject=subject,
+        sans=sans,
+        general_names=general_names,
+        public_key=public_key,
+        key_algorithm=algorithm,
+        key_param=param,
+        requested_eku=list(requested_eku or []),
+        notes=notes,
+    )
+    return request, []
+
+
 def _key_problems(public_key: object, algorithm: str, param: str, profile: Profile) -> list[str]:
     spec = f"{algorithm}:{param}"
     if isinstance(public_key, rsa.RSAPublicKey):
@@ -166,14 +203,19 @@ def _key_problems(public_key: object, algorithm: str, param: str, profile: Profi
 
 
 def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
+    try:
+        attributes = list(csr.subject)
+    except Exception:
+        return x509.Name([]), [], ["the subject cannot be read"]
+    return _kept_subject(attributes, profile)
+
+
+def _kept_subject(attributes: list[x509.NameAttribute], profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
+    """The subject attributes ``profile`` keeps, with notes on those dropped and problems with those kept."""
     kept: list[x509.NameAttribute] = []
     notes: list[str] = []
     problems: list[str] = []
     common_names = []
-    try:
-        attributes = list(csr.subject)
-    except Exception:
-        return x509.Name([]), notes, ["the subject cannot be read"]
     for attribute in attributes:
         short = _ATTRIBUTE_NAMES.get(attribute.oid, attribute.oid.dotted_string)
         value = attribute.value if isinstance(attribute.value, str) else ""

@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, pem_of, serial_hex
+from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
 from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
 from .fsutil import check_writable_target, fsync_dir, write_temp
 from .keys import Passphrase
-from .ledger import actor, iso
+from .ledger import Ledger, actor, iso
 from .policy import IssuanceRequest, check, load_csr, read_csr_file
 from .profiles import load_profile
 from .records import certificate_record
@@ -32,32 +32,73 @@ Progress = Callable[[int], None]
 
 
 @dataclass
-class _Planned:
+class PlannedCertificate:
+    """One certificate about to be signed: what goes in it, where its files go, and what the ledger links it to."""
+
     request: IssuanceRequest
     cert_path: Path
     chain_path: Path
     fullchain_path: Path
+    csr_der: bytes | None = None  # kept on record so the certificate can later be renewed with the same key
+    replaces: str | None = None  # serial of the certificate this one renews
+
+    @property
+    def outputs(self) -> tuple[Path, Path, Path]:
+        return self.cert_path, self.chain_path, self.fullchain_path
+
+
+def output_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
+    """``<stem>.pem``, ``<stem>.chain.pem`` and ``<stem>.fullchain.pem`` in ``folder``."""
+    return folder / f"{stem}.pem", folder / f"{stem}.chain.pem", folder / f"{stem}.fullchain.pem"
 
 
 def _output_paths(csr_path: Path, out_dir: Path | None) -> tuple[Path, Path, Path]:
-    folder = out_dir if out_dir is not None else csr_path.parent
     stem = csr_path.name[:-4] if csr_path.name.lower().endswith(".csr") else csr_path.stem
-    return folder / f"{stem}.pem", folder / f"{stem}.chain.pem", folder / f"{stem}.fullchain.pem"
+    return output_paths(out_dir if out_dir is not None else csr_path.parent, stem)
+
+
+def output_problems(outputs: Sequence[Path], source: object, *, force: bool,
+                    seen: dict[Path, object]) -> list[tuple[type[PrivcaError], str]]:
+    """Why the files of one certificate cannot be written; ``seen`` catches two certificates sharing a file."""
+    problems: list[tuple[type[PrivcaError], str]] = []
+    for output in outputs:
+        try:
+            check_writable_target(output, overwrite=force)
+        except OutputError as exc:
+            problems.append((OutputError, exc.message))
+        if output in seen:
+            problems.append((UsageError, f"{source}: would write {output}, as {seen[output]} does"))
+        seen[output] = source
+    return problems
+
+
+def raise_problems(problems: Sequence[tuple[type[PrivcaError], str]], count: int, what: str) -> None:
+    """Nothing is issued when anything is wrong: one problem as itself, several as one error listing them all."""
+    if len(problems) == 1:
+        kind, message = problems[0]
+        raise kind(f"{message}; nothing issued")
+    if problems:
+        raise PolicyViolation(f"nothing issued; {len(problems)} problems in {count} {what}",
+                              problems=[message for _, message in problems])
+
+
+def check_out_dir(out_dir: Path | None) -> None:
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is not a folder")
 
 
 def plan(
     store: Store, csr_paths: Sequence[Path], *, profile: str = DEFAULT_PROFILE, out_dir: Path | None = None,
     force: bool = False,
-) -> list[_Planned]:
+) -> list[PlannedCertificate]:
     """Read and check every CSR and output path; raise one error listing every problem, or return the plan."""
     if not csr_paths:
         raise UsageError("issue: name at least one CSR file")
     chosen = load_profile(profile, store.profiles_dir)
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: is not a folder")
-    planned: list[_Planned] = []
+    check_out_dir(out_dir)
+    planned: list[PlannedCertificate] = []
     problems: list[tuple[type[PrivcaError], str]] = []
-    seen_outputs: dict[Path, Path] = {}
+    seen_outputs: dict[Path, object] = {}
     for csr_path in csr_paths:
         try:
             csr = load_csr(read_csr_file(csr_path), str(csr_path))
@@ -66,26 +107,14 @@ def plan(
             continue
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        request, found = check(csr, csr.public_bytes(Encoding.DER), str(csr_path), chosen)
+        der = csr.public_bytes(Encoding.DER)
+        request, found = check(csr, der, str(csr_path), chosen)
         problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
         outputs = _output_paths(csr_path, out_dir)
-        for output in outputs:
-            try:
-                check_writable_target(output, overwrite=force)
-            except OutputError as exc:
-                problems.append((OutputError, exc.message))
-            if output in seen_outputs:
-                problems.append((UsageError, f"{csr_path}: would write {output}, as {seen_outputs[output]} does"))
-            seen_outputs[output] = csr_path
+        problems += output_problems(outputs, csr_path, force=force, seen=seen_outputs)
         if request is not None:
-            planned.append(_Planned(request, *outputs))
-    if len(problems) == 1:
-        kind, message = problems[0]
-        raise kind(f"{message}; nothing issued")
-    if problems:
-        raise PolicyViolation(
-            f"nothing issued; {len(problems)} problems in {len(csr_paths)} CSR(s)", problems=[m for _, m in problems]
-        )
+            planned.append(PlannedCertificate(request, *outputs, csr_der=der))
+    raise_problems(problems, len(csr_paths), "CSR(s)")
     return planned
 
 
@@ -102,35 +131,67 @@ def issue(
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
-    issuing_row = active_issuing_row(store)
+    active_issuing_row(store)  # no CA, no point reading CSRs
     planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
-    chosen = planned[0].request.profile
-    if days is not None and not 1 <= days <= chosen.max_validity_days:
-        raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
+    return sign_and_record(store, planned, passphrase, now=now, days=days, progress=progress)
+
+
+def sign_and_record(
+    store: Store,
+    planned: Sequence[PlannedCertificate],
+    passphrase: PassphraseSource,
+    *,
+    now: datetime,
+    days: int | None = None,
+    progress: Progress | None = None,
+    action: str = "issue",
+    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Sign planned certificates with the active issuing CA, record them and write their files, all or nothing.
+
+    The one path for every leaf privca signs (``issue`` and ``renew``). ``in_transaction(ledger, rows)`` runs
+    inside the ledger transaction that records the certificates, for changes that must commit with them.
+    """
+    issuing_row = active_issuing_row(store)
+    lifetimes = _validity_days(planned, days)
     issuer = load_issuer(store, issuing_row, passphrase() if callable(passphrase) else passphrase)
-    if issuer.algorithm not in chosen.issuer_algorithms:
-        raise PolicyViolation(
-            f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} key; "
-            f"{issuing_row['name']} has {issuing_row['key_type']}"
-        )
-    signed = _sign_all(issuer, planned, days or chosen.validity_days, now, progress)
-    return _record_and_write(store, issuer, planned, signed, now, force)
+    for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
+        if issuer.algorithm not in chosen.issuer_algorithms:
+            raise PolicyViolation(
+                f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} "
+                f"key; {issuing_row['name']} has {issuing_row['key_type']}"
+            )
+    signed = _sign_all(issuer, planned, lifetimes, now, progress)
+    return _record_and_write(store, issuer, planned, signed, now, action, in_transaction)
 
 
-def _sign_all(issuer: Issuer, planned: list[_Planned], days: int, now: datetime, progress: Progress | None) -> list[Any]:
+def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> list[int]:
+    """Each certificate's lifetime: ``days`` when given (within its profile's maximum), else the profile's."""
+    lifetimes = []
+    for item in planned:
+        chosen = item.request.profile
+        if days is not None and not 1 <= days <= chosen.max_validity_days:
+            raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
+        lifetimes.append(days or chosen.validity_days)
+    return lifetimes
+
+
+def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: list[int], now: datetime,
+              progress: Progress | None) -> list[Any]:
     from cryptography import x509
 
     from .builder import leaf_builder, validity
 
-    not_before, not_after = validity(now, days)
     issuer_expiry = issuer.cert.not_valid_after_utc
-    if not_after > issuer_expiry:
-        raise PolicyViolation(
-            f"{days} days would outlive the issuing CA {issuer.row['name']} (expires {iso(issuer_expiry)}); "
-            "use a smaller --days or run: privca rotate intermediate"
-        )
+    for days in sorted(set(lifetimes)):
+        if validity(now, days)[1] > issuer_expiry:
+            raise PolicyViolation(
+                f"{days} days would outlive the issuing CA {issuer.row['name']} (expires {iso(issuer_expiry)}); "
+                "use a smaller --days or run: privca rotate intermediate"
+            )
     signed = []
-    for item in planned:
+    for item, days in zip(planned, lifetimes, strict=True):
+        not_before, not_after = validity(now, days)
         builder = leaf_builder(item.request, issuer.cert, x509.random_serial_number(), not_before, not_after,
                                issuer.row["crl_url"], issuer.row["ocsp_url"])
         signed.append(issuer.sign(builder))
@@ -140,7 +201,8 @@ def _sign_all(issuer: Issuer, planned: list[_Planned], days: int, now: datetime,
 
 
 def _record_and_write(
-    store: Store, issuer: Issuer, planned: list[_Planned], certs: list[Any], now: datetime, force: bool
+    store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list[Any], now: datetime, action: str,
+    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None,
 ) -> list[dict[str, Any]]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -177,7 +239,9 @@ def _record_and_write(
                 "status": "valid",
                 "fingerprint_sha256": fingerprint(cert),
                 "csr_sha256": request.csr_sha256,
+                "csr_der": item.csr_der,
                 "requested_eku": json.dumps(request.requested_eku),
+                "replaces": item.replaces,
                 "issued_by": who,
                 "issued_at": issued_at,
                 "cert_path": str(item.cert_path.absolute()),
@@ -189,9 +253,13 @@ def _record_and_write(
         with ledger.write():
             ledger.insert_certificates(rows)
             for row, item in zip(rows, planned, strict=True):
-                ledger.record_event(now, "issue", {"profile": row["profile"], "subject": row["subject"],
-                                                   "issuer": issuer.row["name"], "csr_sha256": row["csr_sha256"],
-                                                   "notes": item.request.notes}, serial=row["serial"])
+                details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
+                           "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
+                if item.replaces is not None:
+                    details["replaces"] = item.replaces
+                ledger.record_event(now, action, details, serial=row["serial"])
+            if in_transaction is not None:
+                in_transaction(ledger, rows)
     except BaseException:
         for temp, _ in temps:
             temp.unlink(missing_ok=True)
@@ -212,5 +280,7 @@ def _record_and_write(
         record = certificate_record(row, with_status=False)
         record["requested_eku"] = item.request.requested_eku
         record["notes"] = item.request.notes
+        if item.replaces is not None:
+            record["replaces"] = item.replaces
         records.append(record)
     return records

@@ -80,7 +80,17 @@ def make_fixture_store(path: Path, rows: list[dict[str, Any]]) -> Path:
     ledger = store.create()
     with ledger.write():
         for row in rows:
-            ledger.insert_ca(ledger_row(row))
+            ca = ledger_row(row)
+            ledger.insert_ca(ca)
+            if ca["status"] == "retired":
+                # A retired CA stays in the bundles while a certificate it signed is in service: record one.
+                ledger.insert_certificates([{
+                    "serial": f"{ca['id']:x}0001", "issuer_id": ca["id"], "profile": "expressway-c",
+                    "subject": "CN=in-service.example.com", "sans": "[]", "eku": "[]", "key_type": "rsa",
+                    "key_size": "2048", "not_before": ca["not_before"], "not_after": ca["not_after"],
+                    "status": "valid", "fingerprint_sha256": "0" * 64, "issued_by": "fixture",
+                    "issued_at": ca["created_at"], "pem": ca["pem"],
+                }])
     store.close()
     return path
 

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd
+from . import export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, rotate_cmd
 
 app = typer.Typer(
     name="privca",
@@ -28,6 +28,9 @@ app.command("list")(ledger_cmd.list_certificates)
 app.command("export")(export_cmd.export)
 app.command("show")(ledger_cmd.show)
 app.add_typer(profiles_cmd.app, name="profiles")
+app.command("renew")(rotate_cmd.renew)
+app.add_typer(rotate_cmd.app, name="rotate")
+app.command("plan")(rotate_cmd.plan)
 
 
 def main(argv: list[str] | None = None) -> None:

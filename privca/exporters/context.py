@@ -205,5 +205,24 @@ def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
 
 
 def trust_context(store: "Store", now: datetime) -> TrustContext:
-    """The trust context of a store; a clear error when it has no CA."""
-    return build_context(store.require_ca().cas(), now)
+    """The trust context of a store: every CA generation still needed, plus the cross-certificates of a root
+    rollover (which only the generic formats carry). A clear error when the store has no CA."""
+    from ..rotation import cross_certificates, trusted_ca_rows
+
+    ledger = store.require_ca()
+    names = {int(row["id"]): row for row in ledger.cas()}
+    rows: list[Any] = list(trusted_ca_rows(ledger, now))
+    for cross in cross_certificates(ledger, now):
+        subject, issuer = names[int(cross["subject_ca_id"])], names[int(cross["issuer_ca_id"])]
+        rows.append({
+            "id": -int(cross["id"]),  # its own node in the tree, below the root that signed it
+            "name": f"cross-{subject['name']}-by-{issuer['name']}",
+            "generation": subject["generation"],
+            "status": "active",
+            "parent_id": issuer["id"],
+            "key_type": subject["key_type"],
+            "crl_url": None,
+            "not_after": cross["not_after"],
+            "pem": cross["pem"],
+        })
+    return build_context(rows, now)
