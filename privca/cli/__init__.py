@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import init_cmd, issue_cmd, ledger_cmd, profiles_cmd
+from . import ca_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, serve_cmd
 
 app = typer.Typer(
     name="privca",
@@ -27,6 +27,13 @@ app.command("issue")(issue_cmd.issue)
 app.command("list")(ledger_cmd.list_certificates)
 app.command("show")(ledger_cmd.show)
 app.add_typer(profiles_cmd.app, name="profiles")
+app.command("revoke")(revoke_cmd.revoke)
+app.command("unhold")(revoke_cmd.unhold)
+app.command("crl")(revoke_cmd.crl)
+app.command("status")(revoke_cmd.status)
+app.command("publish")(revoke_cmd.publish)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(ca_cmd.app, name="ca")
 
 
 def main(argv: list[str] | None = None) -> None:
