@@ -121,6 +121,9 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             sha256 TEXT NOT NULL,
             der BLOB NOT NULL
         )""",
+        # Covers the CRL query: only revoked and held rows, so signing a CRL never reads certificate PEMs.
+        """CREATE INDEX certificates_revoked ON certificates (issuer_id, not_after, serial, revoked_at,
+            revocation_reason) WHERE status IN ('revoked', 'hold')""",
     )),
 ]
 LATEST_SCHEMA = len(MIGRATIONS)
