@@ -99,7 +99,6 @@ def set_urls(
         raise UsageError("set-url: give --crl-url and/or --ocsp-url")
     if crl_base not in (None, CLEAR):
         check_url(crl_base, "--crl-url")
-        url_path(crl_url_for(crl_base, "ca") or "")
     if ocsp_url not in (None, CLEAR):
         check_url(ocsp_url, "--ocsp-url")
     ledger = store.require_ca()

@@ -308,8 +308,6 @@ def issue_crls(
     Every key is unlocked and every output checked before anything is signed; the CRLs and their numbers commit
     in one transaction, so a failure leaves the ledger and ``out_dir`` as they were.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     check_days(days)
     ledger = store.require_ca()
     rows = crl_issuers(ledger, now)
@@ -319,6 +317,34 @@ def issue_crls(
         _check_out_dir(out_dir, [row["name"] for row in rows])
     secret = passphrase() if callable(passphrase) else passphrase
     issuers = [load_issuer(store, row, secret) for row in rows]
+    created = out_dir is not None and not out_dir.exists()
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{out_dir}: cannot create the folder ({exc.strerror})") from None
+    try:
+        signed = _sign_and_record(ledger, issuers, now, days)
+    except BaseException:
+        if created and out_dir is not None:
+            out_dir.rmdir()
+        raise
+    records = []
+    for item in signed:
+        record = item.record()
+        if out_dir is not None:
+            der_path = out_dir / crl_file_name(item.ca)
+            atomic_write(der_path, item.der, overwrite=True)
+            atomic_write(der_path.with_name(der_path.name + ".pem"), crl_pem(item.der), overwrite=True)
+            record["files"] = [str(der_path), str(der_path) + ".pem"]
+        records.append(record)
+    return records
+
+
+def _sign_and_record(ledger: Ledger, issuers: list[Issuer], now: datetime, days: int) -> list[SignedCrl]:
+    """Sign each CA's next CRL and record it, all in one transaction."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     signed: list[SignedCrl] = []
     with ledger.write():
         for issuer in issuers:
@@ -340,17 +366,7 @@ def issue_crls(
             ledger.conn.execute("UPDATE cas SET crl_number = ?, crl_changes = 0 WHERE id = ?", (number, issuer.id))
             ledger.record_event(now, "crl", {k: v for k, v in item.record().items() if k != "crl_url"})
             signed.append(item)
-    records = []
-    for item in signed:
-        record = item.record()
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            der_path = out_dir / crl_file_name(item.ca)
-            atomic_write(der_path, item.der, overwrite=True)
-            atomic_write(der_path.with_name(der_path.name + ".pem"), crl_pem(item.der), overwrite=True)
-            record["files"] = [str(der_path), str(der_path) + ".pem"]
-        records.append(record)
-    return records
+    return signed
 
 
 def latest_crl(ledger: Ledger, ca_id: int) -> "sqlite3.Row | None":

@@ -391,6 +391,9 @@ def test_status_exit_codes(cli: Any, store: Any, store_path: Path, passphrase: A
 def test_publish_writes_crls_at_their_url_paths(cli: Any, store_path: Path, leaves: list, tmp_path: Path) -> None:
     www = tmp_path / "www"
     before = snapshot(store_path)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    one_line_error(cli("publish", not_a_folder, "--store", store_path))
     result = cli("publish", www, "--store", store_path)
     one_line_error(result)  # nothing signed yet
     assert "privca crl" in result.stderr and not www.exists() and snapshot(store_path) == before
