@@ -29,8 +29,8 @@ def _print_revocation(record: dict[str, Any], verb: str) -> None:
 def revoke(
     serial: Annotated[str, typer.Argument(help="Serial number in hex, as privca list shows it.", show_default=False)],
     reason: Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP, show_default=False)],
-    ca: Annotated[bool, typer.Option("--ca", help="The serial is an intermediate CA: revoke it (it goes on the "
-                                     "root's CRL) and with it every certificate under it.")] = False,
+    ca: Annotated[bool, typer.Option("--ca", help="The serial is an issuing CA: revoke it (it goes on the root's "
+                                     "CRL, and every certificate under it stops validating).")] = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:

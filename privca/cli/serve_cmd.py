@@ -31,8 +31,7 @@ def serve(
 
     target = open_store(store)
     server, service = make_server(target, lambda: passphrase_source(passphrase_file), host=host, port=port)
-    bound_host, bound_port = server.server_address[:2]
-    base = f"http://{bound_host}:{bound_port}"
+    base = f"http://{host}:{server.server_port}"
     note(f"privca serve: listening on {base}")
     for path in sorted(service.crl_routes()):
         if not path.endswith(".pem"):
