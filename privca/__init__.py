@@ -28,6 +28,13 @@ _LAZY = {
     "load_profile": "privca.profiles",
     "load_profile_file": "privca.profiles",
     "certificate_record": "privca.records",
+    "revoke": "privca.revocation",
+    "release": "privca.revocation",
+    "issue_crls": "privca.revocation",
+    "crl_status": "privca.revocation",
+    "publish": "privca.publish",
+    "set_urls": "privca.publish",
+    "make_server": "privca.server",
 }
 
 __all__ = sorted([*_LAZY, "CertificateInputError", "CSRError", "ExportError", "KeyMaterialError", "LedgerError",

@@ -59,6 +59,14 @@ def serial_hex(serial: int) -> str:
     return format(serial, "x")
 
 
+def parse_serial(text: str) -> str:
+    """A serial as people type it (hex, maybe with colons, ``0x`` or leading zeros) in its stored form."""
+    wanted = text.strip().lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
+    if any(ch not in "0123456789abcdef" for ch in wanted):
+        raise UsageError(f"serial {text!r}: must be hexadecimal, as privca list shows it")
+    return wanted
+
+
 def check_url(url: str | None, option: str) -> str | None:
     if url is None:
         return None

@@ -129,6 +129,26 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             CHECK (issuer_ca_id <> subject_ca_id)
         )""",
     )),
+    # Revocation of CAs (an intermediate goes on its root's CRL), a count of revocation changes not yet on a
+    # signed CRL (so `privca status` can say a CRL is due), and the latest signed CRL of each CA, which
+    # `privca publish` and `privca serve` hand out. CRL history is in the events log.
+    ("0003_revocation", (
+        "ALTER TABLE cas ADD COLUMN revoked_at TEXT",
+        "ALTER TABLE cas ADD COLUMN revocation_reason TEXT",
+        "ALTER TABLE cas ADD COLUMN crl_changes INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE crls (
+            ca_id INTEGER PRIMARY KEY REFERENCES cas(id),
+            crl_number INTEGER NOT NULL,
+            this_update TEXT NOT NULL,
+            next_update TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            der BLOB NOT NULL
+        )""",
+        # Covers the CRL query: only revoked and held rows, so signing a CRL never reads certificate PEMs.
+        """CREATE INDEX certificates_revoked ON certificates (issuer_id, not_after, serial, revoked_at,
+            revocation_reason) WHERE status IN ('revoked', 'hold')""",
+    )),
 ]
 LATEST_SCHEMA = len(MIGRATIONS)
 

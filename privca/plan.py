@@ -9,9 +9,8 @@ Lead times (why these numbers):
 - the root is rolled over two years before it expires: the new root must reach every trust store in the estate,
   and every leaf must be renewed under it, before the old root is gone.
 
-CRL freshness comes from the revocation module when it is installed: ``privca.revocation.crl_next_updates(ledger,
-now)`` returning ``{ca_id: nextUpdate}``. Without it the plan still says which CAs must keep publishing a CRL and
-until when.
+CRL freshness comes from the ledger's latest signed CRLs (``privca.revocation.crl_next_updates``); the plan also
+says which CAs must keep publishing a CRL and until when.
 """
 
 from __future__ import annotations
@@ -57,15 +56,6 @@ def peer_for_profile(profile: str) -> str:
         if profile == peer or profile.startswith(peer + "-"):
             return peer
     return profile
-
-
-def installed_crl_schedule() -> CrlSchedule | None:
-    """The revocation module's ``crl_next_updates``, when that module is part of this privca."""
-    try:
-        from . import revocation
-    except ImportError:
-        return None
-    return getattr(revocation, "crl_next_updates", None)
 
 
 def _days(later: str, now: datetime) -> int:
@@ -192,7 +182,14 @@ def _trust_entries(ledger: "Ledger", now: datetime,
 
 def rotation_plan(store: "Store", now: datetime, *, horizon_days: int = DEFAULT_HORIZON_DAYS,
                   crl_schedule: CrlSchedule | None = None) -> dict[str, Any]:
-    """Everything that expires or falls due, and the to-do list sorted by date (the ``plan --json`` shape)."""
+    """Everything that expires or falls due, and the to-do list sorted by date (the ``plan --json`` shape).
+
+    ``crl_schedule`` gives each CA's CRL nextUpdate; by default the ledger's latest signed CRLs.
+    """
+    if crl_schedule is None:
+        from .revocation import crl_next_updates
+
+        crl_schedule = crl_next_updates
     if horizon_days < 0:
         raise UsageError("--within: must be 0 or more days")
     ledger = store.require_ca()

@@ -186,7 +186,7 @@ def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: d
                      rows_by_serial: dict[str, "sqlite3.Row"]) -> Any:
     """The changes that commit together with the renewed certificates: each old certificate is renewed only once,
     and with ``--revoke-old`` it is revoked as superseded."""
-    from .rotation import revoke_superseded_in_ledger
+    from .revocation import mark_revoked
 
     def apply(ledger: "Ledger", rows: list[dict[str, Any]]) -> None:
         for item, new in zip(planned, rows, strict=True):
@@ -194,7 +194,11 @@ def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: d
             if [s["serial"] for s in ledger.successors(old["serial"]) if s["status"] == "valid"] != [new["serial"]]:
                 raise LedgerError(f"serial {old['serial']}: renewed by another privca meanwhile; nothing renewed")
             if revoke_old:
-                revoke_superseded_in_ledger(ledger, old, now=now, replaced_by=new["serial"])
+                current = ledger.conn.execute("SELECT * FROM certificates WHERE id = ?", (old["id"],)).fetchone()
+                if current["status"] != "valid":
+                    raise LedgerError(f"serial {old['serial']}: no longer valid in the ledger; nothing renewed")
+                # RFC 5280 5.3.1: superseded, so the next CRL lists the certificate the renewal replaced.
+                mark_revoked(ledger, current, "superseded", now, {"replaced_by": new["serial"]})
 
     return apply
 

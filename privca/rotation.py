@@ -355,27 +355,7 @@ def crl_duties(ledger: "Ledger", now: datetime) -> list[dict[str, Any]]:
             for row in trusted_ca_rows(ledger, now)]
 
 
-# --- ledger side of "revoke the certificate a renewal replaced" ---------------------------------------------
-
-
-def revoke_superseded_in_ledger(ledger: "Ledger", row: "sqlite3.Row", *, now: datetime, replaced_by: str) -> None:
-    """Record a renewed certificate as revoked with reason ``superseded`` (RFC 5280 section 5.3.1).
-
-    The ledger side only, called inside the write transaction that records the renewal: the same columns and
-    ``revoke`` event that ``privca revoke --reason superseded`` writes, so the next CRL lists the serial.
-    """
-    cursor = ledger.conn.execute(
-        "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = 'superseded' "
-        "WHERE id = ? AND status = 'valid'",
-        (iso(now), row["id"]),
-    )
-    if cursor.rowcount != 1:
-        raise RevocationError(f"serial {row['serial']}: no longer valid in the ledger; nothing renewed")
-    ledger.record_event(now, "revoke", {"reason": "superseded", "replaced_by": replaced_by,
-                                        "issuer_id": int(row["issuer_id"])}, serial=row["serial"])
-
-
 __all__ = [
     "common_name", "crl_duties", "cross_certificates", "needed_until", "next_generation_cn",
-    "revoke_superseded_in_ledger", "rotate_intermediate", "rotate_root", "trusted_ca_rows",
+    "rotate_intermediate", "rotate_root", "trusted_ca_rows",
 ]

@@ -159,6 +159,28 @@ def test_revoke_old_marks_the_old_certificate_revoked_as_superseded(store: Any, 
     assert json.loads(listed.stdout)[0]["revocation_reason"] == "superseded"
 
 
+def test_revoke_old_puts_the_old_serial_on_the_next_crl(store_path: Path, cli: Any, issued: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    renewed = json.loads(cli("renew", issued["serial"], "--revoke-old", "--out", tmp_path / "renewed", "--store",
+                             store_path, "--json").stdout)
+    status = json.loads(cli("status", "--json", "--store", store_path).stdout)
+    assert any(ca["pending_changes"] for ca in status)  # the revocation is waiting for a CRL
+    assert cli("crl", "--out", tmp_path / "crl", "--store", store_path).exit_code == 0
+    crl = x509.load_der_x509_crl((tmp_path / "crl" / "issuing-1.crl").read_bytes())
+    entry = crl.get_revoked_certificate_by_serial_number(int(issued["serial"], 16))
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.superseded
+    assert crl.get_revoked_certificate_by_serial_number(int(renewed["serial"], 16)) is None
+    # openssl agrees: the old certificate is revoked (error 23), the renewed one passes (negative control).
+    chain = Path(issued["chain_path"])
+    old = run_tool("openssl", "verify", "-crl_check", "-CRLfile", tmp_path / "crl" / "issuing-1.crl.pem", "-CAfile",
+                   chain, issued["cert_path"])
+    assert old.returncode != 0 and "certificate revoked" in old.stdout + old.stderr
+    new = run_tool("openssl", "verify", "-crl_check", "-CRLfile", tmp_path / "crl" / "issuing-1.crl.pem", "-CAfile",
+                   chain, renewed["cert_path"])
+    assert new.returncode == 0, new.stdout + new.stderr
+
+
 def test_renew_under_another_profile_keeps_the_names(store: Any, passphrase: Any, issued: dict[str, Any],
                                                      tmp_path: Path) -> None:
     from privca.renewal import renew
@@ -246,7 +268,7 @@ def test_renew_refuses_revoked_and_already_renewed_certificates(store: Any, pass
 def test_a_failed_renewal_leaves_the_old_certificate_and_the_ledger_alone(store: Any, store_path: Path,
                                                                           passphrase: Any, issued: dict[str, Any],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import privca.rotation
+    import privca.revocation
     from privca.errors import RevocationError
     from privca.renewal import renew
 
@@ -254,7 +276,7 @@ def test_a_failed_renewal_leaves_the_old_certificate_and_the_ledger_alone(store:
         raise RevocationError("refused")
 
     before = snapshot(store_path, Path(issued["cert_path"]).parent)
-    monkeypatch.setattr(privca.rotation, "revoke_superseded_in_ledger", refuse)
+    monkeypatch.setattr(privca.revocation, "mark_revoked", refuse)
     with pytest.raises(RevocationError):
         renew(store, issued["serial"], passphrase, now=NOW, revoke_old=True)
     store.close()

@@ -430,7 +430,7 @@ def test_plan_after_rotating_the_intermediate(store: Any, passphrase: Any, tmp_p
 
 
 def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
-    from privca.plan import installed_crl_schedule, rotation_plan
+    from privca.plan import rotation_plan
 
     next_update = "2026-12-06T12:00:00Z"
     plan = rotation_plan(store, NOW, crl_schedule=lambda ledger, now: {2: next_update})
@@ -439,8 +439,15 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
     assert crls["issuing-1"]["crl_url"] == "http://pki.example.test/crl/issuing-1.crl"
     assert {"when": "by", "due": next_update, "what": "publish a fresh CRL for issuing-1", "command": "privca crl",
             "why": "Expressway treats every certificate of a CA whose CRL has expired as revoked"} in plan["actions"]
-    hook = installed_crl_schedule()
-    assert hook is None or callable(hook)
+    # By default the schedule is the ledger's latest signed CRLs.
+    from privca.keys import Passphrase
+    from privca.revocation import issue_crls
+
+    from conftest import PASSPHRASE
+
+    issue_crls(store, Passphrase(PASSPHRASE.encode()), now=NOW, days=7)
+    signed = {crl["ca"]: crl for crl in rotation_plan(store, NOW)["crls"]}
+    assert signed["issuing-1"]["next_update"] and signed["root-1"]["next_update"]
 
 
 def test_plan_cli(store_path: Path, cli: Any) -> None:

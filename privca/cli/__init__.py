@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, rotate_cmd
+from . import ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, rotate_cmd, serve_cmd
 
 app = typer.Typer(
     name="privca",
@@ -28,6 +28,13 @@ app.command("list")(ledger_cmd.list_certificates)
 app.command("export")(export_cmd.export)
 app.command("show")(ledger_cmd.show)
 app.add_typer(profiles_cmd.app, name="profiles")
+app.command("revoke")(revoke_cmd.revoke)
+app.command("unhold")(revoke_cmd.unhold)
+app.command("crl")(revoke_cmd.crl)
+app.command("status")(revoke_cmd.status)
+app.command("publish")(revoke_cmd.publish)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(ca_cmd.app, name="ca")
 app.command("renew")(rotate_cmd.renew)
 app.add_typer(rotate_cmd.app, name="rotate")
 app.command("plan")(rotate_cmd.plan)

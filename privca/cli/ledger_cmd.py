@@ -82,11 +82,10 @@ def show(
 
         privca show 3f2a... --pem > expc.pem
     """
+    from ..ca import parse_serial
     from ..records import certificate_record
 
-    wanted = serial.lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
-    if any(ch not in "0123456789abcdef" for ch in wanted):
-        raise UsageError(f"serial {serial!r}: must be hexadecimal")
+    wanted = parse_serial(serial)
     rows = open_store(store).require_ca().certificates_by_serial(wanted)
     if not rows:
         raise LedgerError(f"serial {wanted}: no such certificate in the ledger")

@@ -218,9 +218,9 @@ def plan(
 
         privca plan --within 365 --json
     """
-    from ..plan import installed_crl_schedule, rotation_plan
+    from ..plan import rotation_plan
 
-    result = rotation_plan(open_store(store), now(), horizon_days=within, crl_schedule=installed_crl_schedule())
+    result = rotation_plan(open_store(store), now(), horizon_days=within, )
     if json_output:
         print_json(result)
         return
