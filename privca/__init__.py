@@ -27,6 +27,9 @@ _LAZY = {
     "load_profile": "privca.profiles",
     "load_profile_file": "privca.profiles",
     "certificate_record": "privca.records",
+    "audit": "privca.audit",
+    "check_certificate": "privca.check",
+    "describe": "privca.certinfo",
 }
 
 __all__ = sorted([*_LAZY, "CertificateInputError", "CSRError", "ExportError", "KeyMaterialError", "LedgerError",

@@ -63,7 +63,7 @@ def after_public_client_auth(version: str | None) -> str:
     if version == LEGACY:
         return ("Expressway X14 to X15.3 refuses a serverAuth-only certificate while UC features are on: before it "
                 f"expires, {_PRIVATE_CA}, {_ALTERNATE_ROOT}, {_UPGRADE}.")
-    return (f"Before it expires: {_PRIVATE_CA}, {_ALTERNATE_ROOT}; or upgrade Expressway to X15.4 (Expressway-E takes "
+    return (f"Before it expires, {_PRIVATE_CA}, {_ALTERNATE_ROOT}; or upgrade Expressway to X15.4 (Expressway-E takes "
             "serverAuth-only) or X15.5 (separate server and client certificates). Give --expressway-version for a "
             "precise answer.")
 
@@ -71,7 +71,7 @@ def after_public_client_auth(version: str | None) -> str:
 def renew_early(deadline: str, keeps_until: str, version: str | None) -> str:
     if version == X15_5:
         return ("No early renewal needed on X15.5: " + after_public_client_auth(version))
-    return (f"Renew early, before {deadline}, to keep clientAuth until about {keeps_until}. "
+    return (f"Renew early, before {deadline}, to keep clientAuth until about {keeps_until}. That only buys time: "
             + after_public_client_auth(version))
 
 

@@ -184,10 +184,17 @@ class PublicRoots:
         return self._by_subject.get(cert.issuer, [])
 
 
+@lru_cache(maxsize=1)
 def certifi_version() -> str:
-    import certifi
+    """The installed certifi release (e.g. ``2026.10.19.post1``): the date of the Mozilla store in use."""
+    from importlib import metadata
 
-    return str(certifi.__version__)
+    try:
+        return metadata.version("certifi")
+    except metadata.PackageNotFoundError:  # vendored copies have no metadata; the module still knows its date
+        import certifi
+
+        return str(certifi.__version__)
 
 
 def mozilla_label() -> str:
