@@ -199,7 +199,10 @@ def _file_findings(loaded_units: list[tuple[Loaded, list[_Entry]]], pool: Pool) 
         if not in_unit:
             continue
         leaf = in_unit[0]
-        if len(in_unit) > 1 and not leaf.info.is_ca:
+        if not loaded.ordered:  # PKCS#7 has no order: the certificate is the one no other in the file names as issuer
+            issuers = {e.info.cert.issuer for e in in_unit if e.info.cert.issuer != e.info.cert.subject}
+            leaf = next((e for e in in_unit if not e.info.is_ca and e.info.cert.subject not in issuers), leaf)
+        elif len(in_unit) > 1 and not leaf.info.is_ca:
             problem = order_problem([e.info for e in in_unit])
             if problem:
                 leaf.extra.append(finding("warning", "chain.order", f"{loaded.unit.name}: {problem}", "TAC221698",

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import ssl
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ DEFAULT_TIMEOUT = 5.0
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx", ".key", ".chain", ".bundle")
 KEY_SUFFIXES = (".key.pem", "-key.pem", "_key.pem", ".key")
 
+UNORDERED_PKCS7 = "PKCS#7 bundle (certificates in no particular order)"
+UNORDERED_PKCS12 = "PKCS#12 bundle"
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _ENDPOINT = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$")
 
@@ -52,6 +55,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     skipped: bool = False  # a file found in a folder that is not a certificate file (README, log): not an error
+    ordered: bool = True  # False for PKCS#7 and PKCS#12, whose certificate lists have no order
 
 
 def parse_endpoint(text: str) -> tuple[str, int] | None:
@@ -103,6 +107,8 @@ def load_file(unit: Unit, *, password: bytes | None = None) -> Loaded:
     loaded = Loaded(unit)
     assert unit.path is not None
     try:
+        if not stat.S_ISREG(unit.path.stat().st_mode):  # a FIFO or device would block or never end
+            return _not_certificate(loaded, "not a regular file")
         with unit.path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
@@ -121,6 +127,7 @@ def load_file(unit: Unit, *, password: bytes | None = None) -> Loaded:
     except CertificateInputError as exc:
         return _not_certificate(loaded, exc.message)
     loaded.certs, loaded.key_publics, loaded.notes = certs, keys, notes
+    loaded.ordered = not any(note in notes for note in (UNORDERED_PKCS7, UNORDERED_PKCS12))
     if not certs:
         if keys:  # a key file: it is paired with the certificate of the same name, nothing to audit itself
             loaded.skipped = True
@@ -192,6 +199,7 @@ def _parse_pem(data: bytes) -> tuple[list[tuple[x509.Certificate, bytes]], list[
             except ValueError as exc:
                 raise CertificateInputError(f"a CERTIFICATE block is not a valid certificate ({_short(exc)})") from None
         elif kind in ("PKCS7", "CERTIFICATE CHAIN"):
+            notes.append(UNORDERED_PKCS7)
             try:
                 certs += [(c, c.public_bytes(_DER())) for c in pkcs7.load_der_pkcs7_certificates(der)]
             except ValueError as exc:
@@ -237,7 +245,7 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
     except ValueError:
         pass
     try:
-        return [(c, c.public_bytes(_DER())) for c in pkcs7.load_der_pkcs7_certificates(data)], [], []
+        return [(c, c.public_bytes(_DER())) for c in pkcs7.load_der_pkcs7_certificates(data)], [], [UNORDERED_PKCS7]
     except ValueError:
         pass
     if not _looks_like_pkcs12(data):
@@ -251,7 +259,7 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
         certs = [bundle.cert.certificate] if bundle.cert is not None else []
         certs += [extra.certificate for extra in bundle.additional_certs]
         keys = [bundle.key.public_key()] if bundle.key is not None else []
-        return [(c, c.public_bytes(_DER())) for c in certs], keys, []
+        return [(c, c.public_bytes(_DER())) for c in certs], keys, [UNORDERED_PKCS12]
     if password is None:
         raise CertificateInputError("PKCS#12 file is password-protected; give the password with --password-file")
     raise CertificateInputError("PKCS#12: wrong password (or a damaged file)")
