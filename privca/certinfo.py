@@ -219,9 +219,14 @@ def describe_key(cert: x509.Certificate, problems: list[str] | None = None) -> t
     return type(key).__name__.lower(), 0, "?"
 
 
+def _safe(text: str, limit: int) -> str:
+    """``printable`` with a fast path: almost every name is already printable and short."""
+    return text if len(text) <= limit and text.isprintable() else printable(text, limit=limit)
+
+
 def _name_text(name: x509.Name, problems: list[str], what: str) -> str:
     try:
-        return printable(name.rfc4514_string(), limit=400)
+        return _safe(name.rfc4514_string(), 400)
     except Exception:
         problems.append(f"{what} name cannot be decoded")
         return "?"
@@ -232,7 +237,7 @@ def _common_name(name: x509.Name) -> str | None:
         values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     except Exception:
         return None
-    return printable(str(values[0].value), limit=200) if values else None
+    return _safe(str(values[0].value), 200) if values else None
 
 
 def _key_usage_names(value: x509.KeyUsage) -> tuple[str, ...]:
