@@ -171,10 +171,9 @@ def audit_units(
             location = unit.name if len(loaded.certs) == 1 else f"{unit.name}#{index + 1}"
             entry.locations.append(location)
             in_unit.append(entry)
-        for note in loaded.notes:
-            if note.startswith("encoding problem") or "chain" in note:
-                for entry in in_unit[:1]:
-                    entry.extra.append(finding("info", "input.note", f"{unit.name}: {note}", "RFC5280"))
+        for remark in loaded.remarks:
+            for entry in in_unit[:1]:
+                entry.extra.append(finding("info", "input.note", f"{unit.name}: {remark}", "RFC5280"))
         loaded_units.append((loaded, in_unit))
         if progress is not None:
             progress(1)
@@ -242,9 +241,7 @@ def _assess(entry: _Entry, pool: Pool, public: PublicRoots, trust: TrustData, no
     for problem in info.problems:
         findings.append(finding("warning", "encoding", problem, "RFC5280", verdict="unreadable-parts",
                                 remedy="Reissue it; some of its contents cannot be decoded."))
-    return CertificateReport(info, entry.locations, [c.label for c in path.certs] +
-                             ([path.end.issuer.label] if path.end.store and path.end.issuer not in path.certs else []),
-                             root, findings)
+    return CertificateReport(info, entry.locations, path.labels(), root, findings)
 
 
 def classify_root(path: ChainPath, public: PublicRoots, trust: TrustData) -> Root:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .audit import AuditReport
 
-CSV_COLUMNS = ["severity", "verdict", "subject", "sans", "position", "issuer", "root_kind", "root", "eku", "key",
-               "signature_hash", "not_after", "days_left", "reasons", "remedy", "locations", "fingerprint_sha256"]
+CSV_COLUMNS = ["severity", "verdict", "subject", "sans", "position", "issuer", "chain", "root_kind", "root", "eku",
+               "key_usage", "key", "signature_hash", "not_before", "not_after", "days_left", "reasons", "remedy",
+               "locations", "fingerprint_sha256"]
 
 
 def csv_text(report: "AuditReport") -> str:
@@ -26,13 +27,18 @@ def csv_text(report: "AuditReport") -> str:
         reasons = [f"{f['rule']}: {f['message']}" for f in record["findings"] if f["severity"] != "info"]
         writer.writerow([
             record["severity"], record["verdict"], record["subject"], " ".join(record["sans"]), record["position"],
-            record["issuer"], record["root"]["kind"], record["root"]["name"] or record["root"]["note"],
-            "+".join(record["eku"]) if record["eku"] is not None else "(any)", record["key"],
-            record["signature_hash"] or "", record["not_after"], record["days_left"], "; ".join(reasons),
+            record["issuer"], " > ".join(record["chain"]), record["root"]["kind"],
+            record["root"]["name"] or record["root"]["note"],
+            "+".join(record["eku"]) if record["eku"] is not None else "(any)",
+            "+".join(record["key_usage"]) if record["key_usage"] is not None else "", record["key"],
+            record["signature_hash"] or "", record["not_before"], record["not_after"], record["days_left"],
+            "; ".join(reasons),
             record["remedy"] or "", " ".join(record["locations"]), record["fingerprint_sha256"],
         ])
     for target, message in report.errors:
-        writer.writerow(["warning", "unreadable", "", "", "", "", "", "", "", "", "", "", "", message, "", target, ""])
+        row = dict.fromkeys(CSV_COLUMNS, "")
+        row.update(severity="warning", verdict="unreadable", reasons=message, locations=target)
+        writer.writerow(list(row.values()))
     return _defuse(out.getvalue())
 
 

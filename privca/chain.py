@@ -54,6 +54,14 @@ class ChainPath:
     def cas(self) -> tuple[CertInfo, ...]:
         return self.certs[1:]
 
+    def labels(self) -> list[str]:
+        """Names up the chain, including a public root that came from a store rather than from the targets."""
+        labels = [c.label for c in self.certs]
+        anchor = self.end.issuer
+        if self.end.store and anchor is not None and anchor not in self.certs:
+            labels.append(anchor.label)
+        return labels
+
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer``'s name and key match ``cert``'s issuer name and signature.

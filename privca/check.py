@@ -104,7 +104,8 @@ def check_certificate(
     spec = ROLES[role]
     profile = load_profile(role)
     cert_data, certs, embedded_keys = _read(cert_path, password)
-    chain_data, chain_certs = b"", []
+    chain_data: bytes = b""
+    chain_certs: list[Any] = []
     if chain_path is not None:
         chain_data, chain_certs, _ = _read(chain_path, password)
     infos = [describe(cert, der) for cert, der in certs + chain_certs]
@@ -131,9 +132,7 @@ def check_certificate(
                                         "Server bundles end with one trailing newline", "TAC221698"))
     if not any(f.severity == "critical" and f.rule.startswith(("chain.", "eku.", "signature.")) for f in findings):
         findings += _path_validation(leaf, path, needed, now)
-    chain_labels = [c.label for c in path.certs] + ([path.end.issuer.label] if path.end.store and path.end.issuer
-                                                    and path.end.issuer not in path.certs else [])
-    return CheckReport(role, profile.name, expressway_version, leaf, chain_labels, findings)
+    return CheckReport(role, profile.name, expressway_version, leaf, path.labels(), findings)
 
 
 def _read(path: Path, password: bytes | None) -> tuple[bytes, list[Any], list[object]]:

@@ -119,7 +119,7 @@ def _parse(text: str, origin: str) -> TrustData:
     if data.get("schema") != 1:
         problems.append("schema: must be 1")
     revision = get(data, "revision", str, "")
-    chrome = data.get("chrome") if isinstance(data.get("chrome"), dict) else {}
+    chrome: dict[str, Any] = data["chrome"] if isinstance(data.get("chrome"), dict) else {}
     chrome_date = get(chrome, "leaf_serverauth_only_from", date, "chrome.")
     chrome_policy = get(chrome, "policy", str, "chrome.")
     chrome_source = get(chrome, "source", str, "chrome.")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from .errors import CertificateInputError, UsageError
 
@@ -27,6 +28,7 @@ DEFAULT_TIMEOUT = 5.0
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx", ".key", ".chain", ".bundle")
 KEY_SUFFIXES = (".key.pem", "-key.pem", "_key.pem", ".key")
 
+ENCODING_PROBLEM = "encoding problem"
 UNORDERED_PKCS7 = "PKCS#7 bundle (certificates in no particular order)"
 UNORDERED_PKCS12 = "PKCS#12 bundle"
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
@@ -56,6 +58,7 @@ class Loaded:
     error: str | None = None
     skipped: bool = False  # a file found in a folder that is not a certificate file (README, log): not an error
     ordered: bool = True  # False for PKCS#7 and PKCS#12, whose certificate lists have no order
+    remarks: list[str] = field(default_factory=list)  # worth showing in a report: encoding problems, TLS trouble
 
 
 def parse_endpoint(text: str) -> tuple[str, int] | None:
@@ -128,6 +131,7 @@ def load_file(unit: Unit, *, password: bytes | None = None) -> Loaded:
         return _not_certificate(loaded, exc.message)
     loaded.certs, loaded.key_publics, loaded.notes = certs, keys, notes
     loaded.ordered = not any(note in notes for note in (UNORDERED_PKCS7, UNORDERED_PKCS12))
+    loaded.remarks = [note for note in notes if note.startswith(ENCODING_PROBLEM)]
     if not certs:
         if keys:  # a key file: it is paired with the certificate of the same name, nothing to audit itself
             loaded.skipped = True
@@ -174,7 +178,7 @@ def parse_certificates(data: bytes, password: bytes | None = None
             certs, keys, notes = _parse_der(data, password)
     for warning in caught:
         # cryptography warns about encodings RFC 5280 forbids (e.g. a negative serial number) but still loads
-        notes.append(f"encoding problem: {str(warning.message).split('.')[0]}")
+        notes.append(f"{ENCODING_PROBLEM}: {str(warning.message).split('.')[0]}")
     return certs, keys, notes
 
 
@@ -201,7 +205,7 @@ def _parse_pem(data: bytes) -> tuple[list[tuple[x509.Certificate, bytes]], list[
         elif kind in ("PKCS7", "CERTIFICATE CHAIN"):
             notes.append(UNORDERED_PKCS7)
             try:
-                certs += [(c, c.public_bytes(_DER())) for c in pkcs7.load_der_pkcs7_certificates(der)]
+                certs += [(c, c.public_bytes(Encoding.DER)) for c in pkcs7.load_der_pkcs7_certificates(der)]
             except ValueError as exc:
                 raise CertificateInputError(f"a PKCS7 block is not a valid certificate bundle ({_short(exc)})") from None
         elif kind in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
@@ -245,7 +249,7 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
     except ValueError:
         pass
     try:
-        return [(c, c.public_bytes(_DER())) for c in pkcs7.load_der_pkcs7_certificates(data)], [], [UNORDERED_PKCS7]
+        return [(c, c.public_bytes(Encoding.DER)) for c in pkcs7.load_der_pkcs7_certificates(data)], [], [UNORDERED_PKCS7]
     except ValueError:
         pass
     if not _looks_like_pkcs12(data):
@@ -258,8 +262,8 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
             continue
         certs = [bundle.cert.certificate] if bundle.cert is not None else []
         certs += [extra.certificate for extra in bundle.additional_certs]
-        keys = [bundle.key.public_key()] if bundle.key is not None else []
-        return [(c, c.public_bytes(_DER())) for c in certs], keys, [UNORDERED_PKCS12]
+        keys: list[object] = [bundle.key.public_key()] if bundle.key is not None else []
+        return [(c, c.public_bytes(Encoding.DER)) for c in certs], keys, [UNORDERED_PKCS12]
     if password is None:
         raise CertificateInputError("PKCS#12 file is password-protected; give the password with --password-file")
     raise CertificateInputError("PKCS#12: wrong password (or a damaged file)")
@@ -272,12 +276,6 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     length_octets = data[1] & 0x7F if data[1] & 0x80 else 0
     start = 2 + length_octets
     return data[start:start + 3] == b"\x02\x01\x03"
-
-
-def _DER():  # noqa: N802 - a tiny helper so the import stays lazy
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
 
 
 def _short(exc: Exception) -> str:
@@ -331,21 +329,21 @@ def fetch_endpoint(unit: Unit, *, timeout: float = DEFAULT_TIMEOUT) -> Loaded:
             handshake_error = f"connection closed during the TLS handshake ({exc.strerror or _short(exc)})"
         # A server that requires a client certificate may abort the handshake (TLS 1.2) after it has sent its
         # own chain: the chain is still there to read.
-        chain = _served_chain(tls, loaded.notes)
+        chain = _served_chain(tls, loaded.remarks)
         tls.close()
     if not chain:
         loaded.error = handshake_error or "the endpoint presented no certificate"
         return loaded
     if handshake_error:
-        loaded.notes.append(f"{handshake_error}; the certificates it sent were read")
+        loaded.remarks.append(f"{handshake_error}; the certificates it sent were read")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for der in chain:
             try:
                 loaded.certs.append((x509.load_der_x509_certificate(der), der))
             except ValueError as exc:
-                loaded.notes.append(f"a served certificate cannot be parsed ({_short(exc)})")
-    loaded.notes += [f"encoding problem: {str(w.message).split('.')[0]}" for w in caught]
+                loaded.remarks.append(f"a served certificate cannot be parsed ({_short(exc)})")
+    loaded.remarks += [f"{ENCODING_PROBLEM}: {str(w.message).split('.')[0]}" for w in caught]
     if not loaded.certs:
         loaded.error = "the endpoint's certificates cannot be parsed"
     return loaded

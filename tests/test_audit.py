@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from conftest import NOW, snapshot
-from estate import BOTH, CLIENT, EXPECTED, SERVER, Estate, build_estate, leaf, make_cert, name
+from estate import CLIENT, EXPECTED, SERVER, Estate, build_estate, leaf, make_cert, name
 
 from privca.audit import AuditReport, audit
 from privca.errors import UsageError
@@ -435,8 +435,10 @@ def test_live_endpoint_that_demands_a_client_certificate(s_server: Any) -> None:
     port = s_server("-Verify", "1", "-verify_return_error", "-tls1_2")
     report = audit([f"127.0.0.1:{port}"], now=NOW)
     assert report.errors == []
-    assert [c.info.common_name for c in sorted(report.certificates, key=lambda c: c.locations[0])] == [
-        "expc1.example.com", "Example UC Issuing CA"]
+    ordered = sorted(report.certificates, key=lambda c: c.locations[0])
+    assert [c.info.common_name for c in ordered] == ["expc1.example.com", "Example UC Issuing CA"]
+    notes = [f.message for f in ordered[0].findings if f.rule == "input.note"]
+    assert len(notes) == 1 and "TLS handshake failed" in notes[0] and "the certificates it sent were read" in notes[0]
 
 
 def test_closed_port_and_non_tls_listeners_are_per_target_errors(s_server: Any) -> None:

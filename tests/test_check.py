@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from conftest import NOW, run_tool, snapshot
-from estate import BOTH, CLIENT, SERVER, Estate, build_estate, leaf, make_cert, name, resign_sha1, rsa_key
+from estate import CLIENT, Estate, build_estate, leaf, make_cert, name, resign_sha1, rsa_key
 
 from privca.check import ROLES, check_certificate
 from privca.decision import LEGACY, X15_4, X15_5

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .common import JsonOption, note, now, print_json, progress_bar, table
+
+if TYPE_CHECKING:
+    from ..audit import AuditReport
+    from ..publictrust import PublicRoots, TrustData
 
 FailOnOption = Annotated[str, typer.Option(
     "--fail-on", help="Exit non-zero when a finding is at least this severe: info, warning, critical or never. "
@@ -100,7 +104,8 @@ def audit(
         raise typer.Exit(code)
 
 
-def _common_inputs(password_file: Path | None, public_roots: list[Path] | None, trust_data: Path | None):  # type: ignore[no-untyped-def]
+def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
+                   trust_data: Path | None) -> "tuple[bytes | None, PublicRoots, TrustData | None]":
     from ..publictrust import PublicRoots, default_public_roots, load_extra_store, load_trust_data
     from ..sources import read_password_file
 
@@ -110,7 +115,7 @@ def _common_inputs(password_file: Path | None, public_roots: list[Path] | None, 
     return password, roots, trust
 
 
-def _print_audit(report) -> None:  # type: ignore[no-untyped-def]
+def _print_audit(report: "AuditReport") -> None:
     moment = report.generated_at
     rows = []
     for cert in report.certificates:
