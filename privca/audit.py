@@ -256,6 +256,8 @@ def classify_root(path: ChainPath, public: PublicRoots, trust: TrustData) -> Roo
             return Root("formerly-public", anchor.label, note=f"removed from {', '.join(removed.removed_from)} "
                                                                f"on {removed.date.isoformat()}")
         return Root("private", anchor.label)
+    if path.end.status == "bad-signature":
+        return Root("unknown", note="chain broken: no certificate with the issuer's name signed it")
     cutoff = trust.cutoff_for(chain_organizations(path))
     if cutoff is not None:
         return Root("likely-public", note=f"issued by {cutoff.name}; root not given")
