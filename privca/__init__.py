@@ -27,7 +27,6 @@ _LAZY = {
     "load_profile": "privca.profiles",
     "load_profile_file": "privca.profiles",
     "certificate_record": "privca.records",
-    "audit": "privca.audit",
     "check_certificate": "privca.check",
     "describe": "privca.certinfo",
 }
