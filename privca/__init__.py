@@ -35,6 +35,8 @@ _LAZY = {
     "publish": "privca.publish",
     "set_urls": "privca.publish",
     "make_server": "privca.server",
+    "check_certificate": "privca.check",
+    "describe": "privca.certinfo",
 }
 
 __all__ = sorted([*_LAZY, "CertificateInputError", "CSRError", "ExportError", "KeyMaterialError", "LedgerError",

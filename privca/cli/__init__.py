@@ -11,7 +11,8 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, rotate_cmd, serve_cmd
+from . import (audit_cmd, ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, rotate_cmd,
+               serve_cmd)
 
 app = typer.Typer(
     name="privca",
@@ -38,6 +39,8 @@ app.add_typer(ca_cmd.app, name="ca")
 app.command("renew")(rotate_cmd.renew)
 app.add_typer(rotate_cmd.app, name="rotate")
 app.command("plan")(rotate_cmd.plan)
+app.command("audit")(audit_cmd.audit)
+app.command("check")(audit_cmd.check)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,205 @@
+"""privca audit / privca check: inventory an estate's certificates; check one before uploading it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .common import JsonOption, note, now, print_json, progress_bar, table
+
+if TYPE_CHECKING:
+    from ..audit import AuditReport
+    from ..publictrust import PublicRoots, TrustData
+
+FailOnOption = Annotated[str, typer.Option(
+    "--fail-on", help="Exit non-zero when a finding is at least this severe: info, warning, critical or never. "
+                      "Exit codes: 20 info, 21 warning, 22 critical (the worst finding).")]
+ExpresswayVersionOption = Annotated[str | None, typer.Option(
+    "--expressway-version", help="Refine verdicts for this Expressway version: X14, X15.0-X15.3, X15.4 or X15.5.",
+    show_default=False)]
+PasswordFileOption = Annotated[Path | None, typer.Option(
+    "--password-file", help="Password for PKCS#12 (.p12/.pfx) files, read from this file.", show_default=False)]
+PublicRootsOption = Annotated[list[Path] | None, typer.Option(
+    "--public-roots", help="Also count the roots in this PEM bundle as public (e.g. a Chrome root store "
+                           "snapshot); repeatable.", show_default=False)]
+
+
+def audit(
+    targets: Annotated[list[str], typer.Argument(help="Certificate files (PEM, DER, PKCS#7, PKCS#12), folders "
+                                                     "(searched recursively) or host:port TLS endpoints.",
+                                                show_default=False)],
+    json_output: JsonOption = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets instead of a table.")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report to this file.",
+                                              show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --html file if it exists.")] = False,
+    fail_on: FailOnOption = "warning",
+    expressway_version: ExpresswayVersionOption = None,
+    password_file: PasswordFileOption = None,
+    public_roots: PublicRootsOption = None,
+    trust_data: Annotated[Path | None, typer.Option(
+        "--trust-data", help="Use this public-trust data file (timeline, CA cut-offs, removed roots) instead of "
+                             "the one shipped with privca.", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each TLS endpoint.")] = 5.0,
+) -> None:
+    """Audit certificates: chain and root (public or private), EKUs, key, expiry, and a verdict with its remedy.
+
+    Reads files, folders and live endpoints (Expressway 443/5061/7001, CUCM 8443/5061, CMS 443/5061,
+    CUBE 5061). A target that cannot be read is reported and the audit goes on.
+
+    Examples:
+
+        privca audit certs/
+
+        privca audit expe.example.com:443 expc.example.com:7001 --expressway-version X15.3
+
+        privca audit certs/ cucm1.example.com:8443 --html audit.html --csv > audit.csv
+    """
+    from ..audit import audit_units
+    from ..decision import parse_expressway_version
+    from ..errors import UsageError
+    from ..findings import FAIL_ON_CHOICES, exit_code
+    from ..fsutil import check_writable_target
+    from ..sources import expand_targets
+
+    if fail_on not in FAIL_ON_CHOICES:
+        raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(FAIL_ON_CHOICES)}")
+    if json_output and csv_output:
+        raise UsageError("--json and --csv: choose one")
+    if not 0 < timeout <= 120:
+        raise UsageError("--timeout: must be between 0 and 120 seconds")
+    version = parse_expressway_version(expressway_version)
+    if html is not None:
+        check_writable_target(html, overwrite=force)
+    password, roots, trust = _common_inputs(password_file, public_roots, trust_data)
+    units = expand_targets(targets)
+    with progress_bar(len(units), "Auditing") as advance:
+        report = audit_units(units, now=now(), expressway_version=version, password=password, public_roots=roots,
+                             trust=trust, timeout=timeout, progress=advance)
+    if html is not None:
+        from ..audit_report import html_text
+        from ..fsutil import atomic_write
+
+        atomic_write(html, html_text(report).encode(), overwrite=force)
+    if json_output:
+        print_json(report.to_dict())
+    elif csv_output:
+        from ..audit_report import csv_text
+
+        sys.stdout.write(csv_text(report))
+    else:
+        _print_audit(report)
+    summary = report.summary()
+    note(f"Audited {summary['certificates']} certificates from {summary['targets']} targets: "
+         f"{summary['by_severity']['critical']} critical, {summary['by_severity']['warning']} warning; "
+         f"{summary['unreadable']} unreadable, {summary['skipped_files']} other files skipped. "
+         f"Public roots: {', '.join(report.stores)}; trust data {report.trust.revision}.")
+    if html is not None:
+        note(f"HTML report: {html}")
+    code = exit_code(report.worst(), fail_on)
+    if code:
+        raise typer.Exit(code)
+
+
+def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
+                   trust_data: Path | None) -> "tuple[bytes | None, PublicRoots, TrustData | None]":
+    from ..publictrust import PublicRoots, default_public_roots, load_extra_store, load_trust_data
+    from ..sources import read_password_file
+
+    password = read_password_file(password_file) if password_file is not None else None
+    roots = PublicRoots.mozilla([load_extra_store(p) for p in public_roots]) if public_roots else default_public_roots()
+    trust = load_trust_data(trust_data) if trust_data is not None else None
+    return password, roots, trust
+
+
+def _print_audit(report: "AuditReport") -> None:
+    moment = report.generated_at
+    rows = []
+    for cert in report.certificates:
+        info = cert.info
+        where = cert.locations[0] + (f" (+{len(cert.locations) - 1})" if len(cert.locations) > 1 else "")
+        eku = "+".join(info.eku) if info.eku is not None else "(any)"
+        rows.append([cert.severity, cert.verdict, info.label, info.position, where, cert.root.kind, eku,
+                     f"{info.not_after:%Y-%m-%d} ({info.days_left(moment)}d)"])
+    for target, message in report.errors:
+        rows.append(["warning", "unreadable", "", "", target, "", "", message])
+    table("Certificate audit", ["severity", "verdict", "certificate", "position", "where", "root", "EKU", "expires"],
+          rows)
+    flagged = [c for c in report.certificates if c.severity != "info"]
+    if flagged:
+        print("\nFindings and remedies:")
+    for cert in flagged:
+        print(f"- {cert.info.label} ({cert.locations[0]}): {cert.verdict}")
+        for item in cert.findings:
+            if item.severity != "info":
+                print(f"    {item.severity} {item.rule}: {item.message}")
+                print(f"      source: {item.source}")
+        if cert.remedy:
+            print(f"    remedy: {cert.remedy}")
+
+
+def check(
+    cert: Annotated[Path, typer.Argument(help="The certificate to upload (PEM, DER, PKCS#7 or PKCS#12); a full chain "
+                                              "file is fine.", show_default=False)],
+    role: Annotated[str, typer.Option("--for", help="Where it goes: expressway-c, expressway-e, expressway-server, "
+                                                    "expressway-client, cucm, unity, cms or cube.",
+                                      show_default=False)],
+    key: Annotated[Path | None, typer.Option("--key", help="The private key file that goes with it.",
+                                             show_default=False)] = None,
+    chain: Annotated[Path | None, typer.Option("--chain", help="The CA certificates (intermediates, root) for it.",
+                                               show_default=False)] = None,
+    expressway_version: ExpresswayVersionOption = None,
+    password_file: PasswordFileOption = None,
+    public_roots: PublicRootsOption = None,
+    fail_on: FailOnOption = "warning",
+    json_output: JsonOption = False,
+) -> None:
+    """Predict whether a product will accept a certificate and whether mTLS will work in its roles.
+
+    Checks EKUs for the role, SAN rules, key type and size, the key file, the chain (complete, ordered, EKU
+    consistent), validity and signature hash. Every finding names its rule and its source.
+
+    Examples:
+
+        privca check expc.pem --key expc.key --chain ca-chain.pem --for expressway-c
+
+        privca check expe.pem --for expressway-e --expressway-version X15.4
+
+        privca check cucm-tomcat.pem --chain chain.pem --for cucm --json
+    """
+    from ..check import check_certificate
+    from ..decision import parse_expressway_version
+    from ..errors import UsageError
+    from ..findings import FAIL_ON_CHOICES, exit_code
+
+    if fail_on not in FAIL_ON_CHOICES:
+        raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(FAIL_ON_CHOICES)}")
+    version = parse_expressway_version(expressway_version)
+    password, roots, _ = _common_inputs(password_file, public_roots, None)
+    moment = now()
+    report = check_certificate(cert, role=role, now=moment, key_path=key, chain_path=chain,
+                               expressway_version=version, password=password, public_roots=roots)
+    if json_output:
+        print_json(report.to_dict(moment))
+    else:
+        info = report.certificate
+        print(f"{cert}: {report.verdict.upper()} for {role} (profile {report.profile}; Expressway version "
+              f"{parse_version_text(version)})")
+        print(f"  {info.label}: EKU {'+'.join(info.eku) if info.eku is not None else '(any)'}; {info.key_text}; "
+              f"until {info.not_after:%Y-%m-%d}; chain {' -> '.join(report.chain)}")
+        for item in report.findings:
+            print(f"  {item.severity:8} {item.rule}: {item.message}")
+            if item.severity != "info":
+                print(f"           source: {item.source}")
+    code = exit_code(report.severity, fail_on)
+    if code:
+        raise typer.Exit(code)
+
+
+def parse_version_text(version: str | None) -> str:
+    from ..decision import version_text
+
+    return version_text(version)
