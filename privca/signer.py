@@ -18,7 +18,7 @@ from typing import Any
 from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, pem_of, serial_hex
 from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
 from .fsutil import check_writable_target, fsync_dir, write_temp
-from .keys import Passphrase
+from .keystore import CASecrets, SecretSource
 from .ledger import actor, iso
 from .policy import IssuanceRequest, check, load_csr, read_csr_file
 from .profiles import load_profile
@@ -27,7 +27,6 @@ from .store import Store
 
 DEFAULT_PROFILE = "expressway-c"
 
-PassphraseSource = Passphrase | Callable[[], Passphrase]
 Progress = Callable[[int], None]
 
 
@@ -92,7 +91,7 @@ def plan(
 def issue(
     store: Store,
     csr_paths: Sequence[Path],
-    passphrase: PassphraseSource,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     profile: str = DEFAULT_PROFILE,
@@ -107,7 +106,7 @@ def issue(
     chosen = planned[0].request.profile
     if days is not None and not 1 <= days <= chosen.max_validity_days:
         raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
-    issuer = load_issuer(store, issuing_row, passphrase() if callable(passphrase) else passphrase)
+    issuer = load_issuer(store, issuing_row, secrets)
     if issuer.algorithm not in chosen.issuer_algorithms:
         raise PolicyViolation(
             f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} key; "
