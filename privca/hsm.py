@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .errors import KeyMaterialError, UsageError
@@ -191,7 +192,7 @@ class _TokenKey:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return self
 
-    def _digest(self, data: bytes, algorithm: Any) -> bytes:
+    def _digest(self, data: bytes | bytearray | memoryview, algorithm: Any) -> bytes:
         if not isinstance(algorithm, hashes.HashAlgorithm) or algorithm.name not in _DIGEST_INFO:
             raise KeyMaterialError(f"key {self._label!r}: signing with {getattr(algorithm, 'name', algorithm)} is "
                                    "not supported; privca signs with SHA-256, SHA-384 or SHA-512")
@@ -224,24 +225,24 @@ class TokenRSAKey(_TokenKey, rsa.RSAPrivateKey):
 
     decrypt = _TokenKey._refuse
 
-    def sign(self, data: bytes, padding_: Any, algorithm: Any) -> bytes:
+    def sign(self, data: bytes, padding: Any, algorithm: Any) -> bytes:
         Mechanism = _pkcs11().Mechanism
         digest = self._digest(data, algorithm)
-        if isinstance(padding_, padding.PKCS1v15):
+        if isinstance(padding, PKCS1v15):
             return self._token_sign(self._private, _DIGEST_INFO[algorithm.name] + digest, mechanism=Mechanism.RSA_PKCS)
-        if isinstance(padding_, padding.PSS):
+        if isinstance(padding, PSS):
             return self._token_sign(self._private, digest, mechanism=Mechanism.RSA_PKCS_PSS,
-                                    mechanism_param=self._pss_params(padding_, algorithm))
-        raise KeyMaterialError(f"key {self._label!r}: RSA padding {padding_.name} is not supported for signing")
+                                    mechanism_param=self._pss_params(padding, algorithm))
+        raise KeyMaterialError(f"key {self._label!r}: RSA padding {padding.name} is not supported for signing")
 
-    def _pss_params(self, padding_: padding.PSS, algorithm: hashes.HashAlgorithm) -> tuple[Any, Any, int]:
+    def _pss_params(self, pss: PSS, algorithm: hashes.HashAlgorithm) -> tuple[Any, Any, int]:
         pkcs11 = _pkcs11()
         # cryptography has no public accessor for the PSS salt length or the MGF1 hash; these are its own fields.
-        salt = padding_._salt_length
-        mgf_hash = padding_.mgf._algorithm.name
-        if isinstance(salt, padding._DigestLength):
+        salt = pss._salt_length
+        mgf_hash = pss.mgf._algorithm.name
+        if salt is PSS.DIGEST_LENGTH:
             salt = algorithm.digest_size
-        elif isinstance(salt, padding._MaxLength):
+        elif salt is PSS.MAX_LENGTH:
             salt = (self.key_size + 7) // 8 - algorithm.digest_size - 2
         elif not isinstance(salt, int):
             raise KeyMaterialError(f"key {self._label!r}: PSS salt length AUTO is only for verifying")
@@ -270,7 +271,7 @@ class TokenECKey(_TokenKey, ec.EllipticCurvePrivateKey):
 
     exchange = _TokenKey._refuse
 
-    def sign(self, data: bytes, signature_algorithm: Any) -> bytes:
+    def sign(self, data: bytes | bytearray | memoryview, signature_algorithm: Any) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise KeyMaterialError(f"key {self._label!r}: only ECDSA signatures are supported")
         digest = self._digest(data, signature_algorithm.algorithm)
@@ -344,8 +345,8 @@ def _prove_pair(key: TokenKey, ref: TokenKeyRef) -> None:
     message = b"privca: does this private key belong to this public key?"
     try:
         if isinstance(key, TokenRSAKey):
-            key.public_key().verify(key.sign(message, padding.PKCS1v15(), hashes.SHA256()), message,
-                                    padding.PKCS1v15(), hashes.SHA256())
+            key.public_key().verify(key.sign(message, PKCS1v15(), hashes.SHA256()), message, PKCS1v15(),
+                                    hashes.SHA256())
         else:
             key.public_key().verify(key.sign(message, ec.ECDSA(hashes.SHA256())), message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
