@@ -6,14 +6,14 @@ unchanged, and the private key never leaves the token.
 
 Portability choices:
 - Digests are computed here and the token is asked for the raw mechanism (``CKM_RSA_PKCS`` with the DigestInfo,
-  ``CKM_RSA_PKCS_PSS``, ``CKM_ECDSA``). Every HSM offers these, while hash-and-sign mechanisms such as
-  ``CKM_ECDSA_SHA256`` are missing on some (SoftHSM 2.6) and some cap the data a single ``C_Sign`` accepts, which
-  a large CRL would exceed.
+  ``CKM_RSA_PKCS_PSS``, ``CKM_ECDSA``). HSMs commonly offer these, while hash-and-sign mechanisms such as
+  ``CKM_ECDSA_SHA256`` are missing on some (SoftHSM 2.6), and some tokens cap the data one ``C_Sign`` accepts,
+  which a large CRL would exceed.
 - Tokens are found by label, never by slot number: slot numbers change when a token is initialised or a device
   is added.
 - A wrong PIN is reported once and never retried: real HSMs lock the user after a few failures.
 - One logged-in session per token and process, used under a lock: a PKCS#11 session runs one operation at a
-  time, and the OCSP responder signs from several threads.
+  time, and a threaded server (an OCSP responder) signs from several threads.
 
 Keys are named by RFC 7512 PKCS#11 URIs, the form ``p11tool`` and OpenSSL's pkcs11 providers use:
 ``pkcs11:token=UC%20CA;object=privca%20root-1%209f3c21ab;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so``.
@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15, PSS
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .errors import KeyMaterialError, UsageError
@@ -124,15 +124,17 @@ def _pkcs11() -> Any:
 
 def open_token(module: str, token_label: str, pin: PinSource) -> TokenSession:
     """The session on ``token_label``, logging in with ``pin()`` the first time; one attempt, never retried."""
+    if not os.path.isfile(module):
+        raise KeyMaterialError(f"PKCS#11 module {module}: no such file; check --pkcs11-module or {MODULE_ENV}")
+    # A module is initialised once per process, whatever name (a symbolic link, say) it is reached by.
+    real_module = os.path.realpath(module)
     with _sessions_lock:
-        found = _sessions.get((module, token_label))
+        found = _sessions.get((real_module, token_label))
         if found is not None:
             return found
         pkcs11 = _pkcs11()
-        if not os.path.isfile(module):
-            raise KeyMaterialError(f"PKCS#11 module {module}: no such file; check --pkcs11-module or {MODULE_ENV}")
         try:
-            lib = pkcs11.lib(module)
+            lib = pkcs11.lib(real_module)
         except pkcs11.PKCS11Error as exc:
             raise KeyMaterialError(f"PKCS#11 module {module}: cannot be loaded ({exc})") from None
         try:
@@ -146,9 +148,8 @@ def open_token(module: str, token_label: str, pin: PinSource) -> TokenSession:
             ) from None
         except pkcs11.MultipleTokensReturned:
             raise KeyMaterialError(f"token {token_label!r}: several tokens have this label; relabel one") from None
-        secret = pin().reveal().decode()
         try:
-            session = token.open(rw=True, user_pin=secret)
+            session = token.open(rw=True, user_pin=pin().reveal().decode())
         except pkcs11.PinIncorrect:
             raise KeyMaterialError(
                 f"token {token_label!r}: the PIN was not accepted; privca does not retry because HSMs lock the "
@@ -165,10 +166,8 @@ def open_token(module: str, token_label: str, pin: PinSource) -> TokenSession:
                                    "does not accept") from None
         except pkcs11.PKCS11Error as exc:
             raise KeyMaterialError(f"token {token_label!r}: cannot log in ({type(exc).__name__})") from None
-        finally:
-            del secret
         opened = TokenSession(session, token_label)
-        _sessions[(module, token_label)] = opened
+        _sessions[(real_module, token_label)] = opened
         return opened
 
 

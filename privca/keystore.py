@@ -9,6 +9,7 @@ Callers never look at which one it is: both give a ``cryptography`` private key 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,10 @@ class NewCAKey:
         if self._generated_in_token is not None and self._pin is not None:
             from .hsm import destroy_key
 
-            destroy_key(self._generated_in_token, self._pin)
+            # Best effort: the failure that led here is what the user must see. A key left behind (the token
+            # went away) carries privca's label and can be deleted with the token's own tool.
+            with suppress(Exception):
+                destroy_key(self._generated_in_token, self._pin)
 
 
 def create_ca_key(

@@ -394,7 +394,7 @@ def test_signing_threads_share_one_locked_session(token_ca: TokenCA) -> None:
     for thread in threads:
         thread.join()
     assert not failures and len(verified) == 60
-    assert [key for key in _sessions if key[1] == TOKEN] == [(MODULE, TOKEN)]
+    assert [key for key in _sessions if key[1] == TOKEN] == [(os.path.realpath(MODULE), TOKEN)]
 
 
 # --- choosing keys, modules and PINs --------------------------------------------------------------------------
@@ -584,6 +584,19 @@ def test_pin_comes_from_a_file_or_the_environment_never_argv(token_ca: TokenCA, 
     done = privca_subprocess("issue", write_csr(tmp_path / "b.csr"), "--store", token_ca.store, "--pin", PIN,
                              env=no_pin)
     assert done.returncode == 2 and "No such option: --pin" in done.stderr
+
+
+def test_token_options_that_do_not_fit_together(cli: Any, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    base = ["init", "--store", store, "--root-cn", "R", "--issuing-cn", "I"]
+    result = cli(*base, "--pkcs11-module", MODULE)
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: --pkcs11-module, --root-key-label and --issuing-key-label: need "
+                             "--token-label\n")
+    (tmp_path / "pass").write_text("a long enough passphrase\n")
+    result = cli(*base, "--pkcs11-module", MODULE, "--token-label", TOKEN, "--passphrase-file", tmp_path / "pass")
+    assert result.exit_code == 2 and "--passphrase-file: not used with --token-label" in result.stderr
+    assert not store.exists()
 
 
 # --- the key backends side by side ----------------------------------------------------------------------------

@@ -78,6 +78,10 @@ def init(
     if token_label is not None:
         from ..hsm import module_path
 
+        if passphrase_file is not None:
+            raise UsageError("--passphrase-file: not used with --token-label; the token's PIN protects the keys "
+                             "(--pin-file)")
+
         token = TokenChoice(module_path(pkcs11_module), token_label)
         secrets = CASecrets(pin=lambda: pin_source(pin_file))
     elif pkcs11_module or root_key_label or issuing_key_label:
