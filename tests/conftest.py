@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASSPHRASE = "correct horse battery staple"
-NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
+# The library always takes `now`; tests pin it for the session. It is a day in the past (on the hour) so that
+# certificates issued with it are valid for the real-clock peers (openssl, ssl) that the tests use.
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 REQUIRED_TOOLS = ("openssl",)
 
@@ -174,6 +176,14 @@ def run_tool(*args: str | Path, check: bool = False, input: bytes | None = None,
     """Run an external tool (openssl, keytool, ...) and capture its output as text."""
     return subprocess.run([str(a) for a in args], capture_output=True, text=input is None, input=input,
                           check=check, timeout=timeout)
+
+
+def venv_tool(name: str) -> str:
+    """A console script installed beside this Python (e.g. pkilint's lint_pkix_cert), even when PATH lacks it."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed; it is part of the test extra"
+    return found
 
 
 def privca_subprocess(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

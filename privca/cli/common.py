@@ -135,25 +135,33 @@ def note(message: str) -> None:
 
 
 class progress_bar:
-    """A progress bar on stderr for long work on a terminal; silent otherwise."""
+    """A progress bar on stderr for long work on a terminal; silent otherwise.
+
+    The bar appears on the first step, not on entry, so that a passphrase prompt before the work is not
+    drawn over.
+    """
 
     def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self._progress, self._task = total, label, None, None
+        self.total, self.label = total, label
+        self._progress: Any = None
+        self._task: Any = None
+        self._enabled = total > 1 and sys.stderr.isatty()
 
     def __enter__(self) -> Any:
-        if self.total > 1 and sys.stderr.isatty():
+        return self.advance
+
+    def advance(self, step: int = 1) -> None:
+        if not self._enabled:
+            return
+        if self._progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                                       console=console(stderr=True), transient=True)
-            self._progress.__enter__()
+            self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total)
-        return self.advance
-
-    def advance(self, step: int = 1) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task, step)
+        self._progress.advance(self._task, step)
 
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
-            self._progress.__exit__(*exc)
+            self._progress.stop()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     now, open_store, print_json, progress_bar)
+                     now, open_store, print_json, progress_bar, table)
 
 
 def issue(
@@ -47,17 +47,19 @@ def issue(
     if json_output:
         print_json(records)
         return
-    for record in records[:20]:
-        print(f"Issued {record['serial']}  {record['subject']}")
-        print(f"  profile {record['profile']}: EKU {', '.join(record['eku'])}; SAN {', '.join(record['sans'])}")
-        print(f"  valid {record['not_before']} to {record['not_after']}")
-        print(f"  certificate {record['cert_path']}")
-        print(f"  chain       {record['chain_path']}")
-        print(f"  full chain  {record['fullchain_path']}")
-        for text in record["notes"]:
-            print(f"  note: {text}")
-    if len(records) > 20:
-        print(f"... and {len(records) - 20} more; privca list shows them all")
+    if len(records) > 3:
+        table(f"Issued {len(records)} certificates ({records[0]['profile']})", ["serial", "subject", "expires", "file"],
+              [[r["serial"], r["subject"], r["not_after"], r["cert_path"]] for r in records])
+    else:
+        for record in records:
+            print(f"Issued {record['serial']}  {record['subject']}")
+            print(f"  profile {record['profile']}: EKU {', '.join(record['eku'])}; SAN {', '.join(record['sans'])}")
+            print(f"  valid {record['not_before']} to {record['not_after']}")
+            print(f"  certificate {record['cert_path']}")
+            print(f"  chain       {record['chain_path']}")
+            print(f"  full chain  {record['fullchain_path']}")
+            for text in record["notes"]:
+                print(f"  note: {text}")
     if records:
         first = records[0]
         note(f"Verify: openssl verify -purpose sslserver -CAfile {first['chain_path']} {first['cert_path']}")

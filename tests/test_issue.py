@@ -1,0 +1,211 @@
+"""Issuance through the library and the CLI: what is granted, what is recorded, what is written."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conftest import ledger_counts, run_tool
+
+EKU = x509.ExtendedKeyUsage
+
+
+def load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def eku_of(cert: x509.Certificate) -> set:
+    return set(cert.extensions.get_extension_for_class(EKU).value)
+
+
+def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: Path) -> None:
+    csr = make_csr("expc.csr")
+    result = cli("issue", csr, "--store", store_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    [record] = json.loads(result.stdout)
+    for key in ("serial", "profile", "subject", "sans", "eku", "not_before", "not_after", "cert_path", "chain_path",
+                "fullchain_path"):
+        assert key in record
+    assert record["profile"] == "expressway-c"
+    assert record["eku"] == ["serverAuth", "clientAuth"]
+    assert record["sans"] == ["expc1.example.com", "expc.example.com", "chatnode1.example.com"]
+    assert record["serial"] == record["serial"].lower()
+    # Files are written next to the CSR, as <stem>.pem, .chain.pem, .fullchain.pem.
+    assert Path(record["cert_path"]) == (csr.parent / "expc.pem").absolute()
+    cert = load(Path(record["cert_path"]))
+    assert format(cert.serial_number, "x") == record["serial"]
+    assert eku_of(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    chain = x509.load_pem_x509_certificates(Path(record["chain_path"]).read_bytes())
+    assert [c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for c in chain] == [
+        "Test UC Issuing CA 1", "Test UC Root CA"]
+    full = x509.load_pem_x509_certificates(Path(record["fullchain_path"]).read_bytes())
+    assert full[0] == cert and full[1:] == chain
+    assert ledger_counts(store_path) == (1, 2)  # one certificate; events: init + issue
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("expressway-server", {ExtendedKeyUsageOID.SERVER_AUTH}),
+        ("expressway-client", {ExtendedKeyUsageOID.CLIENT_AUTH}),
+        ("cube", {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
+    ],
+)
+def test_profile_decides_eku_not_the_csr(store, passphrase, make_csr, now, profile, expected) -> None:
+    from privca.signer import issue
+
+    [record] = issue(store, [make_csr()], passphrase, now=now, profile=profile)
+    assert eku_of(load(Path(record["cert_path"]))) == expected
+    assert record["requested_eku"] == ["serverAuth", "clientAuth"]
+    if len(expected) == 1:
+        assert any("grants" in note for note in record["notes"])
+
+
+def test_extensions_are_what_a_pki_engineer_expects(store, passphrase, make_csr, now) -> None:
+    from privca.signer import issue
+
+    [record] = issue(store, [make_csr()], passphrase, now=now, profile="cucm")
+    cert = load(Path(record["cert_path"]))
+    ext = cert.extensions
+    assert ext.get_extension_for_class(x509.BasicConstraints).critical
+    assert ext.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    ku = ext.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and ku.value.key_encipherment and ku.value.data_encipherment
+    assert not ku.value.key_cert_sign
+    issuer = x509.load_pem_x509_certificates(Path(record["chain_path"]).read_bytes())[0]
+    aki = ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    assert aki == issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    cdp = ext.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert cdp[0].full_name[0].value == "http://pki.example.test/crl/issuing-1.crl"
+    # Serial: positive, at least 64 bits of randomness (privca uses 159 bits).
+    assert cert.serial_number > 0 and cert.serial_number.bit_length() > 64
+    # Validity: the profile's days, counting notAfter as inclusive (RFC 5280).
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() == 730 * 86400 - 1
+
+
+def test_ec_key_gets_no_key_encipherment(store, passphrase, make_csr, now, ec_key) -> None:
+    from privca.signer import issue
+
+    [record] = issue(store, [make_csr(key=ec_key)], passphrase, now=now)
+    ku = load(Path(record["cert_path"])).extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.digital_signature and not ku.key_encipherment
+
+
+def test_subject_keeps_only_profile_attributes(store, passphrase, make_csr, now) -> None:
+    from privca.signer import issue
+
+    csr = make_csr(extra_subject=[x509.NameAttribute(NameOID.EMAIL_ADDRESS, "admin@example.com")])
+    [record] = issue(store, [csr], passphrase, now=now)
+    subject = load(Path(record["cert_path"])).subject
+    assert not subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "expc1.example.com"
+    assert any("emailAddress" in note for note in record["notes"])
+
+
+def test_der_csr_and_out_folder(cli, store_path: Path, make_csr, tmp_path: Path) -> None:
+    csr = make_csr("der-node.csr", der=True)
+    out = tmp_path / "certs" / "new"
+    result = cli("issue", csr, "--out", out, "--store", store_path)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["der-node.chain.pem", "der-node.fullchain.pem", "der-node.pem"]
+
+
+def test_days_option_and_its_bounds(cli, store_path: Path, make_csr) -> None:
+    ok = cli("issue", make_csr(), "--days", "30", "--store", store_path, "--json")
+    assert ok.exit_code == 0
+    record = json.loads(ok.stdout)[0]
+    cert = load(Path(record["cert_path"]))
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 29
+    too_long = cli("issue", make_csr(), "--days", "5000", "--store", store_path)
+    assert too_long.exit_code != 0 and "allows 1 to 825 days" in too_long.stderr
+
+
+def test_leaf_never_outlives_its_issuer(tmp_path: Path, passphrase, make_csr, now) -> None:
+    from privca.ca import init_ca
+    from privca.errors import PolicyViolation
+    from privca.signer import issue
+    from privca.store import Store
+
+    short = Store(tmp_path / "short")
+    init_ca(short, passphrase, root_cn="Short Root", issuing_cn="Short Issuing", key_type="ec:secp256r1",
+            root_days=400, issuing_days=100, now=now)
+    with pytest.raises(PolicyViolation, match="outlive the issuing CA"):
+        issue(short, [make_csr()], passphrase, now=now)
+    assert ledger_counts(short.path) == (0, 1)
+    [record] = issue(short, [make_csr()], passphrase, now=now, days=90)
+    assert record["not_after"] < short.ledger.active_ca("issuing")["not_after"]
+
+
+def test_batch_is_one_process_and_all_recorded(cli, store_path: Path, make_csr, tmp_path: Path) -> None:
+    csrs = [make_csr(f"n{i}.csr", cn=f"n{i}.example.com", sans=[f"n{i}.example.com"]) for i in range(25)]
+    result = cli("issue", *csrs, "--out", tmp_path / "out", "--store", store_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert len({r["serial"] for r in records}) == 25
+    assert ledger_counts(store_path) == (25, 26)
+
+
+def test_one_bad_csr_stops_the_batch_and_lists_every_problem(cli, store_path: Path, make_csr, tmp_path: Path) -> None:
+    good = make_csr("good.csr")
+    wildcard = make_csr("wild.csr", cn="expc1.example.com", sans=["expc1.example.com", "*.example.com"])
+    asks_ca = make_csr("ca.csr", ca=True)
+    out = tmp_path / "out"
+    result = cli("issue", good, wildcard, asks_ca, "--out", out, "--store", store_path)
+    assert result.exit_code != 0
+    assert "wild.csr" in result.stderr and "wildcard" in result.stderr
+    assert "ca.csr" in result.stderr and "CA:TRUE" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not out.exists()
+    assert ledger_counts(store_path) == (0, 1)
+
+
+def test_list_and_show(cli, store_path: Path, make_csr) -> None:
+    issued = json.loads(cli("issue", make_csr(), "--store", store_path, "--json").stdout)[0]
+    server = json.loads(cli("issue", make_csr(), "--profile", "expressway-server", "--store", store_path,
+                            "--json").stdout)[0]
+    listed = json.loads(cli("list", "--store", store_path, "--json").stdout)
+    assert {r["serial"] for r in listed} == {issued["serial"], server["serial"]}
+    assert all(r["status"] == "valid" for r in listed)
+    # list --json uses the same keys as issue --json (plus status and facts).
+    assert set(issued) - {"requested_eku", "notes"} <= set(listed[0])
+    only = json.loads(cli("list", "--profile", "expressway-server", "--store", store_path, "--json").stdout)
+    assert [r["serial"] for r in only] == [server["serial"]]
+    assert json.loads(cli("list", "--expiring-within", "30", "--store", store_path, "--json").stdout) == []
+    soon = json.loads(cli("list", "--expiring-within", "800", "--store", store_path, "--json").stdout)
+    assert len(soon) == 2
+    csv_out = cli("list", "--csv", "--store", store_path).stdout.splitlines()
+    assert csv_out[0].startswith("serial,status,profile") and len(csv_out) == 3
+    shown = json.loads(cli("show", issued["serial"], "--store", store_path, "--json").stdout)
+    assert shown["serial"] == issued["serial"] and shown["status"] == "valid"
+    pem = cli("show", issued["serial"].upper(), "--pem", "--store", store_path).stdout
+    assert pem == Path(issued["cert_path"]).read_text()
+    missing = cli("show", "abc123", "--store", store_path)
+    assert missing.exit_code != 0 and "no such certificate" in missing.stderr
+
+
+def test_ledger_records_everything_about_a_certificate(store, passphrase, make_csr, now) -> None:
+    from privca.signer import issue
+
+    [record] = issue(store, [make_csr()], passphrase, now=now)
+    conn = sqlite3.connect(store.ledger_path)
+    conn.row_factory = sqlite3.Row
+    row = conn.execute("SELECT * FROM certificates").fetchone()
+    assert row["serial"] == record["serial"] and row["profile"] == "expressway-c"
+    assert row["key_type"] == "rsa" and row["key_size"] == "2048"
+    assert len(row["csr_sha256"]) == 64 and json.loads(row["requested_eku"]) == ["serverAuth", "clientAuth"]
+    assert "@" in row["issued_by"] and row["pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    event = conn.execute("SELECT * FROM events WHERE action = 'issue'").fetchone()
+    assert event["serial"] == record["serial"] and len(event["hash"]) == 64
+
+
+def test_verify_commands_printed_after_issue_work(cli, store_path: Path, make_csr) -> None:
+    result = cli("issue", make_csr("expc.csr"), "--store", store_path)
+    line = [l for l in result.stderr.splitlines() if l.startswith("Verify: ")][0]
+    command = line.removeprefix("Verify: ").split()
+    assert run_tool(*command).returncode == 0

@@ -1,0 +1,81 @@
+"""CA keys: encrypted at rest (PKCS#8, scrypt), owner-only, and the passphrase never written anywhere."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from conftest import PASSPHRASE, privca_subprocess, run_tool
+
+
+def test_key_files_are_encrypted_pkcs8_and_owner_only(store_path: Path) -> None:
+    keys = sorted((store_path / "keys").glob("*.key.pem"))
+    assert [k.name for k in keys] == ["issuing-1.key.pem", "root-1.key.pem"]
+    assert stat.S_IMODE(store_path.stat().st_mode) == 0o700
+    assert stat.S_IMODE((store_path / "privca.db").stat().st_mode) == 0o600
+    for key in keys:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        text = key.read_text()
+        assert text.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        with pytest.raises(TypeError):  # cryptography: "Password was not given but private key is encrypted"
+            load_pem_private_key(text.encode(), None)
+        assert load_pem_private_key(text.encode(), PASSPHRASE.encode()) is not None
+        # OpenSSL reads it with the passphrase, and refuses without the right one (negative control).
+        ok = run_tool("openssl", "pkey", "-in", key, "-passin", f"pass:{PASSPHRASE}", "-noout")
+        assert ok.returncode == 0, ok.stderr
+        bad = run_tool("openssl", "pkey", "-in", key, "-passin", "pass:wrong passphrase", "-noout")
+        assert bad.returncode != 0
+        parsed = run_tool("openssl", "asn1parse", "-in", key).stdout
+        assert "scrypt" in parsed and "aes-256-cbc" in parsed
+
+
+def test_passphrase_appears_in_no_store_file(store, passphrase, make_csr, now) -> None:
+    from privca.signer import issue
+
+    issue(store, [make_csr()], passphrase, now=now)
+    store.close()
+    for path in store.path.rglob("*"):
+        if path.is_file():
+            assert PASSPHRASE.encode() not in path.read_bytes(), path
+
+
+def test_passphrase_hides_itself() -> None:
+    from privca.keys import Passphrase
+
+    secret = Passphrase(b"hunter2 hunter2")
+    assert "hunter2" not in repr(secret) and "hunter2" not in str(secret) and "hunter2" not in f"{secret}"
+
+
+def test_passphrase_file_is_read_and_env_is_not_needed(cli, store_path: Path, make_csr, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    monkeypatch.delenv("PRIVCA_PASSPHRASE")
+    secret = tmp_path / "pass.txt"
+    secret.write_text(PASSPHRASE + "\n")
+    os.chmod(secret, 0o600)
+    assert cli("issue", make_csr(), "--store", store_path, "--passphrase-file", secret).exit_code == 0
+    no_terminal = cli("issue", make_csr(), "--store", store_path)
+    assert no_terminal.exit_code != 0 and "PRIVCA_PASSPHRASE" in no_terminal.stderr
+
+
+def test_there_is_no_passphrase_option(cli) -> None:
+    result = cli("issue", "x.csr", "--passphrase", PASSPHRASE)
+    assert result.exit_code != 0  # a secret on the command line would be visible in ps and shell history
+
+
+def test_world_readable_key_is_refused(cli, store_path: Path, make_csr) -> None:
+    key = store_path / "keys" / "issuing-1.key.pem"
+    os.chmod(key, 0o644)
+    result = cli("issue", make_csr(), "--store", store_path)
+    assert result.exit_code != 0 and "chmod 600" in result.stderr
+
+
+def test_wrong_passphrase_shows_no_traceback_or_secret(store_path: Path, make_csr) -> None:
+    result = privca_subprocess("issue", make_csr(), "--store", store_path,
+                               env={"PRIVCA_PASSPHRASE": "a wrong but long passphrase"})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "a wrong but long" not in result.stderr
+    assert result.stderr.startswith("Error: ") and "wrong passphrase" in result.stderr

@@ -1,0 +1,102 @@
+"""Profiles: every shipped one loads and grants what Cisco needs; every invalid one fails with its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from privca.errors import ProfileError
+from privca.profiles import available_profiles, load_profile, load_profile_file
+
+INVALID = sorted((Path(__file__).parent / "profiles_invalid").glob("*.toml"))
+SHIPPED = ("expressway-c", "expressway-e", "expressway-server", "expressway-client", "cucm", "unity", "cms", "cube")
+
+
+def test_every_required_profile_is_shipped() -> None:
+    assert set(SHIPPED) <= set(available_profiles())
+
+
+@pytest.mark.parametrize("name", sorted(available_profiles()))
+def test_shipped_profile_loads(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.source == "shipped"
+    assert profile.eku and profile.key_allowed
+    # Expressway and CUCM take nothing weaker than RSA-2048 and nothing over 4096 bits.
+    assert all(k in {"rsa:2048", "rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1"} for k in profile.key_allowed)
+    assert not profile.allow_wildcards
+    assert profile.max_san_length <= 999
+
+
+@pytest.mark.parametrize(
+    ("name", "eku"),
+    [
+        ("expressway-c", ("serverAuth", "clientAuth")),
+        ("expressway-e", ("serverAuth", "clientAuth")),
+        ("expressway-server", ("serverAuth",)),
+        ("expressway-client", ("clientAuth",)),
+        ("cucm", ("serverAuth", "clientAuth")),
+        ("unity", ("serverAuth", "clientAuth")),
+        ("cms", ("serverAuth", "clientAuth")),
+        ("cube", ("serverAuth", "clientAuth")),
+    ],
+)
+def test_profile_eku(name: str, eku: tuple[str, ...]) -> None:
+    assert load_profile(name).eku == eku
+
+
+def test_cucm_keeps_data_encipherment_and_wants_rsa() -> None:
+    cucm = load_profile("cucm")
+    assert "dataEncipherment" in cucm.key_usage_for("rsa")
+    assert cucm.issuer_algorithms == ("rsa",)
+    assert all(k.startswith("rsa:") for k in cucm.key_allowed)
+
+
+def test_variants_inherit_tables_they_do_not_change() -> None:
+    base, server = load_profile("expressway-c"), load_profile("expressway-server")
+    assert server.key_allowed == base.key_allowed and server.max_san_length == base.max_san_length
+    assert server.key_usage_for("rsa") == ("digitalSignature", "keyEncipherment")
+    assert server.key_usage_for("ec") == ("digitalSignature",)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_profile_is_rejected_with_its_message(path: Path) -> None:
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    with pytest.raises(ProfileError) as info:
+        load_profile_file(path)
+    assert expected in info.value.one_line()
+    assert str(path) in info.value.one_line()
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "many.toml"
+    bad.write_text('schema = 2\ndescription = "x"\nkind = "root"\nvalidity_days = 0\n[key]\nallowed = ["rsa:512"]\n'
+                   '[key_usage]\nvalues = ["flying"]\n[extended_key_usage]\nvalues = ["anyThing"]\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile_file(bad)
+    text = info.value.one_line()
+    for fragment in ("schema:", "kind:", "validity_days:", "key.allowed:", "key_usage.values:", "extended_key_usage.values:"):
+        assert fragment in text
+
+
+def test_store_profiles_are_found_and_shadow_nothing_by_accident(store_path: Path, cli) -> None:
+    custom = store_path / "profiles" / "expressway-c-short.toml"
+    custom.write_text('extends = "expressway-c"\nschema = 1\ndescription = "90-day Expressway-C"\nkind = "leaf"\n'
+                      "validity_days = 90\n")
+    profile = load_profile("expressway-c-short", store_path / "profiles")
+    assert profile.validity_days == 90 and profile.eku == ("serverAuth", "clientAuth")
+    listed = cli("profiles", "--store", store_path, "--json")
+    assert listed.exit_code == 0
+    assert "expressway-c-short" in listed.stdout and '"source": "shipped"' in listed.stdout
+
+
+def test_profiles_cli_show_and_check(cli, tmp_path: Path) -> None:
+    shown = cli("profiles", "show", "expressway-client", "--json")
+    assert shown.exit_code == 0 and '"clientAuth"' in shown.stdout and '"serverAuth"' not in shown.stdout
+    good = tmp_path / "ok.toml"
+    good.write_text('extends = "cms"\nschema = 1\ndescription = "CMS 1y"\nkind = "leaf"\nvalidity_days = 365\n')
+    assert cli("profiles", "check", good).exit_code == 0
+    bad = cli("profiles", "check", INVALID[0])
+    assert bad.exit_code != 0 and bad.stderr.startswith("Error: ") and bad.stderr.count("\n") == 1
+    unknown = cli("profiles", "show", "nope")
+    assert unknown.exit_code != 0 and "profile 'nope': unknown" in unknown.stderr
