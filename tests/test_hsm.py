@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
-from conftest import build_csr, privca_subprocess, run_tool, snapshot
+from conftest import build_csr, privca_subprocess, run_tool, snapshot, venv_tool
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "privca test token"  # spaces, to prove labels survive the key URI
@@ -186,6 +186,17 @@ def test_certificates_issued_by_a_token_ca_verify_with_openssl(token_ca: TokenCA
     done = run_tool("openssl", "verify", "-CAfile", pem_file(tmp_path / "fake-root.pem", impostor(root, token_ca.now)),
                     "-untrusted", pem_file(tmp_path / "issuing.pem", issuing), token_ca.leaf)
     assert done.returncode != 0 and "signature failure" in done.stdout + done.stderr
+
+
+def test_token_signed_chain_passes_pkilint(token_ca: TokenCA, tmp_path: Path) -> None:
+    """RFC 5280 conformance of what the token signed, including the DER of ECDSA signatures made from r || s.
+    (tests/test_interop.py holds pkilint's negative control.)"""
+    issuing, root = token_ca.chain_certs
+    root_pem, issuing_pem = pem_file(tmp_path / "root.pem", root), pem_file(tmp_path / "issuing.pem", issuing)
+    lint = venv_tool("lint_pkix_signer_signee_cert_chain")
+    for signer, signee in ((root_pem, issuing_pem), (issuing_pem, token_ca.leaf)):
+        result = run_tool(lint, "lint", "-s", "ERROR", signer, signee)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_no_private_key_material_of_a_token_ca_is_in_the_store(token_ca: TokenCA, store_path: Path) -> None:
