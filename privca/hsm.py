@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -38,12 +37,14 @@ from .errors import KeyMaterialError, UsageError
 from .keystore import TOKEN_REF_SCHEME
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .keys import KeySpec, Passphrase
+
+    PinSource = Callable[[], Passphrase]
 
 MODULE_ENV = "PRIVCA_PKCS11_MODULE"
 PIN_ENV = "PRIVCA_PKCS11_PIN"
-
-PinSource = Callable[[], "Passphrase"]
 
 # DER of DigestInfo up to the digest itself, per hash (RFC 8017 section 9.2, note 1). CKM_RSA_PKCS signs exactly
 # what it is given, so EMSA-PKCS1-v1_5 needs this prefix in front of the digest.
