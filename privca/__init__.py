@@ -22,6 +22,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Store": "privca.store",
     "Passphrase": "privca.keys",
+    "CASecrets": "privca.keystore",
+    "TokenChoice": "privca.keystore",
     "init_ca": "privca.ca",
     "issue": "privca.signer",
     "export": "privca.exporters",

@@ -1,7 +1,8 @@
 """The CA engine: creates the root and issuing CAs, and loads the active issuer for signing.
 
-A CA is a ledger row (its certificate, status, CRL settings) plus an encrypted key file in the store. The issuer
-key is used in exactly one place, ``Issuer.sign``.
+A CA is a ledger row (its certificate, status, CRL settings) plus a key: an encrypted key file in the store or a
+key in a PKCS#11 token (``privca.keystore`` makes and opens both). The issuer key is used in exactly one place,
+``Issuer.sign``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError, UsageError
-from .keys import CA_KEY_TYPES, KeySpec, Passphrase, check_new_passphrase, generate_key, load_private_key, save_private_key
+from .keys import CA_KEY_TYPES, KeySpec
+from .keystore import CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref, load_ca_key
 from .ledger import iso
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def crl_url_for(base: str | None, ca_name: str) -> str | None:
 
 @dataclass
 class Issuer:
-    """A CA ready to sign: its ledger row, certificate and decrypted key."""
+    """A CA ready to sign: its ledger row, certificate and key (decrypted, or a handle on a token key)."""
 
     row: "sqlite3.Row"
     cert: "x509.Certificate"
@@ -111,11 +112,13 @@ def load_ca_cert(row: "sqlite3.Row") -> "x509.Certificate":
     return x509.load_pem_x509_certificate(row["pem"].encode())
 
 
-def load_issuer(store: "Store", row: "sqlite3.Row", passphrase: Passphrase) -> Issuer:
-    key = load_private_key(store.path / row["key_ref"], passphrase)
+def load_issuer(store: "Store", row: "sqlite3.Row", secrets: CASecrets | SecretSource) -> Issuer:
+    """The CA in ``row`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
+    key = load_ca_key(store, row, CASecrets.of(secrets))
     cert = load_ca_cert(row)
     if key.public_key() != cert.public_key():
-        raise StoreError(f"{store.path / row['key_ref']}: key does not match the certificate of CA {row['name']}")
+        raise StoreError(f"{describe_key_ref(store, row['key_ref'])}: key does not match the certificate of CA "
+                         f"{row['name']}")
     return Issuer(row, cert, key)
 
 
@@ -173,24 +176,19 @@ def ca_certificate_under(parent: "x509.Certificate", parent_key: "CertificateIss
 
 
 @contextmanager
-def saved_ca_keys(store: "Store", keys: dict[str, "CertificateIssuerPrivateKeyTypes"],
-                  passphrase: Passphrase) -> Iterator[None]:
-    """Write new CA key files (``keys/<name>.key.pem``) for the ledger change in the body; if the body fails,
-    remove them again, so a key file never exists without its CA on record."""
-    written: list[Path] = []
+def undone_on_failure() -> Iterator[list[NewCAKey]]:
+    """Collect the keys of CAs being created; if anything fails before they are on record, undo them (delete the
+    key file, or the key generated in the token), so a key never exists without its CA in the ledger."""
+    keys: list[NewCAKey] = []
     try:
-        for name, key in keys.items():
-            path = store.keys_dir / f"{name}.key.pem"
-            save_private_key(path, key, passphrase)
-            written.append(path)
-        yield
+        yield keys
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for key in keys:
+            key.discard()
         raise
 
 
-def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key_spec: str,
+def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key: NewCAKey,
            crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
     return {
         "name": name,
@@ -199,8 +197,8 @@ def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "
         "parent_id": parent_id,
         "subject": cert.subject.rfc4514_string(),
         "serial": serial_hex(cert.serial_number),
-        "key_type": key_spec,
-        "key_ref": f"keys/{name}.key.pem",
+        "key_type": str(key.spec),
+        "key_ref": key.key_ref,
         "not_before": iso(cert.not_valid_before_utc),
         "not_after": iso(cert.not_valid_after_utc),
         "status": "active",
@@ -230,7 +228,7 @@ def ca_name(common_name: str, organization: str | None) -> "x509.Name":
 
 def init_ca(
     store: "Store",
-    passphrase: Passphrase,
+    secrets: CASecrets | SecretSource,
     *,
     root_cn: str,
     issuing_cn: str,
@@ -240,43 +238,56 @@ def init_ca(
     issuing_days: int = DEFAULT_ISSUING_DAYS,
     crl_url: str | None = None,
     ocsp_url: str | None = None,
+    token: TokenChoice | None = None,
+    root_key_label: str | None = None,
+    issuing_key_label: str | None = None,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA."""
+    """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA.
+
+    The keys are encrypted files in the store, or with ``token`` keys in that PKCS#11 token: generated there, or
+    the existing ones labelled ``root_key_label`` / ``issuing_key_label``.
+    """
     from .builder import validity
 
     if root_cn.strip().casefold() == issuing_cn.strip().casefold():
         # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
         raise UsageError("--root-cn and --issuing-cn: must differ; Cisco trust stores match CAs by name")
-    root_spec = KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
-    issuing_spec = KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES)
+    # An existing token key has its own type; a key type given with it is a check, not a default.
+    root_spec = None if root_key_label and not key_type else KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
+    issuing_spec = (None if issuing_key_label and not key_type
+                    else KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES))
     if not 1 <= issuing_days < root_days <= 36500:
         raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
+    if root_key_label is not None and root_key_label == issuing_key_label:
+        raise UsageError("--root-key-label and --issuing-key-label: must name two different keys")
     crl_base = check_url(crl_url, "--crl-url")
     check_url(ocsp_url, "--ocsp-url")
     root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
-    check_new_passphrase(passphrase)
     if store.is_initialised() and store.ledger.cas():
         raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
-    for name in ("root-1", "issuing-1"):
-        if (store.keys_dir / f"{name}.key.pem").exists():
-            raise StoreError(f"{store.keys_dir / (name + '.key.pem')}: a CA key is already there; not overwriting it")
 
-    root_key, issuing_key = generate_key(root_spec), generate_key(issuing_spec)
-    root_cert = root_ca_certificate(root_name, root_key, *validity(now, root_days))
-    issuing_cert = ca_certificate_under(root_cert, root_key, issuing_name, issuing_key.public_key(),
-                                        *validity(now, issuing_days), 0, crl_url_for(crl_base, "root-1"))
-
-    ledger = store.create()
-    with saved_ca_keys(store, {"root-1": root_key, "issuing-1": issuing_key}, passphrase), ledger.write():
-        if ledger.cas():
-            raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
-        root_row = ca_row("root-1", "root", 1, None, root_cert, str(root_spec), crl_base, None, now)
-        root_id = ledger.insert_ca(root_row)
-        issuing_row = ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, str(issuing_spec), crl_base,
-                             ocsp_url, now)
-        ledger.insert_ca(issuing_row)
-        ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
-                                          "root_fingerprint": root_row["fingerprint_sha256"],
-                                          "issuing_fingerprint": issuing_row["fingerprint_sha256"]})
+    unlock = CASecrets.of(secrets)
+    with undone_on_failure() as keys:
+        root = create_ca_key(store, "root-1", root_spec, unlock, token=token, key_label=root_key_label)
+        keys.append(root)
+        issuing = create_ca_key(store, "issuing-1", issuing_spec, unlock, token=token, key_label=issuing_key_label)
+        keys.append(issuing)
+        root_cert = root_ca_certificate(root_name, root.key, *validity(now, root_days))
+        issuing_cert = ca_certificate_under(root_cert, root.key, issuing_name, issuing.key.public_key(),
+                                            *validity(now, issuing_days), 0, crl_url_for(crl_base, "root-1"))
+        ledger = store.create()
+        with ledger.write():
+            if ledger.cas():
+                raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
+            root_row = ca_row("root-1", "root", 1, None, root_cert, root, crl_base, None, now)
+            root_id = ledger.insert_ca(root_row)
+            issuing_row = ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, issuing, crl_base, ocsp_url, now)
+            ledger.insert_ca(issuing_row)
+            for key in keys:
+                key.save()
+            ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
+                                              "root_fingerprint": root_row["fingerprint_sha256"],
+                                              "issuing_fingerprint": issuing_row["fingerprint_sha256"],
+                                              "root_key": root.key_ref, "issuing_key": issuing.key_ref})
     return [dict(root_row), dict(issuing_row)]

@@ -52,17 +52,22 @@ class Passphrase:
 
 def passphrase_from_env_or_file(passphrase_file: Path | None) -> Passphrase | None:
     """The passphrase from ``--passphrase-file`` or the PRIVCA_PASSPHRASE variable, or None (then prompt)."""
-    if passphrase_file is not None:
+    return secret_from_env_or_file(passphrase_file, PASSPHRASE_ENV, "passphrase")
+
+
+def secret_from_env_or_file(path: Path | None, env_name: str, what: str) -> Passphrase | None:
+    """A secret (passphrase, token PIN) from its file or its environment variable, or None (then prompt)."""
+    if path is not None:
         try:
-            data = passphrase_file.read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
-            raise KeyMaterialError(f"{passphrase_file}: cannot read the passphrase file ({exc.strerror})") from None
-        # A trailing newline is what editors and `echo` add; it is never part of the passphrase.
+            raise KeyMaterialError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+        # A trailing newline is what editors and `echo` add; it is never part of the secret.
         value = data.rstrip(b"\r\n")
         if not value:
-            raise KeyMaterialError(f"{passphrase_file}: the passphrase file is empty")
+            raise KeyMaterialError(f"{path}: the {what} file is empty")
         return Passphrase(value)
-    env = os.environ.get(PASSPHRASE_ENV)
+    env = os.environ.get(env_name)
     if env:
         return Passphrase(env.encode())
     return None

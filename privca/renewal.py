@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
+from .keystore import CASecrets, SecretSource
 from .policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
 from .profiles import Profile, load_profile
-from .signer import (PassphraseSource, PlannedCertificate, Progress, check_out_dir, output_paths, output_problems,
+from .signer import (PlannedCertificate, Progress, check_out_dir, output_paths, output_problems,
                      raise_problems, sign_and_record)
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: d
 def renew(
     store: "Store",
     serial: str,
-    passphrase: PassphraseSource,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     csr_path: Path | None = None,
@@ -233,7 +234,7 @@ def renew(
                                   f"privca renew {row['serial']} --csr NEW.csr")
     item = _planned(renewal, _output_folder(row, out_dir, csr_path), now)
     raise_problems(output_problems(item.outputs, f"serial {row['serial']}", force=force, seen={}), 1, "certificate")
-    records = sign_and_record(store, [item], passphrase, now=now, days=days, action="renew",
+    records = sign_and_record(store, [item], secrets, now=now, days=days, action="renew",
                               in_transaction=_after_recording([item], revoke_old, now, {row["serial"]: row}))
     _annotate(records[0], renewal, revoke_old)
     return records[0]
@@ -262,7 +263,7 @@ def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[
 def renew_candidates(
     store: "Store",
     candidates: list[Renewal],
-    passphrase: PassphraseSource,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     days: int | None = None,
@@ -290,17 +291,17 @@ def renew_candidates(
         problems += output_problems(item.outputs, f"serial {item.replaces}", force=force, seen=seen)
     raise_problems(problems, len(planned), "renewals")
     rows_by_serial = {candidate.row["serial"]: candidate.row for candidate in ready}
-    records = sign_and_record(store, planned, passphrase, now=now, days=days, progress=progress, action="renew",
+    records = sign_and_record(store, planned, secrets, now=now, days=days, progress=progress, action="renew",
                               in_transaction=_after_recording(planned, revoke_old, now, rows_by_serial))
     for record, candidate in zip(records, ready, strict=True):
         _annotate(record, candidate, revoke_old)
     return {"renewed": records, "needs_csr": needs_csr}
 
 
-def renew_expiring(store: "Store", within_days: int, passphrase: PassphraseSource, *, now: datetime,
+def renew_expiring(store: "Store", within_days: int, secrets: CASecrets | SecretSource, *, now: datetime,
                    **options: Any) -> dict[str, Any]:
     """``renew --expiring-within``: ``renew_candidates`` for every certificate expiring within ``within_days``."""
-    return renew_candidates(store, renewal_candidates(store, now, within_days), passphrase, now=now, **options)
+    return renew_candidates(store, renewal_candidates(store, now, within_days), secrets, now=now, **options)
 
 
 def _annotate(record: dict[str, Any], renewal: Renewal, revoke_old: bool) -> None:

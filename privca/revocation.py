@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .ca import Issuer, crl_file_name, load_issuer, parse_serial
 from .errors import OutputError, RevocationError, StoreError, UsageError
 from .fsutil import atomic_write, check_writable_target
-from .keys import Passphrase
+from .keystore import CASecrets, SecretSource
 from .ledger import Ledger, iso
 
 if TYPE_CHECKING:
@@ -311,7 +311,7 @@ def _check_out_dir(out_dir: Path, names: list[str]) -> None:
 
 
 def issue_crls(
-    store: "Store", passphrase: Passphrase | Callable[[], Passphrase], *, now: datetime, days: int = DEFAULT_CRL_DAYS,
+    store: "Store", secrets: "CASecrets | SecretSource", *, now: datetime, days: int = DEFAULT_CRL_DAYS,
     out_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Sign a new CRL for every CA that needs one; keep each in the ledger and, with ``out_dir``, write
@@ -327,8 +327,8 @@ def issue_crls(
         raise StoreError(f"{store.path}: no CA needs a CRL (every CA is revoked or expired)")
     if out_dir is not None:
         _check_out_dir(out_dir, [row["name"] for row in rows])
-    secret = passphrase() if callable(passphrase) else passphrase
-    issuers = [load_issuer(store, row, secret) for row in rows]
+    unlock = CASecrets.of(secrets)  # asks for the passphrase or PIN once, for all of them
+    issuers = [load_issuer(store, row, unlock) for row in rows]
     created = out_dir is not None and not out_dir.exists()
     if out_dir is not None:
         try:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from .ca import (DEFAULT_ISSUING_DAYS, DEFAULT_ISSUING_KEY, DEFAULT_ROOT_DAYS, DEFAULT_ROOT_KEY,
                  ca_certificate_under, ca_name, ca_row, crl_base_of, crl_url_for, fingerprint, load_ca_cert,
-                 load_issuer, pem_of, root_ca_certificate, saved_ca_keys, serial_hex)
-from .errors import LedgerError, RevocationError, StoreError, UsageError
-from .keys import CA_KEY_TYPES, KeySpec, Passphrase, generate_key
+                 load_issuer, pem_of, root_ca_certificate, serial_hex, undone_on_failure)
+from .errors import LedgerError, StoreError, UsageError
+from .keys import CA_KEY_TYPES, KeySpec
+from .keystore import CASecrets, SecretSource, create_ca_key, token_of
 from .ledger import iso
 
 if TYPE_CHECKING:
@@ -82,13 +83,6 @@ def _new_key_spec(key_type: str | None, previous: "sqlite3.Row | None", fallback
     return KeySpec.parse(key_type or (previous["key_type"] if previous is not None else fallback), CA_KEY_TYPES)
 
 
-def _check_key_files_free(store: "Store", *names: str) -> None:
-    for name in names:
-        path = store.keys_dir / f"{name}.key.pem"
-        if path.exists() or path.is_symlink():
-            raise StoreError(f"{path}: a CA key is already there; not overwriting it")
-
-
 def _validity_under(now: datetime, days: int | None, default_days: int, parent: "x509.Certificate",
                     option: str) -> tuple[datetime, datetime]:
     """notBefore/notAfter for a CA under ``parent``: ``days`` must fit inside the parent; the default is cut
@@ -131,7 +125,7 @@ def _unchanged(ledger: "Ledger", role: str, expected: "sqlite3.Row | None") -> N
 
 def rotate_intermediate(
     store: "Store",
-    passphrase: Passphrase,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     issuing_cn: str | None = None,
@@ -155,25 +149,29 @@ def rotate_intermediate(
     _check_new_cn(ledger, issuing_cn, "--issuing-cn")
     subject = ca_name(issuing_cn, _organization(old if old is not None else root_row))
     spec = _new_key_spec(key_type, old, DEFAULT_ISSUING_KEY)
-    _check_key_files_free(store, name)
-    root = load_issuer(store, root_row, passphrase)  # proves the passphrase before a new key is encrypted with it
+    unlock = CASecrets.of(secrets)
+    root = load_issuer(store, root_row, unlock)  # proves the passphrase (or PIN) before a new key is made
     not_before, not_after = _validity_under(now, days, DEFAULT_ISSUING_DAYS, root.cert, "--days")
-
-    key = generate_key(spec)
-    cert = ca_certificate_under(root.cert, root.key, subject, key.public_key(), not_before, not_after, 0,
-                                root_row["crl_url"])
     reference = old if old is not None else root_row
-    row = ca_row(name, "issuing", generation, root.id, cert, str(spec), crl_base_of(reference),
-                 old["ocsp_url"] if old is not None else None, now)
-    with saved_ca_keys(store, {name: key}, passphrase), ledger.write():
-        _unchanged(ledger, "issuing", old)
-        new_id = ledger.insert_ca(row)
-        if old is not None:
-            ledger.retire_ca(old["id"], new_id, now)
-        ledger.record_event(now, "rotate-intermediate", {
-            "issuing": row["subject"], "issuing_fingerprint": row["fingerprint_sha256"], "root": root_row["name"],
-            "retired": old["name"] if old is not None else None,
-        })
+
+    with undone_on_failure() as keys:
+        key = create_ca_key(store, name, spec, unlock, token=token_of(reference, unlock))
+        keys.append(key)
+        cert = ca_certificate_under(root.cert, root.key, subject, key.key.public_key(), not_before, not_after, 0,
+                                    root_row["crl_url"])
+        row = ca_row(name, "issuing", generation, root.id, cert, key, crl_base_of(reference),
+                     old["ocsp_url"] if old is not None else None, now)
+        with ledger.write():
+            _unchanged(ledger, "issuing", old)
+            new_id = ledger.insert_ca(row)
+            if old is not None:
+                ledger.retire_ca(old["id"], new_id, now)
+            key.save()
+            ledger.record_event(now, "rotate-intermediate", {
+                "issuing": row["subject"], "issuing_fingerprint": row["fingerprint_sha256"],
+                "root": root_row["name"], "retired": old["name"] if old is not None else None,
+                "key": key.key_ref,
+            })
     return {"issuing": _public_row(row), "retired": [old["name"]] if old is not None else []}
 
 
@@ -182,7 +180,7 @@ def rotate_intermediate(
 
 def rotate_root(
     store: "Store",
-    passphrase: Passphrase,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     root_cn: str | None = None,
@@ -227,43 +225,51 @@ def rotate_root(
     root_subject, issuing_subject = ca_name(root_cn, organization), ca_name(issuing_cn, organization)
     root_spec = _new_key_spec(key_type, old_root_row, DEFAULT_ROOT_KEY)
     issuing_spec = _new_key_spec(key_type, old_issuing, DEFAULT_ISSUING_KEY)
-    _check_key_files_free(store, root_name, issuing_name)
-    old_root = load_issuer(store, old_root_row, passphrase)  # proves the passphrase; signs the cross-certificate
+    unlock = CASecrets.of(secrets)
+    old_root = load_issuer(store, old_root_row, unlock)  # proves the secrets; signs the cross-certificate
+    home = token_of(old_root_row, unlock)
 
-    root_key, issuing_key = generate_key(root_spec), generate_key(issuing_spec)
-    root_cert = root_ca_certificate(root_subject, root_key, *validity(now, root_days))
-    crl_base = crl_base_of(old_root_row)
-    new_root_crl = crl_url_for(crl_base, root_name)
-    issuing_cert = ca_certificate_under(root_cert, root_key, issuing_subject, issuing_key.public_key(),
-                                        *validity(now, issuing_days), 0, new_root_crl)
-    cross_start, cross_end = validity(now, cross_days or root_days)
-    cross_end = min(cross_end, old_root.cert.not_valid_after_utc, root_cert.not_valid_after_utc)
-    new_by_old = ca_certificate_under(old_root.cert, old_root.key, root_subject, root_key.public_key(), cross_start,
-                                      cross_end, None, old_root_row["crl_url"])
-    old_by_new = ca_certificate_under(root_cert, root_key, old_root.cert.subject, old_root.cert.public_key(),
-                                      cross_start, cross_end, None, new_root_crl)
+    with undone_on_failure() as keys:
+        root_key = create_ca_key(store, root_name, root_spec, unlock, token=home)
+        keys.append(root_key)
+        issuing_key = create_ca_key(store, issuing_name, issuing_spec, unlock, token=home)
+        keys.append(issuing_key)
+        root_cert = root_ca_certificate(root_subject, root_key.key, *validity(now, root_days))
+        crl_base = crl_base_of(old_root_row)
+        new_root_crl = crl_url_for(crl_base, root_name)
+        issuing_cert = ca_certificate_under(root_cert, root_key.key, issuing_subject, issuing_key.key.public_key(),
+                                            *validity(now, issuing_days), 0, new_root_crl)
+        cross_start, cross_end = validity(now, cross_days or root_days)
+        cross_end = min(cross_end, old_root.cert.not_valid_after_utc, root_cert.not_valid_after_utc)
+        new_by_old = ca_certificate_under(old_root.cert, old_root.key, root_subject, root_key.key.public_key(),
+                                          cross_start, cross_end, None, old_root_row["crl_url"])
+        old_by_new = ca_certificate_under(root_cert, root_key.key, old_root.cert.subject, old_root.cert.public_key(),
+                                          cross_start, cross_end, None, new_root_crl)
 
-    root_row = ca_row(root_name, "root", root_generation, None, root_cert, str(root_spec), crl_base, None, now)
-    with saved_ca_keys(store, {root_name: root_key, issuing_name: issuing_key}, passphrase), ledger.write():
-        _unchanged(ledger, "root", old_root_row)
-        _unchanged(ledger, "issuing", old_issuing)
-        root_id = ledger.insert_ca(root_row)
-        issuing_row = ca_row(issuing_name, "issuing", issuing_generation, root_id, issuing_cert, str(issuing_spec),
-                             crl_base, old_issuing["ocsp_url"] if old_issuing is not None else None, now)
-        issuing_id = ledger.insert_ca(issuing_row)
-        ledger.retire_ca(old_root_row["id"], root_id, now)
-        if old_issuing is not None:
-            ledger.retire_ca(old_issuing["id"], issuing_id, now)
-        crosses = [_cross_row(new_by_old, old_root_row["id"], root_id, now),
-                   _cross_row(old_by_new, root_id, old_root_row["id"], now)]
-        for cross in crosses:
-            ledger.insert_cross_certificate(cross)
-        ledger.record_event(now, "rotate-root", {
-            "root": root_row["subject"], "root_fingerprint": root_row["fingerprint_sha256"],
-            "issuing": issuing_row["subject"], "issuing_fingerprint": issuing_row["fingerprint_sha256"],
-            "retired": [old_root_row["name"]] + ([old_issuing["name"]] if old_issuing is not None else []),
-            "cross_certificates": [cross["fingerprint_sha256"] for cross in crosses],
-        })
+        root_row = ca_row(root_name, "root", root_generation, None, root_cert, root_key, crl_base, None, now)
+        with ledger.write():
+            _unchanged(ledger, "root", old_root_row)
+            _unchanged(ledger, "issuing", old_issuing)
+            root_id = ledger.insert_ca(root_row)
+            issuing_row = ca_row(issuing_name, "issuing", issuing_generation, root_id, issuing_cert, issuing_key,
+                                 crl_base, old_issuing["ocsp_url"] if old_issuing is not None else None, now)
+            issuing_id = ledger.insert_ca(issuing_row)
+            ledger.retire_ca(old_root_row["id"], root_id, now)
+            if old_issuing is not None:
+                ledger.retire_ca(old_issuing["id"], issuing_id, now)
+            crosses = [_cross_row(new_by_old, old_root_row["id"], root_id, now),
+                       _cross_row(old_by_new, root_id, old_root_row["id"], now)]
+            for cross in crosses:
+                ledger.insert_cross_certificate(cross)
+            for key in keys:
+                key.save()
+            ledger.record_event(now, "rotate-root", {
+                "root": root_row["subject"], "root_fingerprint": root_row["fingerprint_sha256"],
+                "issuing": issuing_row["subject"], "issuing_fingerprint": issuing_row["fingerprint_sha256"],
+                "retired": [old_root_row["name"]] + ([old_issuing["name"]] if old_issuing is not None else []),
+                "cross_certificates": [cross["fingerprint_sha256"] for cross in crosses],
+                "keys": [key.key_ref for key in keys],
+            })
     return {
         "root": _public_row(root_row),
         "issuing": _public_row(issuing_row),

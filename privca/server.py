@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from .ca import load_issuer
 from .errors import UsageError
-from .keys import Passphrase
+from .keystore import CASecrets, SecretSource
 from .ledger import Ledger, iso
 from .ocsp import MAX_REQUEST_BYTES, Responder
 from .publish import url_path
@@ -179,12 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    store: "Store", passphrase: Passphrase | Callable[[], Passphrase], *, host: str = "127.0.0.1", port: int = 8080,
+    store: "Store", secrets: "CASecrets | SecretSource", *, host: str = "127.0.0.1", port: int = 8080,
     clock: Clock = _utc_now,
 ) -> tuple[ThreadingHTTPServer, RevocationService]:
     """A ready (bound, not yet serving) HTTP server for the store's CRLs and OCSP.
 
-    The keys of the CAs that have an OCSP URL are unlocked once, here; ``passphrase`` is only asked for (when
+    The keys of the CAs that have an OCSP URL are unlocked once, here; ``secrets`` are only asked for (when
     it is a callable) if there is such a CA. ``port`` 0 picks a free port (see ``server.server_address``).
     """
     ledger = store.require_ca()
@@ -193,8 +193,8 @@ def make_server(
             if row["ocsp_url"] and row["status"] != "revoked" and row["not_after"] > iso(now)]
     responder, ocsp_paths = None, set()
     if rows:
-        secret = passphrase() if callable(passphrase) else passphrase
-        responder = Responder(store.ledger_path, [load_issuer(store, row, secret) for row in rows])
+        unlock = CASecrets.of(secrets)  # asks for the passphrase or PIN once, for all of them
+        responder = Responder(store.ledger_path, [load_issuer(store, row, unlock) for row in rows])
         ocsp_paths = {http_path(row["ocsp_url"]).rstrip("/") or "/" for row in rows}
     service = RevocationService(store, responder, ocsp_paths, clock)
     handler = type("Handler", (_Handler,), {"service": service})

@@ -18,7 +18,7 @@ from typing import Any
 from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
 from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
 from .fsutil import check_writable_target, fsync_dir, write_temp
-from .keys import Passphrase
+from .keystore import CASecrets, SecretSource
 from .ledger import Ledger, actor, iso
 from .policy import IssuanceRequest, check, load_csr, read_csr_file
 from .profiles import load_profile
@@ -27,7 +27,6 @@ from .store import Store
 
 DEFAULT_PROFILE = "expressway-c"
 
-PassphraseSource = Passphrase | Callable[[], Passphrase]
 Progress = Callable[[int], None]
 
 
@@ -121,7 +120,7 @@ def plan(
 def issue(
     store: Store,
     csr_paths: Sequence[Path],
-    passphrase: PassphraseSource,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     profile: str = DEFAULT_PROFILE,
@@ -133,13 +132,13 @@ def issue(
     """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
     active_issuing_row(store)  # no CA, no point reading CSRs
     planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
-    return sign_and_record(store, planned, passphrase, now=now, days=days, progress=progress)
+    return sign_and_record(store, planned, secrets, now=now, days=days, progress=progress)
 
 
 def sign_and_record(
     store: Store,
     planned: Sequence[PlannedCertificate],
-    passphrase: PassphraseSource,
+    secrets: CASecrets | SecretSource,
     *,
     now: datetime,
     days: int | None = None,
@@ -154,7 +153,7 @@ def sign_and_record(
     """
     issuing_row = active_issuing_row(store)
     lifetimes = _validity_days(planned, days)
-    issuer = load_issuer(store, issuing_row, passphrase() if callable(passphrase) else passphrase)
+    issuer = load_issuer(store, issuing_row, secrets)
     for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
         if issuer.algorithm not in chosen.issuer_algorithms:
             raise PolicyViolation(

@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from ..keys import Passphrase
+    from ..keystore import CASecrets
     from ..store import Store
 
 StoreOption = Annotated[
@@ -25,6 +26,24 @@ PassphraseFileOption = Annotated[
     typer.Option(
         "--passphrase-file",
         help="Read the CA passphrase from this file (else $PRIVCA_PASSPHRASE, else a hidden prompt).",
+        show_default=False,
+    ),
+]
+
+PinFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--pin-file",
+        help="Read the HSM token's user PIN from this file (else $PRIVCA_PKCS11_PIN, else a hidden prompt).",
+        show_default=False,
+    ),
+]
+Pkcs11ModuleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pkcs11-module",
+        help="PKCS#11 module (.so) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so; default: $PRIVCA_PKCS11_MODULE, "
+        "then the module recorded with the CA's key.",
         show_default=False,
     ),
 ]
@@ -43,24 +62,43 @@ def open_store(store: Path | None) -> "Store":
 
 def passphrase_source(passphrase_file: Path | None, *, confirm: bool = False) -> "Passphrase":
     """The CA passphrase from the file, the environment, or a hidden prompt (confirmed when ``confirm``)."""
-    from ..errors import KeyMaterialError
-    from ..keys import Passphrase, passphrase_from_env_or_file
+    from ..keys import PASSPHRASE_ENV
 
-    found = passphrase_from_env_or_file(passphrase_file)
+    return _secret(passphrase_file, PASSPHRASE_ENV, "--passphrase-file", "CA passphrase", confirm=confirm)
+
+
+def pin_source(pin_file: Path | None) -> "Passphrase":
+    """The token user PIN from the file, the environment, or a hidden prompt (asked once, never retried)."""
+    from ..hsm import PIN_ENV
+
+    return _secret(pin_file, PIN_ENV, "--pin-file", "token PIN", confirm=False)
+
+
+def _secret(path: Path | None, env_name: str, option: str, what: str, *, confirm: bool) -> "Passphrase":
+    from ..errors import KeyMaterialError
+    from ..keys import Passphrase, secret_from_env_or_file
+
+    found = secret_from_env_or_file(path, env_name, what.split()[-1])
     if found is not None:
         return found
     if not sys.stdin.isatty():
-        raise KeyMaterialError(
-            "CA passphrase: not given; set PRIVCA_PASSPHRASE or use --passphrase-file when there is no terminal"
-        )
+        raise KeyMaterialError(f"{what}: not given; set {env_name} or use {option} when there is no terminal")
     import getpass
 
-    value = getpass.getpass("CA passphrase: ")
-    if confirm and getpass.getpass("Repeat the CA passphrase: ") != value:
-        raise KeyMaterialError("CA passphrase: the two entries differ; nothing was created")
+    value = getpass.getpass(f"{what[0].upper()}{what[1:]}: ")
+    if confirm and getpass.getpass(f"Repeat the {what}: ") != value:
+        raise KeyMaterialError(f"{what}: the two entries differ; nothing was created")
     if not value:
-        raise KeyMaterialError("CA passphrase: empty")
+        raise KeyMaterialError(f"{what}: empty")
     return Passphrase(value.encode())
+
+
+def ca_secrets(passphrase_file: Path | None, pin_file: Path | None, pkcs11_module: str | None) -> "CASecrets":
+    """What opening a CA key may need; the passphrase or the PIN is asked for only if the CA's key needs it."""
+    from ..keystore import CASecrets
+
+    return CASecrets(passphrase=lambda: passphrase_source(passphrase_file), pin=lambda: pin_source(pin_file),
+                     pkcs11_module=pkcs11_module)
 
 
 def print_json(data: Any) -> None:

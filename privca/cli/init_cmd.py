@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source, print_json
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, note, now,
+                     open_store, passphrase_source, pin_source, print_json)
 
 
 def init(
@@ -28,6 +29,23 @@ def init(
     ] = None,
     ocsp_url: Annotated[str | None, typer.Option("--ocsp-url", help="OCSP responder URL for leaf certificates.")] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Do nothing (exit 0) if the store already has a CA.")] = False,
+    token_label: Annotated[
+        str | None,
+        typer.Option("--token-label", help="Keep the CA keys in this HSM token (PKCS#11), found by its label.",
+                     show_default=False),
+    ] = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
+    root_key_label: Annotated[
+        str | None,
+        typer.Option("--root-key-label", help="Use this existing key pair in the token for the root CA instead of "
+                     "generating one.", show_default=False),
+    ] = None,
+    issuing_key_label: Annotated[
+        str | None,
+        typer.Option("--issuing-key-label", help="Use this existing key pair in the token for the issuing CA "
+                     "instead of generating one.", show_default=False),
+    ] = None,
+    pin_file: PinFileOption = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_output: JsonOption = False,
@@ -37,24 +55,48 @@ def init(
     The CA keys are encrypted with your passphrase (from --passphrase-file, $PRIVCA_PASSPHRASE or a prompt).
     Keep the passphrase safe: without it the CA cannot sign anything.
 
-    Example:
+    With --token-label the keys are generated inside an HSM token instead (never extractable; see docs/hsm.md),
+    and the token's user PIN comes from --pin-file, $PRIVCA_PKCS11_PIN or a prompt. A wrong PIN is not retried.
+
+    Examples:
 
         privca init --root-cn "Example UC Root CA" --issuing-cn "Example UC Issuing CA 1" --org "Example Ltd"
+
+        privca init --root-cn "Example UC Root CA" --issuing-cn "Example UC Issuing CA 1" \\
+            --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token-label uc-ca
     """
+    from ..errors import UsageError
+
     target = open_store(store)
     if exist_ok and target.is_initialised() and target.ledger.cas():
         note(f"{target.path}: already holds a CA; nothing to do")
         return
     from ..ca import init_ca
+    from ..keystore import CASecrets, TokenChoice
 
-    secret = passphrase_source(passphrase_file, confirm=True)
-    created = init_ca(target, secret, root_cn=root_cn, issuing_cn=issuing_cn, org=org, key_type=key_type,
-                      root_days=root_days, issuing_days=issuing_days, crl_url=crl_url, ocsp_url=ocsp_url, now=now())
+    token = None
+    if token_label is not None:
+        from ..hsm import module_path
+
+        if passphrase_file is not None:
+            raise UsageError("--passphrase-file: not used with --token-label; the token's PIN protects the keys "
+                             "(--pin-file)")
+
+        token = TokenChoice(module_path(pkcs11_module), token_label)
+        secrets = CASecrets(pin=lambda: pin_source(pin_file))
+    elif pkcs11_module or root_key_label or issuing_key_label:
+        raise UsageError("--pkcs11-module, --root-key-label and --issuing-key-label: need --token-label")
+    else:
+        secrets = CASecrets(passphrase=lambda: passphrase_source(passphrase_file, confirm=True))
+    created = init_ca(target, secrets, root_cn=root_cn, issuing_cn=issuing_cn, org=org, key_type=key_type,
+                      root_days=root_days, issuing_days=issuing_days, crl_url=crl_url, ocsp_url=ocsp_url, token=token,
+                      root_key_label=root_key_label, issuing_key_label=issuing_key_label, now=now())
     if json_output:
         print_json([{k: v for k, v in row.items() if k != "pem"} for row in created])
         return
     for row in created:
         print(f"{row['role']:8} {row['subject']}  (key {row['key_type']}, expires {row['not_after']})")
         print(f"         SHA-256 {row['fingerprint_sha256']}")
-    print(f"Store: {Path(target.path).absolute()} (keys encrypted, owner-only)")
+    where = f"in token {token_label!r}" if token else "encrypted, owner-only"
+    print(f"Store: {Path(target.path).absolute()} (keys {where})")
     print("Next: privca issue expc.csr   (see privca issue --help)")

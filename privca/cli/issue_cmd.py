@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source,
-                     print_json, progress_bar, table)
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+                     now, open_store, print_json, progress_bar, table)
 
 
 def issue(
@@ -21,6 +21,8 @@ def issue(
     force: Annotated[bool, typer.Option("--force", help="Replace output files that already exist.")] = False,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Issue a certificate for each CSR: <name>.pem, <name>.chain.pem (CAs) and <name>.fullchain.pem.
@@ -40,7 +42,7 @@ def issue(
 
     target = open_store(store)
     with progress_bar(len(csrs), "Signing") as advance:
-        records = issue_certificates(target, csrs, lambda: passphrase_source(passphrase_file), now=now(),
+        records = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
                                      profile=profile, days=days, out_dir=out, force=force, progress=advance)
     if json_output:
         print_json(records)

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source, print_json, table
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+                     now, open_store, print_json, table)
 
 REASON_HELP = ("keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, "
                "unspecified, or certificateHold (a suspension; undo it with privca unhold).")
@@ -82,6 +83,8 @@ def crl(
     days: Annotated[int, typer.Option("--days", help="Days until nextUpdate.")] = 7,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Sign a new CRL for every CA: the issuing CA's lists revoked certificates, the root's revoked intermediates.
@@ -101,7 +104,7 @@ def crl(
     check_days(days)
     target = open_store(store)
     target.require_ca()
-    records = issue_crls(target, lambda: passphrase_source(passphrase_file), now=now(), days=days, out_dir=out)
+    records = issue_crls(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), days=days, out_dir=out)
     if json_output:
         print_json(records)
         return

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from .common import (JsonOption, PassphraseFileOption, StoreOption, note, now, open_store, passphrase_source,
-                     print_json, progress_bar, table)
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+                     now, open_store, print_json, progress_bar, table)
 
 app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
                   no_args_is_help=True)
@@ -42,6 +42,8 @@ def renew(
                                           "renewed and what needs a new CSR.")] = False,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Renew a certificate: same names and profile, new serial, linked to the old one in the ledger.
@@ -68,7 +70,7 @@ def renew(
         raise UsageError("--dry-run: only with --expiring-within")
     target = open_store(store)
     moment = now()
-    secret = lambda: passphrase_source(passphrase_file)  # noqa: E731  # asked only when something is signed
+    secret = ca_secrets(passphrase_file, pin_file, pkcs11_module)  # asked only when something is signed
     if serial is not None:
         from ..renewal import renew as renew_one
 
@@ -131,6 +133,8 @@ def rotate_intermediate(
                                              "end)", show_default=False)] = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a new issuing CA under the root (new key, new name) and issue from it from now on.
@@ -144,7 +148,7 @@ def rotate_intermediate(
     """
     from ..rotation import rotate_intermediate as rotate
 
-    result = rotate(open_store(store), passphrase_source(passphrase_file), now=now(), issuing_cn=issuing_cn,
+    result = rotate(open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), issuing_cn=issuing_cn,
                     key_type=key_type, days=days)
     if json_output:
         print_json(result)
@@ -168,6 +172,8 @@ def rotate_root(
                                                    "(default: until the old root expires)", show_default=False)] = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Roll the root over: a new root and issuing CA, and cross-certificates between old and new root.
@@ -182,7 +188,7 @@ def rotate_root(
     """
     from ..rotation import rotate_root as rotate
 
-    result = rotate(open_store(store), passphrase_source(passphrase_file), now=now(), root_cn=root_cn,
+    result = rotate(open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), root_cn=root_cn,
                     issuing_cn=issuing_cn, key_type=key_type, root_days=root_days, issuing_days=issuing_days,
                     cross_days=cross_days)
     if json_output:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import PassphraseFileOption, StoreOption, note, open_store, passphrase_source
+from .common import PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note, open_store
 
 
 def serve(
@@ -15,6 +15,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port; 0 picks a free one.")] = 8080,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
 ) -> None:
     """Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL.
 
@@ -30,7 +32,7 @@ def serve(
     from ..server import make_server
 
     target = open_store(store)
-    server, service = make_server(target, lambda: passphrase_source(passphrase_file), host=host, port=port)
+    server, service = make_server(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), host=host, port=port)
     base = f"http://{host}:{server.server_port}"
     note(f"privca serve: listening on {base}")
     for path in sorted(service.crl_routes()):

@@ -1,0 +1,190 @@
+"""Where CA keys live: encrypted key files in the store, or a PKCS#11 token (an HSM).
+
+Two functions are the whole interface. ``create_ca_key`` makes the key of a new CA; ``load_ca_key`` opens the key
+of a CA in the ledger. The ledger's ``cas.key_ref`` says where a key is: a path inside the store
+(``keys/issuing-1.key.pem``) or an RFC 7512 PKCS#11 URI (``pkcs11:token=...;object=...``, see ``privca.hsm``).
+Callers never look at which one it is: both give a ``cryptography`` private key object that can sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import KeyMaterialError, StoreError, UsageError
+from .keys import CA_KEY_TYPES, KeySpec, Passphrase, check_new_passphrase, describe_public_key
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+    from .hsm import TokenKeyRef
+    from .store import Store
+
+SecretSource = Passphrase | Callable[[], Passphrase]
+TOKEN_REF_SCHEME = "pkcs11:"  # RFC 7512
+
+
+def is_token_ref(key_ref: str) -> bool:
+    return key_ref.startswith(TOKEN_REF_SCHEME)
+
+
+@dataclass
+class CASecrets:
+    """What opening CA keys may need; each secret is asked for only when a key needs it.
+
+    ``passphrase`` unlocks key files, ``pin`` logs in to a token; either may be a function that asks for it (a
+    prompt), called at most once. ``pkcs11_module`` replaces the module path recorded with token keys (a module
+    moved, or another machine).
+    """
+
+    passphrase: SecretSource | None = None
+    pin: SecretSource | None = None
+    pkcs11_module: str | None = None
+    _resolved: dict[str, Passphrase] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, value: "CASecrets | SecretSource | None") -> "CASecrets":
+        """Accept a bare passphrase (or passphrase prompt), as callers that only know key files pass."""
+        return value if isinstance(value, CASecrets) else cls(passphrase=value)
+
+    def get_passphrase(self) -> Passphrase:
+        return self._get("passphrase", "CA passphrase: not given")
+
+    def get_pin(self) -> Passphrase:
+        return self._get("pin", "token PIN: not given; set PRIVCA_PKCS11_PIN or use --pin-file")
+
+    def _get(self, name: str, missing: str) -> Passphrase:
+        if name not in self._resolved:
+            source = getattr(self, name)
+            if source is None:
+                raise KeyMaterialError(missing)
+            self._resolved[name] = source() if callable(source) else source
+        return self._resolved[name]
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """The PKCS#11 token that is to hold new CA keys: the module (.so) to load and the token's label."""
+
+    module: str
+    label: str
+
+
+@dataclass
+class NewCAKey:
+    """The key of a CA being created. ``save()`` keeps it (inside the ledger transaction that records the CA);
+    ``discard()`` undoes whatever creating it did, when the CA is not recorded after all."""
+
+    key: "CertificateIssuerPrivateKeyTypes"
+    key_ref: str
+    spec: KeySpec
+    _file: tuple[Path, Passphrase] | None = None
+    _generated_in_token: "TokenKeyRef | None" = None
+    _pin: Callable[[], Passphrase] | None = None
+    _saved: bool = False
+
+    def save(self) -> None:
+        if self._file is not None:
+            from .keys import save_private_key
+
+            path, passphrase = self._file
+            save_private_key(path, self.key, passphrase)
+            self._saved = True
+
+    def discard(self) -> None:
+        if self._file is not None and self._saved:
+            self._file[0].unlink(missing_ok=True)
+        if self._generated_in_token is not None and self._pin is not None:
+            from .hsm import destroy_key
+
+            # Best effort: the failure that led here is what the user must see. A key left behind (the token
+            # went away) carries privca's label and can be deleted with the token's own tool.
+            with suppress(Exception):
+                destroy_key(self._generated_in_token, self._pin)
+
+
+def create_ca_key(
+    store: "Store", name: str, spec: KeySpec | None, secrets: CASecrets, *, token: TokenChoice | None = None,
+    key_label: str | None = None,
+) -> NewCAKey:
+    """The key for a new CA called ``name`` (``root-1``, ``issuing-2``).
+
+    Without ``token``: a new key, written encrypted to ``keys/<name>.key.pem`` by ``save()``. With ``token``: a
+    new non-extractable key pair generated in the token, or, with ``key_label``, the existing pair with that
+    label (``spec``, if given, must match it).
+    """
+    if token is None:
+        if key_label is not None:
+            raise UsageError("--root-key-label / --issuing-key-label: need --token-label (an existing key is "
+                             "one in a token)")
+        if spec is None:
+            raise UsageError(f"{name}: a key type is needed to create a key")
+        path = store.keys_dir / f"{name}.key.pem"
+        if path.exists():
+            raise StoreError(f"{path}: a CA key is already there; not overwriting it")
+        passphrase = secrets.get_passphrase()
+        check_new_passphrase(passphrase)
+        from .keys import generate_key
+
+        return NewCAKey(generate_key(spec), f"keys/{name}.key.pem", spec, _file=(path, passphrase))
+
+    from . import hsm
+
+    if key_label is not None:
+        ref = hsm.TokenKeyRef(token.module, token.label, key_label)
+        key = hsm.load_key(ref, secrets.get_pin)
+        found = ":".join(describe_public_key(key.public_key()))
+        if found not in CA_KEY_TYPES:
+            raise KeyMaterialError(f"key {key_label!r} in token {token.label!r}: is {found}; a CA key must be one "
+                                   f"of {', '.join(CA_KEY_TYPES)}")
+        if spec is not None and str(spec) != found:
+            raise UsageError(f"--key-type {spec}: key {key_label!r} in token {token.label!r} is {found}")
+        return NewCAKey(key, ref.uri(), KeySpec.parse(found, CA_KEY_TYPES))
+
+    if spec is None:
+        raise UsageError(f"{name}: a key type is needed to generate a key in the token")
+    ref = hsm.generate_key(token.module, token.label, name, spec, secrets.get_pin)
+    try:
+        key = hsm.load_key(ref, secrets.get_pin)
+    except BaseException:
+        hsm.destroy_key(ref, secrets.get_pin)
+        raise
+    return NewCAKey(key, ref.uri(), spec, _generated_in_token=ref, _pin=secrets.get_pin)
+
+
+def token_of(ca_row: "sqlite3.Row | dict[str, Any]", secrets: CASecrets) -> TokenChoice | None:
+    """Where the next generation of a CA keeps its key: the token that holds this CA's key, or None for key files.
+
+    A rotation never moves a CA's keys out of an HSM (nor into one) behind the operator's back.
+    """
+    key_ref = str(ca_row["key_ref"])
+    if not is_token_ref(key_ref):
+        return None
+    from . import hsm
+
+    ref = hsm.TokenKeyRef.parse(key_ref)
+    return TokenChoice(hsm.module_path(secrets.pkcs11_module, ref.module), ref.token)
+
+
+def load_ca_key(store: "Store", ca_row: "sqlite3.Row | dict[str, Any]", secrets: CASecrets) -> "CertificateIssuerPrivateKeyTypes":
+    """The signing key of the CA in ``ca_row``, wherever it is kept."""
+    key_ref = str(ca_row["key_ref"])
+    if is_token_ref(key_ref):
+        from . import hsm
+
+        ref = hsm.TokenKeyRef.parse(key_ref)
+        ref = replace(ref, module=hsm.module_path(secrets.pkcs11_module, ref.module))
+        return hsm.load_key(ref, secrets.get_pin)
+    from .keys import load_private_key
+
+    return load_private_key(store.path / key_ref, secrets.get_passphrase())
+
+
+def describe_key_ref(store: "Store", key_ref: str) -> str:
+    """A key's location for messages: the key file's path, or the token URI."""
+    return key_ref if is_token_ref(key_ref) else str(store.path / key_ref)
