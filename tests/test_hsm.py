@@ -644,3 +644,85 @@ def test_key_uris_round_trip_odd_labels() -> None:
     assert TokenKeyRef.parse(uri) == ref
     with pytest.raises(KeyMaterialError, match="needs token= and object="):
         TokenKeyRef.parse("pkcs11:object=x")
+
+
+# --- the whole life of a token-held CA, through the command line ----------------------------------------------
+
+
+def _wait_for_port(proc: Any) -> int:
+    """The port `privca serve --port 0` prints once it listens."""
+    for _ in range(50):
+        line = proc.stdout.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+)", line or "")
+        if found:
+            return int(found.group(1))
+    raise AssertionError("privca serve did not say where it listens")
+
+
+def test_full_flow_with_keys_in_the_token(softhsm: SoftHSM, tmp_path: Path) -> None:
+    """init, issue, revoke, CRL, OCSP and rotate intermediate, with every CA key in SoftHSM2 and every artefact
+    checked by openssl; no private key material ever lands in the store."""
+    import json
+    import subprocess
+    import sys
+
+    store, env = tmp_path / "store", softhsm.env
+
+    def privca(*args: str | Path) -> Any:
+        done = privca_subprocess(*args, "--store", store, env=env)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    done = privca_subprocess(*init_args(store, "ec:secp256r1", "--pkcs11-module", MODULE), env=env)
+    assert done.returncode == 0, done.stderr
+    good = privca("issue", write_csr(tmp_path / "good.csr"), "--out", tmp_path / "out", "--json")
+    bad = privca("issue", write_csr(tmp_path / "bad.csr"), "--out", tmp_path / "out", "--json")
+
+    good_serial, bad_serial = json.loads(good.stdout)[0]["serial"], json.loads(bad.stdout)[0]["serial"]
+    chain = tmp_path / "out" / "good.chain.pem"
+    for purpose in ("sslserver", "sslclient"):
+        assert run_tool("openssl", "verify", "-purpose", purpose, "-CAfile", chain,
+                        tmp_path / "out" / "good.pem").returncode == 0
+
+    privca("revoke", bad_serial, "--reason", "keyCompromise")
+    privca("crl", "--out", tmp_path / "crl")
+    crl = tmp_path / "crl" / "issuing-1.crl.pem"
+    issuing_pem = pem_file(tmp_path / "issuing.pem", x509.load_pem_x509_certificates(chain.read_bytes())[0])
+    checked = run_tool("openssl", "crl", "-in", crl, "-CAfile", issuing_pem, "-noout")
+    assert "verify OK" in checked.stdout + checked.stderr
+    revoked = run_tool("openssl", "verify", "-crl_check", "-CRLfile", crl, "-CAfile", chain, tmp_path / "out" / "bad.pem")
+    assert revoked.returncode != 0 and "certificate revoked" in revoked.stdout + revoked.stderr
+    ok = run_tool("openssl", "verify", "-crl_check", "-CRLfile", crl, "-CAfile", chain, tmp_path / "out" / "good.pem")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    server = subprocess.Popen([sys.executable, "-m", "privca", "serve", "--port", "0", "--store", str(store)],
+                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = _wait_for_port(server)
+        for name, expected in ((good_serial, "good"), (bad_serial, "revoked")):
+            leaf = tmp_path / "out" / ("good.pem" if name == good_serial else "bad.pem")
+            answer = run_tool("openssl", "ocsp", "-url", f"http://127.0.0.1:{port}/ocsp", "-issuer", issuing_pem,
+                              "-cert", leaf, "-CAfile", chain, timeout=30)
+            text = answer.stdout + answer.stderr
+            assert "Response verify OK" in text and f"{leaf}: {expected}" in text, text
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    privca("rotate", "intermediate")
+    rows = ca_rows(store)
+    assert [r["name"] for r in rows] == ["root-1", "issuing-1", "issuing-2"]
+    assert all(r["key_ref"].startswith("pkcs11:") for r in rows)  # the new generation's key is in the token too
+    privca("issue", write_csr(tmp_path / "after.csr"), "--out", tmp_path / "after")
+    new_chain = tmp_path / "after" / "after.chain.pem"
+    new_issuer = x509.load_pem_x509_certificates(new_chain.read_bytes())[0]
+    assert new_issuer.subject == x509.load_pem_x509_certificate(rows[2]["pem"].encode()).subject
+    assert new_issuer.subject != x509.load_pem_x509_certificate(issuing_pem.read_bytes()).subject
+    assert run_tool("openssl", "verify", "-purpose", "sslclient", "-CAfile", new_chain,
+                    tmp_path / "after" / "after.pem").returncode == 0
+    # The old leaf still verifies against its own (retired) issuing CA.
+    assert run_tool("openssl", "verify", "-CAfile", chain, tmp_path / "out" / "good.pem").returncode == 0
+    for path in store.rglob("*"):
+        if path.is_file():
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+    assert not any((store / "keys").iterdir())
