@@ -39,7 +39,6 @@ try:
 except ImportError:  # pragma: no cover - privca's stores live on POSIX systems
     fcntl = None  # type: ignore[assignment]
 
-PENDING_DIR = "pending"
 JOURNAL_SUFFIX = ".json"
 
 #: kind -> "module:function"; the function(store, journal data, entry) returns the bytes the entry's file must
@@ -60,7 +59,7 @@ def _rule(kind: str) -> ContentFromLedger | None:
 
 
 def pending_dir(store: "Store") -> Path:
-    return store.path / PENDING_DIR
+    return store.pending_dir
 
 
 @dataclass
