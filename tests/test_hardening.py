@@ -1,0 +1,24 @@
+"""Unit tests for the fixes the hostile corpus (tests/corpus/) led to, each with its positive control."""
+
+from __future__ import annotations
+
+import pytest
+
+from privca.names import dns_name_problem
+
+
+@pytest.mark.parametrize("name", ["xn--mnchen-3ya.example.com", "xn--e1afmkfd.example.com",
+                                  "xn--wgv71a119e.example.com", "expc1.example.com"])
+def test_genuine_idna_names_pass(name: str) -> None:
+    assert dns_name_problem(name) is None  # münchen, пример, 東京: real internationalised names
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("xn--a-ecp.example.com", "DIGIT ONE FULL STOP"),           # 'a⒈' looks like 'a1.'
+    ("xn--aevil-7t3d.example.com", "IDEOGRAPHIC FULL STOP"),    # 'a。evil' looks like 'a.evil'
+    ("xn--pple-43d.example.com", "mixes CYRILLIC and LATIN"),   # Cyrillic 'а' + 'pple'
+    ("xn--zz-.example.com", "not a valid host name label"),
+    ("xn--99999999999.example.com", "not valid punycode"),
+])
+def test_idna_tricks_are_refused(name: str, problem: str) -> None:
+    assert problem in (dns_name_problem(name) or "")
