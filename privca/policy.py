@@ -7,6 +7,7 @@ Only the subject attributes the profile keeps and the SANs that pass the profile
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,7 +172,11 @@ def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x50
     problems: list[str] = []
     common_names = []
     try:
-        attributes = list(csr.subject)
+        with warnings.catch_warnings():
+            # cryptography warns (on stderr) about a malformed attribute such as a three-letter country while
+            # parsing; each attribute is rebuilt below, which raises for the same fault and reports it as a problem.
+            warnings.simplefilter("ignore")
+            attributes = list(csr.subject)
     except Exception:
         return x509.Name([]), notes, ["the subject cannot be read"]
     for attribute in attributes:

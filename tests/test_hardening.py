@@ -22,3 +22,13 @@ def test_genuine_idna_names_pass(name: str) -> None:
 ])
 def test_idna_tricks_are_refused(name: str, problem: str) -> None:
     assert problem in (dns_name_problem(name) or "")
+
+
+def test_malformed_subject_attribute_is_one_problem_and_no_warning(cli, store_path, tmp_path, recwarn) -> None:
+    from pathlib import Path
+
+    corpus = Path(__file__).parent / "corpus" / "csr"
+    result = cli("issue", corpus / "country-three-letters.csr", "--out", tmp_path / "out", "--store", store_path)
+    assert result.exit_code == 7 and result.stderr.count("\n") == 1
+    assert "subject C=USA: Attribute's length must be >= 2 and <= 2, but it was 3" in result.stderr
+    assert not [w for w in recwarn if "Attribute" in str(w.message)]
