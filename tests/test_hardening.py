@@ -32,3 +32,23 @@ def test_malformed_subject_attribute_is_one_problem_and_no_warning(cli, store_pa
     assert result.exit_code == 7 and result.stderr.count("\n") == 1
     assert "subject C=USA: Attribute's length must be >= 2 and <= 2, but it was 3" in result.stderr
     assert not [w for w in recwarn if "Attribute" in str(w.message)]
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "directory", "fifo", "deep", "absurd"])
+def test_profile_files_that_are_not_profiles(cli, store_path, tmp_path, target) -> None:
+    import os
+    from pathlib import Path
+
+    corpus = Path(__file__).parent / "corpus" / "profile"
+    path = {"/dev/zero": Path("/dev/zero"), "directory": tmp_path, "fifo": tmp_path / "pipe.toml",
+            "deep": corpus / "deeply-nested.toml", "absurd": corpus / "absurd-max-validity.toml"}[target]
+    if target == "fifo":
+        os.mkfifo(path)
+    result = cli("profiles", "check", path, "--store", store_path)
+    assert result.exit_code == 5 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_shipped_profiles_still_load() -> None:
+    from privca.profiles import available_profiles, load_profile
+
+    assert all(load_profile(name).max_validity_days <= 3650 for name in available_profiles())
