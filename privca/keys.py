@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 PASSPHRASE_ENV = "PRIVCA_PASSPHRASE"
 MIN_PASSPHRASE_LENGTH = 12
+MAX_PASSPHRASE_BYTES = 4096
 
 # scrypt cost N=2**14, r=8, p=1 (16 MiB, ~40 ms per unlock) is OpenSSL's own `-scrypt` default and the
 # largest that the OpenSSL 3.0 command line still opens (it caps scrypt memory at 32 MiB), so an
@@ -54,9 +55,13 @@ def passphrase_from_env_or_file(passphrase_file: Path | None) -> Passphrase | No
     """The passphrase from ``--passphrase-file`` or the PRIVCA_PASSPHRASE variable, or None (then prompt)."""
     if passphrase_file is not None:
         try:
-            data = passphrase_file.read_bytes()
+            # Bounded: the file may be a pipe (--passphrase-file <(pass show ca)), but never /dev/zero's worth.
+            with passphrase_file.open("rb") as handle:
+                data = handle.read(MAX_PASSPHRASE_BYTES + 1)
         except OSError as exc:
             raise KeyMaterialError(f"{passphrase_file}: cannot read the passphrase file ({exc.strerror})") from None
+        if len(data) > MAX_PASSPHRASE_BYTES:
+            raise KeyMaterialError(f"{passphrase_file}: longer than {MAX_PASSPHRASE_BYTES} bytes; not a passphrase file")
         # A trailing newline is what editors and `echo` add; it is never part of the passphrase.
         value = data.rstrip(b"\r\n")
         if not value:
