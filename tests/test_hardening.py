@@ -52,3 +52,29 @@ def test_shipped_profiles_still_load() -> None:
     from privca.profiles import available_profiles, load_profile
 
     assert all(load_profile(name).max_validity_days <= 3650 for name in available_profiles())
+
+
+@pytest.mark.parametrize("days", ["36501", "100000000000", "-1"])
+def test_expiring_within_out_of_range(cli, store_path, days) -> None:
+    result = cli("list", "--expiring-within", days, "--store", store_path)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --expiring-within") and "Traceback" not in result.stderr
+    assert cli("list", "--expiring-within", "36500", "--store", store_path).exit_code == 0
+
+
+def test_passphrase_file_is_read_bounded(cli, store_path, tmp_path) -> None:
+    result = cli("verify", "--store", store_path, "--passphrase-file", "/dev/zero")
+    assert result.exit_code == 4 and "longer than 4096 bytes" in result.stderr
+    good = tmp_path / "pass"
+    good.write_text("correct horse battery staple\n")
+    assert cli("verify", "--store", store_path, "--passphrase-file", good).exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["issue", "x.csr", "--days", "abc"], "Invalid value for '--days'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["list", "--frob"], "No such option: --frob"),
+    (["issue"], "Missing argument"),
+])
+def test_usage_mistakes_are_one_line(cli, args, message) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
