@@ -14,8 +14,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .errors import (CertificateInputError, CSRError, ExportError, KeyMaterialError, LedgerError, OutputError,
-                     PolicyViolation, PrivcaError, ProfileError, RevocationError, StoreError, UsageError)
+from .errors import (BackupError, CertificateInputError, CSRError, ExportError, IntegrityError, KeyMaterialError,
+                     LedgerError, OutputError, PolicyViolation, PrivcaError, ProfileError, RevocationError, StoreError,
+                     UsageError)
 
 __version__ = "0.1.0"
 
@@ -39,11 +40,14 @@ _LAZY = {
     "make_server": "privca.server",
     "check_certificate": "privca.check",
     "describe": "privca.certinfo",
+    "verify_store": "privca.verify",
+    "backup_store": "privca.backup",
+    "restore_store": "privca.backup",
 }
 
-__all__ = sorted([*_LAZY, "CertificateInputError", "CSRError", "ExportError", "KeyMaterialError", "LedgerError",
-                  "OutputError", "PolicyViolation", "PrivcaError", "ProfileError", "RevocationError", "StoreError",
-                  "UsageError", "__version__"])
+__all__ = sorted([*_LAZY, "BackupError", "CertificateInputError", "CSRError", "ExportError", "IntegrityError",
+                  "KeyMaterialError", "LedgerError", "OutputError", "PolicyViolation", "PrivcaError", "ProfileError",
+                  "RevocationError", "StoreError", "UsageError", "__version__"])
 
 
 def __getattr__(name: str) -> Any:

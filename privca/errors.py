@@ -93,3 +93,15 @@ class CertificateInputError(PrivcaError):
     """A certificate, chain or key given to audit/check cannot be read."""
 
     exit_code = 12
+
+
+class IntegrityError(PrivcaError):
+    """``privca verify`` found the store damaged, tampered with, or left half-written."""
+
+    exit_code = 13
+
+
+class BackupError(PrivcaError):
+    """A backup archive cannot be written, read or restored."""
+
+    exit_code = 14

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 PASSPHRASE_ENV = "PRIVCA_PASSPHRASE"
 MIN_PASSPHRASE_LENGTH = 12
+MAX_PASSPHRASE_BYTES = 4096
 
 # scrypt cost N=2**14, r=8, p=1 (16 MiB, ~40 ms per unlock) is OpenSSL's own `-scrypt` default and the
 # largest that the OpenSSL 3.0 command line still opens (it caps scrypt memory at 32 MiB), so an
@@ -59,9 +60,13 @@ def secret_from_env_or_file(path: Path | None, env_name: str, what: str) -> Pass
     """A secret (passphrase, token PIN) from its file or its environment variable, or None (then prompt)."""
     if path is not None:
         try:
-            data = path.read_bytes()
+            # Bounded: the file may be a pipe (--passphrase-file <(pass show ca)), but never /dev/zero's worth.
+            with path.open("rb") as handle:
+                data = handle.read(MAX_PASSPHRASE_BYTES + 1)
         except OSError as exc:
             raise KeyMaterialError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+        if len(data) > MAX_PASSPHRASE_BYTES:
+            raise KeyMaterialError(f"{path}: longer than {MAX_PASSPHRASE_BYTES} bytes; not a {what} file")
         # A trailing newline is what editors and `echo` add; it is never part of the secret.
         value = data.rstrip(b"\r\n")
         if not value:

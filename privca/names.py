@@ -73,13 +73,47 @@ def dns_name_problem(name: str) -> str | None:
     for label in labels:
         if not _LABEL.match(label):
             return f"label {label!r} is not a valid host name label"
-        if label.startswith("xn--"):
-            try:
-                label[4:].encode("ascii").decode("punycode")
-            except UnicodeError:
-                return f"label {label!r} is not valid punycode"
+        if label.startswith("xn--") and (problem := a_label_problem(label)):
+            return problem
     if labels[-1].isdigit():
         return "the last label is numeric; an IP address belongs in an IP SAN"
+    return None
+
+
+# Scripts that one Japanese, Chinese or Korean name legitimately mixes.
+_CJK_SCRIPTS = {"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"}
+
+
+def a_label_problem(label: str) -> str | None:
+    """Why an IDNA A-label (``xn--...``) is a trick rather than an internationalised name (RFC 5890, RFC 5891).
+
+    Refused: labels that do not decode, or decode to plain ASCII or to something that does not encode back to
+    the same label (not the canonical A-label); U-labels that are not NFC; characters other than letters, marks,
+    digits and hyphens (``⒈`` or ``。`` look like a dot to a person); and letters from more than one script in
+    one label (``аpple`` with a Cyrillic ``а``), the homograph trick browsers also refuse to display.
+    """
+    import unicodedata
+
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+        canonical = "xn--" + decoded.encode("punycode").decode("ascii")
+    except UnicodeError:
+        return f"label {label!r} is not valid punycode"
+    if decoded.isascii() or canonical != label:
+        return f"label {label!r} is not a valid IDNA A-label (it decodes to {printable(decoded)!r})"
+    if not unicodedata.is_normalized("NFC", decoded):
+        return f"label {label!r} decodes to a name that is not in Unicode normal form C"
+    scripts = set()
+    for ch in decoded:
+        category = unicodedata.category(ch)
+        if ch != "-" and category[0] not in "LM" and category != "Nd":
+            return f"label {label!r} decodes to {printable(decoded)!r}, which holds {unicodedata.name(ch, 'an unnamed character')}"
+        if category[0] == "L":
+            script = unicodedata.name(ch, "?").split()[0]
+            scripts.add("CJK" if script in _CJK_SCRIPTS else script)
+    if len(scripts) > 1:
+        return (f"label {label!r} decodes to {printable(decoded)!r}, which mixes {' and '.join(sorted(scripts))} "
+                "letters (a look-alike name)")
     return None
 
 

@@ -7,6 +7,7 @@ Only the subject attributes the profile keeps and the SANs that pass the profile
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -204,7 +205,11 @@ def _key_problems(public_key: object, algorithm: str, param: str, profile: Profi
 
 def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
     try:
-        attributes = list(csr.subject)
+        with warnings.catch_warnings():
+            # cryptography warns (on stderr) about a malformed attribute such as a three-letter country while
+            # parsing; each attribute is rebuilt in _kept_subject, which raises for the same fault and reports it.
+            warnings.simplefilter("ignore")
+            attributes = list(csr.subject)
     except Exception:
         return x509.Name([]), [], ["the subject cannot be read"]
     return _kept_subject(attributes, profile)

@@ -162,17 +162,27 @@ def load_profile(name: str, store_profiles: Path | None = None) -> Profile:
     return load_profile_file(find_profile(name, store_profiles), store_profiles)
 
 
+MAX_PROFILE_BYTES = 256 * 1024
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Read at most one byte past the limit, and only from a regular file: /dev/zero or a FIFO named *.toml must
+    # give an error, not exhaust memory or hang.
     try:
-        raw = path.read_bytes()
+        if not path.is_file():
+            raise ProfileError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(raw) > 256 * 1024:
+    if len(raw) > MAX_PROFILE_BYTES:
         raise ProfileError(f"{path}: larger than 256 KiB; this is not a profile")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise ProfileError(f"{path}: not valid TOML (nested too deeply)") from None
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -268,8 +278,8 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
     max_validity = data.get("max_validity_days", validity)
     if not 1 <= validity <= 3650:
         problems.append("validity_days: must be between 1 and 3650")
-    if max_validity < validity:
-        problems.append("max_validity_days: must not be less than validity_days")
+    if not validity <= max_validity <= 3650:
+        problems.append("max_validity_days: must be between validity_days and 3650")
 
     key_allowed = _names(data, "key", "allowed")
     for item in key_allowed:

@@ -219,7 +219,10 @@ def renew(
 ) -> dict[str, Any]:
     """Renew one certificate; return the new certificate's record with ``replaces``, ``key_source`` and
     ``old_status``. Without ``csr_path`` the key on record is certified again."""
+    from .journal import recover
+
     ledger = store.require_ca()
+    recover(store)  # finish or undo what a killed privca left behind, before planning around it
     row = _certificate_row(ledger, parse_serial(serial))
     _check_renewable(ledger, row)
     chosen = load_profile(profile or row["profile"], store.profiles_dir)

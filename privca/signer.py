@@ -2,7 +2,8 @@
 
 Every CSR in a batch is checked before any is signed; one bad CSR stops the whole batch with every problem listed.
 Files are written under temporary names first, the ledger transaction commits, then the files are renamed into
-place: the ledger is the source of truth, and a certificate is never on disk without being on record.
+place: the ledger is the source of truth, and a certificate is never on disk without being on record. A journal
+(privca/journal.py) lists the temporary files first, so that a crash anywhere is finished or undone later.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def issue(
 ) -> list[dict[str, Any]]:
     """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
     active_issuing_row(store)  # no CA, no point reading CSRs
+    from .journal import recover
+
+    recover(store)  # finish or undo what a killed privca left behind, before planning around it
     planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
     return sign_and_record(store, planned, secrets, now=now, days=days, progress=progress)
 
@@ -205,75 +209,88 @@ def _record_and_write(
 ) -> list[dict[str, Any]]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from .journal import open_journal
+
     chain_pem = "".join(row["pem"] for row in chain_rows(store, issuer.row))
     who, issued_at = actor(), iso(now)
     rows: list[dict[str, Any]] = []
-    temps: list[tuple[Path, Path]] = []
+    files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
+    entries: list[dict[str, str]] = []
+    for item, cert in zip(planned, certs, strict=True):
+        serial = serial_hex(cert.serial_number)
+        leaf_pem = cert.public_bytes(Encoding.PEM).decode()
+        for role, final, text in (("cert", item.cert_path, leaf_pem), ("chain", item.chain_path, chain_pem),
+                                  ("fullchain", item.fullchain_path, leaf_pem + chain_pem)):
+            files.append((final, serial, text.encode()))
+            entries.append({"final": str(final.absolute()), "tag": serial, "role": role})
+        request = item.request
+        rows.append({
+            "serial": serial,
+            "issuer_id": issuer.id,
+            "profile": request.profile.name,
+            "subject": request.subject.rfc4514_string(),
+            "sans": json.dumps([entry.value for entry in request.sans]),
+            "eku": json.dumps(list(request.profile.eku)),
+            "key_type": request.key_algorithm,
+            "key_size": request.key_param,
+            "not_before": iso(cert.not_valid_before_utc),
+            "not_after": iso(cert.not_valid_after_utc),
+            "status": "valid",
+            "fingerprint_sha256": fingerprint(cert),
+            "csr_sha256": request.csr_sha256,
+            "csr_der": item.csr_der,
+            "requested_eku": json.dumps(request.requested_eku),
+            "replaces": item.replaces,
+            "issued_by": who,
+            "issued_at": issued_at,
+            "cert_path": str(item.cert_path.absolute()),
+            "chain_path": str(item.chain_path.absolute()),
+            "fullchain_path": str(item.fullchain_path.absolute()),
+            "pem": leaf_pem,
+        })
     folders = {item.cert_path.parent for item in planned}
-    created = [folder for folder in folders if not folder.exists()]
-    try:
-        for folder in created:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
-        for item, cert in zip(planned, certs, strict=True):
-            serial = serial_hex(cert.serial_number)
-            leaf_pem = cert.public_bytes(Encoding.PEM).decode()
-            for final, text in ((item.cert_path, leaf_pem), (item.chain_path, chain_pem),
-                                (item.fullchain_path, leaf_pem + chain_pem)):
-                temps.append((write_temp(final, text.encode(), tag=serial, durable=False), final))
-            request = item.request
-            rows.append({
-                "serial": serial,
-                "issuer_id": issuer.id,
-                "profile": request.profile.name,
-                "subject": request.subject.rfc4514_string(),
-                "sans": json.dumps([entry.value for entry in request.sans]),
-                "eku": json.dumps(list(request.profile.eku)),
-                "key_type": request.key_algorithm,
-                "key_size": request.key_param,
-                "not_before": iso(cert.not_valid_before_utc),
-                "not_after": iso(cert.not_valid_after_utc),
-                "status": "valid",
-                "fingerprint_sha256": fingerprint(cert),
-                "csr_sha256": request.csr_sha256,
-                "csr_der": item.csr_der,
-                "requested_eku": json.dumps(request.requested_eku),
-                "replaces": item.replaces,
-                "issued_by": who,
-                "issued_at": issued_at,
-                "cert_path": str(item.cert_path.absolute()),
-                "chain_path": str(item.chain_path.absolute()),
-                "fullchain_path": str(item.fullchain_path.absolute()),
-                "pem": leaf_pem,
-            })
-        ledger = store.ledger
-        with ledger.write():
-            ledger.insert_certificates(rows)
-            for row, item in zip(rows, planned, strict=True):
-                details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
-                           "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
-                if item.replaces is not None:
-                    details["replaces"] = item.replaces
-                ledger.record_event(now, action, details, serial=row["serial"])
-            if in_transaction is not None:
-                in_transaction(ledger, rows)
-    except BaseException:
-        for temp, _ in temps:
-            temp.unlink(missing_ok=True)
-        for folder in created:  # leave the output location as it was
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
-    # Committed: the certificates exist. Put the files in place (a crash here leaves only temporary files,
-    # which `privca verify --repair` finishes from the ledger).
-    for temp, final in temps:
-        os.replace(temp, final)
-    for folder in folders:
-        fsync_dir(folder)
+    created = _missing_folders(folders)
+    temps: list[tuple[Path, Path]] = []
+    ledger = store.ledger
+    # The journal names every temporary file before the first is written, so that a crash at any point below
+    # is finished or undone by the next write (or privca verify --repair); see privca/journal.py.
+    with open_journal(store, "issue", entries, created_dirs=[f.absolute() for f in created],
+                      issuer_id=issuer.id) as journal:
+        try:
+            for folder in sorted(created, key=lambda f: len(f.parts)):
+                try:
+                    folder.mkdir()
+                except OSError as exc:
+                    raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+            for final, serial, data in files:
+                temps.append((write_temp(final, data, tag=serial, durable=False), final))
+            with ledger.write():
+                ledger.insert_certificates(rows)
+                for row, item in zip(rows, planned, strict=True):
+                    details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
+                               "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
+                    if item.replaces is not None:
+                        details["replaces"] = item.replaces
+                    ledger.record_event(now, action, details, serial=row["serial"])
+                if in_transaction is not None:
+                    in_transaction(ledger, rows)
+        except BaseException:
+            for temp, _ in temps:
+                temp.unlink(missing_ok=True)
+            for folder in sorted(created, key=lambda f: len(f.parts), reverse=True):  # leave the location as it was
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            journal.finish()
+            raise
+        # Committed: the certificates exist. Put the files in place; if this is cut short, the journal stays
+        # and the files are finished from the ledger.
+        for temp, final in temps:
+            os.replace(temp, final)
+        for folder in folders:
+            fsync_dir(folder)
+        journal.finish()
     records = []
     for row, item in zip(rows, planned, strict=True):
         record = certificate_record(row, with_status=False)
@@ -283,3 +300,31 @@ def _record_and_write(
             record["replaces"] = item.replaces
         records.append(record)
     return records
+
+
+def _missing_folders(folders: set[Path]) -> list[Path]:
+    """Every folder (and missing parent) that has to be created for ``folders``."""
+    missing: set[Path] = set()
+    for folder in folders:
+        for candidate in (folder, *folder.parents):
+            if candidate.exists() or candidate.is_symlink():
+                break
+            missing.add(candidate)
+    return sorted(missing)
+
+
+def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
+    """Recovery rule for "issue" journals: what a certificate file holds, from the ledger; None if the
+    certificate never committed (or a later certificate has since been written to the same file)."""
+    ledger = store.ledger
+    row = ledger.conn.execute(
+        "SELECT id, pem FROM certificates WHERE issuer_id = ? AND serial = ?", (journal["issuer_id"], entry["tag"])
+    ).fetchone()
+    if row is None:
+        return None
+    column = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}[entry["role"]]
+    latest = ledger.conn.execute(f"SELECT max(id) FROM certificates WHERE {column} = ?", (entry["final"],)).fetchone()[0]
+    if latest != row["id"]:
+        return None
+    chain_pem = "".join(ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
+    return {"cert": row["pem"], "chain": chain_pem, "fullchain": row["pem"] + chain_pem}[entry["role"]].encode()

@@ -47,6 +47,11 @@ class Store:
     def profiles_dir(self) -> Path:
         return self.path / "profiles"
 
+    @property
+    def pending_dir(self) -> Path:
+        """Journals of writes in progress (privca/journal.py); empty when nothing is being written."""
+        return self.path / "pending"
+
     def is_initialised(self) -> bool:
         return self.ledger_path.is_file()
 
@@ -57,6 +62,7 @@ class Store:
         ensure_private_dir(self.path)
         ensure_private_dir(self.keys_dir)
         ensure_private_dir(self.profiles_dir)
+        ensure_private_dir(self.pending_dir)
         return self.ledger
 
     @property

@@ -12,7 +12,7 @@ import typer
 
 from ..errors import PrivcaError
 from . import (audit_cmd, ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, rotate_cmd,
-               serve_cmd)
+               serve_cmd, verify_cmd)
 
 app = typer.Typer(
     name="privca",
@@ -41,12 +41,39 @@ app.add_typer(rotate_cmd.app, name="rotate")
 app.command("plan")(rotate_cmd.plan)
 app.command("audit")(audit_cmd.audit)
 app.command("check")(audit_cmd.check)
+app.command("verify")(verify_cmd.verify)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning every PrivcaError into one ``Error:`` line and its exit code."""
+    """Entry point: run the app, turning every PrivcaError and every usage mistake (an unknown option, a value
+    that is not a number) into one ``Error:`` line and its exit code."""
     try:
-        app(args=argv, prog_name="privca")
+        code = app(args=argv, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
-        sys.stderr.write(f"Error: {exc.one_line()}\n")
-        sys.exit(exc.exit_code)
+        _fail(exc.one_line(), exc.exit_code)
+    except _usage_exception() as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # plain `privca`: the help text
+            sys.exit(exc.exit_code)
+        context = getattr(exc, "ctx", None)
+        _fail(f"{exc.format_message()} (see: {context.command_path if context else 'privca'} --help)", exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_exception() -> type[Exception]:
+    """The base class of click's usage errors: bundled in typer since 0.2x, click's own before."""
+    try:
+        from typer import TyperException
+
+        return TyperException
+    except ImportError:  # pragma: no cover - older typer on click
+        from click import ClickException
+
+        return ClickException
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+    sys.exit(code)

@@ -11,6 +11,7 @@ from ..errors import LedgerError, UsageError
 from .common import JsonOption, StoreOption, now, open_store, print_json, table
 
 STATUSES = ("valid", "expired", "revoked", "hold")
+MAX_DAYS = 36500  # a century: beyond it the date arithmetic overflows, and no certificate lives that long
 
 
 def list_certificates(
@@ -35,8 +36,8 @@ def list_certificates(
     for item in status or []:
         if item not in STATUSES:
             raise UsageError(f"--status {item!r}: choose from {', '.join(STATUSES)}")
-    if expiring_within is not None and expiring_within < 0:
-        raise UsageError("--expiring-within: must be 0 or more days")
+    if expiring_within is not None and not 0 <= expiring_within <= MAX_DAYS:
+        raise UsageError(f"--expiring-within {expiring_within}: must be 0 to {MAX_DAYS} days")
     from ..records import certificate_record
 
     ledger = open_store(store).require_ca()

@@ -1,0 +1,220 @@
+"""kill -9 at random points: afterwards the store is whole and the disk and the ledger agree.
+
+The harness is parameterised by the command to kill (``CRASH_CASES``): each case builds the command line of one
+run and says which files on disk are certificates. Half of the kills land at a random time in the command's
+life; the other half are aimed at the dangerous stretch, a random few milliseconds after the command's write
+journal appears (files being written, the ledger committing, files being renamed).
+
+After every kill, before any recovery: every certificate file on disk is in the ledger (files are renamed into
+place only after the ledger commits), and ``verify`` reports leftovers exactly when a journal or temporary file
+was left. Recovery alternates between ``verify --repair`` and the next command, which finishes or undoes
+leftovers itself; some leftovers are deliberately left for the next killed command, so recovery is killed too.
+At the end a plain ``privca verify`` passes and the ledger and the disk hold the same certificates.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conftest import build_csr
+
+KILLS = 24
+BATCH = 8
+
+
+@dataclass
+class CrashCase:
+    name: str
+    #: (iteration, workspace) -> privca arguments for one run
+    command: Callable[[int, Path], list[str]]
+    #: workspace -> leaf certificate files on disk
+    certificates_on_disk: Callable[[Path], list[Path]]
+
+
+def _issue_command(i: int, work: Path) -> list[str]:
+    csrs = sorted((work / "csrs" / f"b{i % 6}").glob("*.csr"))
+    # A new nested folder each run, so that rolling back must also remove the folders the run created.
+    return ["issue", *map(str, csrs), "--out", str(work / "out" / f"run{i}" / "certs")]
+
+
+def _issued_leaves(work: Path) -> list[Path]:
+    return [p for p in (work / "out").rglob("*.pem") if ".chain" not in p.name and ".fullchain" not in p.name
+            and ".privca-tmp-" not in p.name]
+
+
+CRASH_CASES = [
+    CrashCase("issue", _issue_command, _issued_leaves),
+]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, ec_key: Any) -> Path:
+    for b in range(6):
+        folder = tmp_path / "csrs" / f"b{b}"
+        folder.mkdir(parents=True)
+        for n in range(BATCH):
+            name = f"c{b}-{n}.example.com"
+            (folder / f"c{b}-{n}.csr").write_bytes(
+                build_csr(ec_key, cn=name, sans=[name]).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+def _ledger_fingerprints(store_path: Path) -> set[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(store_path / "privca.db")
+    try:
+        return {row[0] for row in conn.execute("SELECT fingerprint_sha256 FROM certificates")}
+    finally:
+        conn.close()
+
+
+def _disk_fingerprints(files: list[Path]) -> set[str]:
+    from privca.ca import fingerprint
+
+    return {fingerprint(x509.load_pem_x509_certificate(path.read_bytes())) for path in files}
+
+
+def _leftovers(store_path: Path, work: Path) -> list[Path]:
+    return sorted([*(store_path / "pending").iterdir(), *(p for p in work.rglob("*") if ".privca-tmp-" in p.name)])
+
+
+def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aimed: bool,
+                    duration: float) -> str:
+    """Start privca, kill -9 it; returns where: 'finished' if it ended first, else 'killed'."""
+    process = subprocess.Popen([sys.executable, "-m", "privca", *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    if aimed:
+        deadline = time.monotonic() + 30
+        pending = store_path / "pending"
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(name.endswith(".json") for name in os.listdir(pending)):
+                break
+            time.sleep(0.0005)
+        time.sleep(rng.uniform(0, 0.02))
+    else:
+        time.sleep(rng.uniform(0.05, 1.1) * duration)
+    if process.poll() is not None:
+        _, stderr = process.communicate()
+        assert process.returncode == 0, stderr.decode()
+        return "finished"
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    return "killed"
+
+
+@pytest.mark.parametrize("case", CRASH_CASES, ids=lambda c: c.name)
+def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: Path, passphrase: Any) -> None:
+    from privca.store import Store
+    from privca.verify import verify_store
+
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    env = {**os.environ, "PRIVCA_STORE": str(store_path)}
+    started = time.monotonic()
+    first = subprocess.run([sys.executable, "-m", "privca", *case.command(100, workspace)], env=env,
+                           capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    duration = time.monotonic() - started
+
+    outcomes = []
+    interrupted = 0
+    for i in range(KILLS):
+        outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aimed=i % 2 == 1,
+                                        duration=duration))
+        # Before any recovery: a certificate on disk is always on record.
+        assert _disk_fingerprints(case.certificates_on_disk(workspace)) <= _ledger_fingerprints(store_path)
+        store = Store(store_path)
+        try:
+            report = verify_store(store, passphrase=passphrase, skip=["keys"])
+            left = _leftovers(store_path, workspace)
+            interrupted += bool(left)
+            assert {f.check for f in report.findings} <= {"leftovers", "files"}, report.findings
+            assert (not report.ok) == bool(left), (report.findings, left)
+            if i % 3 == 0:
+                repaired = verify_store(store, passphrase=passphrase, skip=["keys"], repair=True)
+                assert repaired.ok, repaired.findings
+                _assert_disk_matches_ledger(case, store_path, workspace)
+            # else: leave the leftovers to the next run (which may itself be killed while recovering them)
+        finally:
+            store.close()
+
+    final = subprocess.run([sys.executable, "-m", "privca", *case.command(101, workspace)], env=env,
+                           capture_output=True, timeout=120)
+    assert final.returncode == 0, final.stderr  # its first step finishes or undoes whatever the kills left
+    plain = subprocess.run([sys.executable, "-m", "privca", "verify"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    _assert_disk_matches_ledger(case, store_path, workspace)
+    # The kills really did land in the middle of things, not only before or after.
+    assert outcomes.count("killed") >= KILLS // 2, outcomes
+    assert interrupted >= 3, "too few kills landed while files were being written"
+
+
+def _assert_disk_matches_ledger(case: CrashCase, store_path: Path, work: Path) -> None:
+    assert _leftovers(store_path, work) == []
+    on_disk = case.certificates_on_disk(work)
+    assert _disk_fingerprints(on_disk) == _ledger_fingerprints(store_path)
+    assert len(on_disk) == len(_ledger_fingerprints(store_path))
+    # Folders of rolled-back runs are gone; every run folder that remains holds certificates.
+    for run in (work / "out").iterdir():
+        assert any(run.rglob("*.pem")), f"{run} was left empty by a rolled-back run"
+
+
+def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: Any, tmp_path: Path, now: Any) -> None:
+    """The two recovery directions, made deterministic: a journal whose certificates committed is finished from
+    the ledger (even when its temporary files are gone), one whose certificates did not is undone."""
+    import privca.signer as signer
+    from privca.journal import recover
+
+    csr = make_csr("one.csr")
+    # Committed, then "killed" before the renames: the ledger has the row, the files are temporary (or missing).
+    real_replace = os.replace
+
+    def die_on_rename(src: Any, dst: Any) -> None:
+        if ".privca-tmp-" in str(src) and str(dst).endswith(".pem"):
+            raise KeyboardInterrupt  # the process dies here
+        real_replace(src, dst)
+
+    os.replace = die_on_rename  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signer.issue(store, [csr], passphrase, now=now, out_dir=tmp_path / "fwd")
+    finally:
+        os.replace = real_replace  # type: ignore[assignment]
+    temps = sorted((tmp_path / "fwd").glob(".*privca-tmp-*"))
+    assert len(temps) == 3 and not (tmp_path / "fwd" / "one.pem").exists()
+    temps[0].unlink()  # a power cut lost one temporary file: the ledger still has everything
+    done = recover(store)
+    assert [(d.kind, d.direction, d.files) for d in done] == [("issue", "forward", 3)]
+    row = store.ledger.conn.execute("SELECT pem FROM certificates").fetchone()
+    assert (tmp_path / "fwd" / "one.pem").read_text() == row["pem"]
+    assert list((tmp_path / "fwd").glob(".*privca-tmp-*")) == [] and list(store.pending_dir.iterdir()) == []
+
+    # Not committed: a run that died after writing its journal and a temporary file, before its transaction.
+    from privca.fsutil import write_temp
+    from privca.journal import open_journal
+
+    folder = tmp_path / "back" / "deep"
+    final = folder / "two.pem"
+    with open_journal(store, "issue", [{"final": str(final), "tag": "deadbeef", "role": "cert"}],
+                      created_dirs=[tmp_path / "back", folder], issuer_id=2):
+        folder.mkdir(parents=True)
+        write_temp(final, b"half a certificate", tag="deadbeef")
+    # (the block ends without finish(): the journal stays, as after a kill)
+    done = recover(store)
+    assert [(d.kind, d.direction) for d in done] == [("issue", "back")]
+    assert not (tmp_path / "back").exists() and list(store.pending_dir.iterdir()) == []
