@@ -69,10 +69,29 @@ def parse_serial(text: str) -> str:
 
 
 def check_url(url: str | None, option: str) -> str | None:
+    """An http(s) URL fit to be written into certificates: a host, no query or fragment, a plain path.
+
+    Expressway fetches CRLs over HTTP(S) (Expressway certificate guide, "Manage CRLs"); what goes into a
+    certificate stays there until it expires, so a malformed URL is refused now rather than discovered later.
+    """
+    from urllib.parse import unquote, urlsplit
+
     if url is None:
         return None
-    if not (url.startswith("http://") or url.startswith("https://")) or any(ch.isspace() for ch in url):
-        raise UsageError(f"{option} {url!r}: must be an http:// or https:// URL without spaces")
+    problem = None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in url):
+        problem = "must be an http:// or https:// URL with a host name and no spaces"
+    elif parts.query or parts.fragment or "?" in url or "#" in url:
+        problem = "must not have a query (?) or fragment (#)"
+    elif any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        problem = "must not contain . or .. path segments"
+    if problem:
+        raise UsageError(f"{option} {url!r}: {problem}")
     return url
 
 

@@ -69,6 +69,7 @@ def atomic_write(final: Path, data: bytes, *, mode: int = 0o644, overwrite: bool
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
+    fsync_dir(final.parent)  # the rename itself must survive a power cut (a CA key saved with its ledger row)
 
 
 def check_writable_target(final: Path, *, overwrite: bool) -> None:

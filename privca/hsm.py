@@ -150,7 +150,11 @@ def open_token(module: str, token_label: str, pin: PinSource) -> TokenSession:
         except pkcs11.MultipleTokensReturned:
             raise KeyMaterialError(f"token {token_label!r}: several tokens have this label; relabel one") from None
         try:
-            session = token.open(rw=True, user_pin=pin().reveal().decode())
+            try:
+                user_pin = pin().reveal().decode()
+            except UnicodeDecodeError:
+                raise KeyMaterialError(f"token {token_label!r}: the PIN is not UTF-8 text") from None
+            session = token.open(rw=True, user_pin=user_pin)
         except pkcs11.PinIncorrect:
             raise KeyMaterialError(
                 f"token {token_label!r}: the PIN was not accepted; privca does not retry because HSMs lock the "

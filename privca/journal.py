@@ -1,6 +1,6 @@
 """Write-ahead journals for files written next to a ledger change, and recovery after a crash.
 
-A command that writes files as well as ledger rows (certificates, CRLs) works in three steps: write each file
+A command that writes files as well as ledger rows (issued and renewed certificates) works in three steps: write each file
 under a temporary name, commit the ledger transaction, rename the files into place. A process killed between
 those steps leaves temporary files behind, possibly in a folder the ledger never heard of. So before the first
 temporary file, the command writes a journal into the store's ``pending/`` folder naming every file it is about

@@ -18,7 +18,7 @@ import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,13 @@ from .errors import LedgerError
 
 BUSY_TIMEOUT_MS = 60_000
 GENESIS_HASH = "0" * 64
+#: The event actions that put a certificate on record (``privca verify`` checks every row has one).
+ISSUING_ACTIONS = ("issue", "renew")
 
 
 def iso(moment: datetime) -> str:
     """UTC timestamps as stored in the ledger: ISO 8601 with a Z, so text order is time order."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def actor() -> str:
@@ -256,6 +258,12 @@ class Ledger:
     def active_ca(self, role: str) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT * FROM cas WHERE role = ? AND status = 'active' ORDER BY generation DESC LIMIT 1", (role,)
+        ).fetchone()
+
+    def latest_ca(self, role: str) -> sqlite3.Row | None:
+        """The newest generation of ``role``, whatever its status (a revoked issuing CA still names the next)."""
+        return self.conn.execute(
+            "SELECT * FROM cas WHERE role = ? ORDER BY generation DESC LIMIT 1", (role,)
         ).fetchone()
 
     def insert_ca(self, row: dict[str, Any]) -> int:

@@ -71,6 +71,7 @@ class Responder:
     def respond(self, request_der: bytes, now: datetime) -> bytes:
         """The DER OCSPResponse for a DER OCSPRequest: a signed answer, or an unsuccessful status."""
         from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.x509 import ocsp
 
         try:
@@ -78,8 +79,8 @@ class Responder:
             key = (request.hash_algorithm.name, request.issuer_name_hash, request.issuer_key_hash)
             serial = request.serial_number
             nonces = [ext.value for ext in request.extensions if isinstance(ext.value, x509.OCSPNonce)]
-        except (ValueError, TypeError, NotImplementedError):
-            # Unparseable, several certificates in one request, or an unsupported hash.
+        except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
+            # Unparseable, several certificates in one request, or a hash such as MD5 that is not offered.
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         issuer = self.issuers.get(key)
         if issuer is None:
@@ -87,11 +88,16 @@ class Responder:
         try:
             ledger = Ledger(self.ledger_path)
             try:
+                # The CA's own status is read per request: a CA revoked while the service runs (for example
+                # after a key compromise) must not go on vouching for its certificates with that key.
+                issuer_status = ledger.ca(issuer.id)["status"]
                 found = certificate_status(ledger, issuer.id, serial_hex(serial))
             finally:
                 ledger.close()
         except PrivcaError:
             return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+        if issuer_status == "revoked":
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
         if found is not None:
             if found["status"] in ("revoked", "hold"):

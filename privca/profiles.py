@@ -215,7 +215,10 @@ def load_profile_file(path: Path, store_profiles: Path | None = None) -> Profile
                 if "extends" in parent:
                     problems.append(f"extends: {parent_name!r} extends another profile; only one level is allowed")
                 else:
-                    _check_shape(parent, [])
+                    # The parent's own mistakes count here too: a typo in it must not weaken this profile.
+                    parent_problems: list[str] = []
+                    _check_shape(parent, parent_problems)
+                    problems += [f"extends {parent_name}: {problem}" for problem in parent_problems]
                     data = _merge(parent, data)
     if problems:
         raise ProfileError(f"{path}: invalid profile", problems=problems)
@@ -304,6 +307,11 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
     allows_ec = any(item.startswith("ec:") for item in key_allowed)
     if "keyEncipherment" in ku_ec or ("keyEncipherment" in ku and allows_ec):
         problems.append("key_usage: keyEncipherment only fits RSA keys; put it in rsa_add")
+    for only in ("encipherOnly", "decipherOnly"):
+        # RFC 5280 4.2.1.3: these qualify keyAgreement and mean nothing (and cannot be encoded) without it.
+        for key_name, values in (("values", ku), ("rsa_add", ku_rsa), ("ec_add", ku_ec)):
+            if only in values and "keyAgreement" not in set(ku) | set(values):
+                problems.append(f"key_usage.{key_name}: {only} needs keyAgreement beside it (RFC 5280 4.2.1.3)")
 
     eku = _names(data, "extended_key_usage", "values")
     for item in eku:

@@ -102,6 +102,15 @@ def shipped_trust_data() -> TrustData:
     return load_trust_data(None)
 
 
+def _tables(data: dict[str, Any], key: str, problems: list[str]) -> list[dict[str, Any]]:
+    """The array of tables ``key`` (``[[key]]`` in TOML); anything else there is a problem, not a crash."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        problems.append(f"{key}: must be a list of tables ([[{key}]])")
+        return []
+    return value
+
+
 def _parse(text: str, origin: str) -> TrustData:
     try:
         data = tomllib.loads(text)
@@ -124,20 +133,20 @@ def _parse(text: str, origin: str) -> TrustData:
     chrome_policy = get(chrome, "policy", str, "chrome.")
     chrome_source = get(chrome, "source", str, "chrome.")
     validity = []
-    for i, row in enumerate(data.get("max_validity", [])):
+    for i, row in enumerate(_tables(data, "max_validity", problems)):
         where = f"max_validity[{i}]."
         validity.append((get(row, "issued_from", date, where), get(row, "days", int, where), get(row, "source", str, where)))
     if not validity:
         problems.append("max_validity: at least one entry is needed")
     cas = []
-    for i, row in enumerate(data.get("ca", [])):
+    for i, row in enumerate(_tables(data, "ca", problems)):
         where = f"ca[{i}]."
         organizations = get(row, "organizations", list, where) or []
         cas.append(CaCutoff(get(row, "name", str, where), tuple(str(o) for o in organizations),
                             get(row, "client_auth_ends", date, where), str(row.get("note", "")),
                             get(row, "source", str, where)))
     removed = []
-    for i, row in enumerate(data.get("removed_root", [])):
+    for i, row in enumerate(_tables(data, "removed_root", problems)):
         where = f"removed_root[{i}]."
         applies_to = get(row, "applies_to", str, where)
         if applies_to not in (None, "all", "issued-after"):

@@ -36,6 +36,14 @@ def url_path(url: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def _check_inside(out_dir: Path, target: Path) -> None:
+    """The file must land inside the published folder, even when a sub-folder on the way is a symbolic link."""
+    root = out_dir.resolve()
+    parent = target.parent.resolve()
+    if parent != root and root not in parent.parents:
+        raise OutputError(f"{target.parent}: leads outside {out_dir} (a symbolic link); privca publishes only inside it")
+
+
 def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, Any]]:
     """Write each CA's latest CRL to ``out_dir/<path of its CRL URL>`` (DER) and the same name plus ``.pem``.
 
@@ -62,6 +70,7 @@ def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, A
             problems.append(f"{row['name']}: no CRL signed yet; run: privca crl")
             continue
         target = out_dir / url_path(row["crl_url"])
+        _check_inside(out_dir, target)
         if target in seen:
             raise UsageError(f"{row['name']} and {seen[target]}: share the CRL URL {row['crl_url']}; give each its own")
         seen[target] = row["name"]

@@ -318,7 +318,9 @@ def issue_crls(
     ``<ca>.crl`` (DER) and ``<ca>.crl.pem`` there. Each CRL gets the CA's next CRL number.
 
     Every key is unlocked and every output checked before anything is signed; the CRLs and their numbers commit
-    in one transaction, so a failure leaves the ledger and ``out_dir`` as they were.
+    in one transaction, so a failure before the commit leaves the ledger and ``out_dir`` as they were. The files
+    are written after the commit, each atomically; the ledger keeps every CRL, so a run cut short there is
+    completed by ``privca publish`` or the next ``privca crl``.
     """
     check_days(days)
     ledger = store.require_ca()
@@ -361,6 +363,9 @@ def _sign_and_record(ledger: Ledger, issuers: list[Issuer], now: datetime, days:
     with ledger.write():
         for issuer in issuers:
             row = ledger.ca(issuer.id)  # read again inside the transaction: the number must never repeat
+            if row["status"] == "revoked":
+                # Revoked since the keys were unlocked (a compromise): its key must not sign anything more.
+                raise RevocationError(f"CA {row['name']}: was revoked meanwhile; no CRL signed, run privca crl again")
             previous = ledger.conn.execute("SELECT this_update FROM crls WHERE ca_id = ?", (issuer.id,)).fetchone()
             entries = revoked_entries(ledger, issuer.id, since=previous["this_update"] if previous else None)
             number = int(row["crl_number"]) + 1

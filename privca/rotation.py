@@ -140,19 +140,21 @@ def rotate_intermediate(
     ledger = store.require_ca()
     root_row = _require_active(ledger, "root")
     old = ledger.active_ca("issuing")
+    # The newest generation, even if revoked, is what the next one follows: its name, key type, URLs and token.
+    previous = old if old is not None else ledger.latest_ca("issuing")
     generation = _next_generation(ledger, "issuing")
     name = f"issuing-{generation}"
     if issuing_cn is None:
-        if old is None:
+        if previous is None:
             raise UsageError("--issuing-cn: required; there is no previous issuing CA to derive a name from")
-        issuing_cn = next_generation_cn(common_name(old), int(old["generation"]), generation)
+        issuing_cn = next_generation_cn(common_name(previous), int(previous["generation"]), generation)
     _check_new_cn(ledger, issuing_cn, "--issuing-cn")
-    subject = ca_name(issuing_cn, _organization(old if old is not None else root_row))
-    spec = _new_key_spec(key_type, old, DEFAULT_ISSUING_KEY)
+    subject = ca_name(issuing_cn, _organization(previous if previous is not None else root_row))
+    spec = _new_key_spec(key_type, previous, DEFAULT_ISSUING_KEY)
     unlock = CASecrets.of(secrets)
     root = load_issuer(store, root_row, unlock)  # proves the passphrase (or PIN) before a new key is made
     not_before, not_after = _validity_under(now, days, DEFAULT_ISSUING_DAYS, root.cert, "--days")
-    reference = old if old is not None else root_row
+    reference = previous if previous is not None else root_row
 
     with undone_on_failure() as keys:
         key = create_ca_key(store, name, spec, unlock, token=token_of(reference, unlock))
@@ -160,7 +162,7 @@ def rotate_intermediate(
         cert = ca_certificate_under(root.cert, root.key, subject, key.key.public_key(), not_before, not_after, 0,
                                     root_row["crl_url"])
         row = ca_row(name, "issuing", generation, root.id, cert, key, crl_base_of(reference),
-                     old["ocsp_url"] if old is not None else None, now)
+                     previous["ocsp_url"] if previous is not None else None, now)
         with ledger.write():
             _unchanged(ledger, "issuing", old)
             new_id = ledger.insert_ca(row)
@@ -203,28 +205,30 @@ def rotate_root(
     ledger = store.require_ca()
     old_root_row = _require_active(ledger, "root")
     old_issuing = ledger.active_ca("issuing")
+    previous_issuing = old_issuing if old_issuing is not None else ledger.latest_ca("issuing")
     if old_root_row["not_after"] <= iso(now):
         raise UsageError(f"{old_root_row['name']}: expired on {old_root_row['not_after']}; a rollover needs the old "
                          "root still valid to cross-sign; start a new store with privca init")
     if not 1 <= issuing_days < root_days <= 36500:
         raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
-    if cross_days is not None and cross_days < 1:
-        raise UsageError("--cross-days: must be at least 1")
+    if cross_days is not None and not 1 <= cross_days <= 36500:
+        raise UsageError("--cross-days: must be between 1 and 36500 days")
     root_generation = _next_generation(ledger, "root")
     issuing_generation = _next_generation(ledger, "issuing")
     root_name, issuing_name = f"root-{root_generation}", f"issuing-{issuing_generation}"
     root_cn = root_cn or next_generation_cn(common_name(old_root_row), int(old_root_row["generation"]),
                                             root_generation)
     if issuing_cn is None:
-        if old_issuing is None:
+        if previous_issuing is None:
             raise UsageError("--issuing-cn: required; there is no previous issuing CA to derive a name from")
-        issuing_cn = next_generation_cn(common_name(old_issuing), int(old_issuing["generation"]), issuing_generation)
+        issuing_cn = next_generation_cn(common_name(previous_issuing), int(previous_issuing["generation"]),
+                                        issuing_generation)
     _check_new_cn(ledger, root_cn, "--root-cn")
     _check_new_cn(ledger, issuing_cn, "--issuing-cn", taken=(root_cn,))
     organization = _organization(old_root_row)
     root_subject, issuing_subject = ca_name(root_cn, organization), ca_name(issuing_cn, organization)
     root_spec = _new_key_spec(key_type, old_root_row, DEFAULT_ROOT_KEY)
-    issuing_spec = _new_key_spec(key_type, old_issuing, DEFAULT_ISSUING_KEY)
+    issuing_spec = _new_key_spec(key_type, previous_issuing, DEFAULT_ISSUING_KEY)
     unlock = CASecrets.of(secrets)
     old_root = load_issuer(store, old_root_row, unlock)  # proves the secrets; signs the cross-certificate
     home = token_of(old_root_row, unlock)
@@ -252,7 +256,8 @@ def rotate_root(
             _unchanged(ledger, "issuing", old_issuing)
             root_id = ledger.insert_ca(root_row)
             issuing_row = ca_row(issuing_name, "issuing", issuing_generation, root_id, issuing_cert, issuing_key,
-                                 crl_base, old_issuing["ocsp_url"] if old_issuing is not None else None, now)
+                                 crl_base, previous_issuing["ocsp_url"] if previous_issuing is not None else None,
+                                 now)
             issuing_id = ledger.insert_ca(issuing_row)
             ledger.retire_ca(old_root_row["id"], root_id, now)
             if old_issuing is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
-from .errors import CSRError, OutputError, PolicyViolation, PrivcaError, UsageError
+from .errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
 from .fsutil import check_writable_target, fsync_dir, write_temp
 from .keystore import CASecrets, SecretSource
 from .ledger import Ledger, actor, iso
@@ -265,6 +265,10 @@ def _record_and_write(
             for final, serial, data in files:
                 temps.append((write_temp(final, data, tag=serial, durable=False), final))
             with ledger.write():
+                # The passphrase prompt may have taken a while: the CA must still be the one that issues.
+                if ledger.ca(issuer.id)["status"] != "active":
+                    raise LedgerError(f"CA {issuer.row['name']}: no longer the active issuing CA (rotated or revoked "
+                                      "meanwhile); nothing issued, run the command again")
                 ledger.insert_certificates(rows)
                 for row, item in zip(rows, planned, strict=True):
                     details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],

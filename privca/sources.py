@@ -91,11 +91,16 @@ def expand_targets(targets: list[str]) -> list[Unit]:
 
 def read_password_file(path: Path) -> bytes:
     """A PKCS#12 password from a file (never from argv); a trailing newline is not part of it."""
+    from .keys import MAX_PASSPHRASE_BYTES
+
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: never /dev/zero's worth
+            data = handle.read(MAX_PASSPHRASE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"--password-file {path}: cannot read ({exc.strerror})") from None
-    return data.rstrip(b"\r\n")
+    if len(data) > MAX_PASSPHRASE_BYTES:
+        raise UsageError(f"--password-file {path}: longer than {MAX_PASSPHRASE_BYTES} bytes; not a password file")
+    return data.rstrip(b"\r\n")  # an empty password is allowed: many PKCS#12 exports use one
 
 
 def load_unit(unit: Unit, *, password: bytes | None = None, timeout: float = DEFAULT_TIMEOUT) -> Loaded:

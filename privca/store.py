@@ -76,9 +76,13 @@ class Store:
             fresh = not self.ledger_path.exists()
             if fresh and not (self.keys_dir.is_dir()):
                 raise StoreError(f"{self.path}: no privca store here; create one with: privca init")
-            self._ledger = Ledger(self.ledger_path)
             if fresh:
-                os.chmod(self.ledger_path, 0o600)
+                # Created owner-only before SQLite opens it: SQLite gives the -wal and -shm files the same mode.
+                try:
+                    os.close(os.open(self.ledger_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass  # another privca created it a moment ago
+            self._ledger = Ledger(self.ledger_path)
         return self._ledger
 
     def require_ca(self) -> "Ledger":

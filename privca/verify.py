@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .fsutil import TEMP_MARK
-from .ledger import GENESIS_HASH, event_hash, iso
+from .ledger import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
 
 if TYPE_CHECKING:
     import sqlite3
@@ -276,7 +276,7 @@ def check_events(ctx: Context) -> Iterator[Finding]:
             if digest != event["hash"]:
                 yield Finding("events", name, f"was edited after it was recorded ({event['action']} "
                               f"{event['serial'] or ''} at {event['at']})".replace(" )", ")"))
-            if event["action"] == "issue" and event["serial"]:
+            if event["action"] in ISSUING_ACTIONS and event["serial"]:
                 issued.add(event["serial"])
             prev_hash, expected_id = event["hash"], event["id"] + 1
     ctx.report.events_head = prev_hash

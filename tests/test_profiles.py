@@ -100,3 +100,21 @@ def test_profiles_cli_show_and_check(cli, tmp_path: Path) -> None:
     assert bad.exit_code != 0 and bad.stderr.startswith("Error: ") and bad.stderr.count("\n") == 1
     unknown = cli("profiles", "show", "nope")
     assert unknown.exit_code != 0 and "profile 'nope': unknown" in unknown.stderr
+
+
+def test_a_typo_in_the_parent_is_reported_through_the_child(tmp_path: Path) -> None:
+    store_profiles = tmp_path / "profiles"
+    store_profiles.mkdir()
+    (store_profiles / "base.toml").write_text(
+        'schema = 1\ndescription = "base"\nkind = "leaf"\nvalidity_days = 397\n[key]\nallowed = ["rsa:2048"]\n'
+        '[key_usage]\nvalues = ["digitalSignature"]\n[extended_key_usage]\nvalues = ["serverAuth"]\n'
+        "[san]\nallow_wildcard = true\n")
+    child = store_profiles / "child.toml"
+    child.write_text('extends = "base"\nschema = 1\ndescription = "child"\nkind = "leaf"\nvalidity_days = 90\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile_file(child, store_profiles)
+    assert "extends base: san.allow_wildcard: unknown key" in info.value.one_line()
+    # Negative control: with the parent fixed, the child loads.
+    (store_profiles / "base.toml").write_text((store_profiles / "base.toml").read_text()
+                                              .replace("allow_wildcard", "allow_wildcards").replace("true", "false"))
+    assert load_profile_file(child, store_profiles).validity_days == 90

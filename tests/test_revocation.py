@@ -534,6 +534,31 @@ def test_openssl_ocsp_against_privca_serve(served: dict[str, Any], cli: Any, sto
     assert "Response Verify Failure" in check_saved(tampered)
 
 
+def test_ocsp_stops_vouching_for_a_revoked_ca_and_refuses_md5(served: dict[str, Any], cli: Any, store_path: Path,
+                                                                leaves: list, tmp_path: Path) -> None:
+    import urllib.request
+
+    issuer = issuing_pem(leaves[0], tmp_path)
+    chain = leaves[0]["chain_path"]
+    before = openssl_ocsp(served["url"], issuer, chain, "-cert", leaves[0]["cert_path"])
+    assert f"{leaves[0]['cert_path']}: good" in before, before
+    # A request hashed with MD5 gets a malformedRequest answer, and the service keeps serving.
+    ca = x509.load_pem_x509_certificate(issuer.read_bytes())
+    md5 = tmp_path / "md5.req"  # cryptography will not build one; openssl will
+    made = run_tool("openssl", "ocsp", "-issuer", issuer, "-md5", "-cert", leaves[0]["cert_path"], "-no_nonce",
+                    "-reqout", md5)
+    assert made.returncode == 0, made.stderr
+    request = urllib.request.Request(served["url"], data=md5.read_bytes(),
+                                     headers={"Content-Type": "application/ocsp-request"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert ocsp.load_der_ocsp_response(reply.read()).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    # The issuing CA is revoked (its key leaked) while the service runs: it must stop signing "good" at once.
+    serial = format(ca.serial_number, "x")
+    assert cli("revoke", serial, "--ca", "--reason", "caCompromise", "--store", store_path).exit_code == 0
+    after = openssl_ocsp(served["url"], issuer, chain, "-cert", leaves[0]["cert_path"])
+    assert "unauthorized" in after and ": good" not in after, after
+
+
 def test_ocsp_get_hold_and_pkilint(served: dict[str, Any], cli: Any, store_path: Path, leaves: list,
                                    tmp_path: Path) -> None:
     cert = x509.load_pem_x509_certificate(Path(leaves[1]["cert_path"]).read_bytes())
@@ -587,3 +612,29 @@ def test_serve_refuses_a_wrong_passphrase(store_path: Path, tmp_path: Path) -> N
                              "--passphrase-file", str(wrong)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and result.stderr.startswith("Error: ") and "passphrase" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_publish_does_not_follow_a_symlinked_folder_out(cli: Any, store: Any, store_path: Path, passphrase: Any,
+                                                        tmp_path: Path) -> None:
+    from privca.revocation import issue_crls
+
+    issue_crls(store, passphrase, now=NOW)
+    web, elsewhere = tmp_path / "www", tmp_path / "elsewhere"
+    web.mkdir()
+    elsewhere.mkdir()
+    (web / "crl").symlink_to(elsewhere)
+    refused = cli("publish", web, "--store", store_path)
+    assert refused.exit_code != 0 and "leads outside" in refused.stderr
+    assert not any(elsewhere.iterdir())
+    (web / "crl").unlink()  # negative control: a real folder is fine
+    assert cli("publish", web, "--store", store_path).exit_code == 0
+    assert (web / "crl" / "issuing-1.crl").is_file()
+
+
+@pytest.mark.parametrize("url", ["http://x/crl?a=b", "http://", "http://x/%2e%2e/crl", "https://x/crl#frag",
+                                 "ftp://x/crl", "http://exa mple.com/crl"])
+def test_urls_that_would_be_baked_into_certificates_are_checked(cli: Any, tmp_path: Path, url: str) -> None:
+    result = cli("init", "--root-cn", "U Root", "--issuing-cn", "U Issuing", "--crl-url", url, "--store",
+                 tmp_path / "s")
+    assert result.exit_code != 0 and "--crl-url" in result.stderr
+    assert not (tmp_path / "s").exists()

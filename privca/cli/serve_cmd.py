@@ -12,7 +12,7 @@ from .common import PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, Sto
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; put nginx in front for the outside.")]
     = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port; 0 picks a free one.")] = 8080,
+    port: Annotated[int, typer.Option("--port", help="TCP port; 0 picks a free one.", min=0, max=65535)] = 8080,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     pin_file: PinFileOption = None,
