@@ -396,6 +396,21 @@ def latest_crl(ledger: Ledger, ca_id: int) -> "sqlite3.Row | None":
     return ledger.conn.execute("SELECT * FROM crls WHERE ca_id = ?", (ca_id,)).fetchone()
 
 
+def issuing_health(store: "Store", now: datetime) -> dict[str, Any]:
+    """Can the store issue? ``{"ok", "ca", "not_after", "problem"}``: an active, unexpired issuing CA is needed."""
+    ledger = store.require_ca()
+    row = ledger.active_ca("issuing")
+    if row is None:
+        latest = ledger.latest_ca("issuing")
+        problem = (f"no active issuing CA ({latest['name']} is {latest['status']})" if latest is not None
+                   else "no issuing CA")
+        return {"ok": False, "ca": None, "not_after": None, "problem": problem}
+    if row["not_after"] <= iso(now):
+        return {"ok": False, "ca": row["name"], "not_after": row["not_after"],
+                "problem": f"issuing CA {row['name']} expired on {row['not_after']}"}
+    return {"ok": True, "ca": row["name"], "not_after": row["not_after"], "problem": None}
+
+
 def crl_status(store: "Store", now: datetime) -> list[dict[str, Any]]:
     """How fresh each CA's latest CRL is.
 

@@ -93,6 +93,9 @@ def _validity_under(now: datetime, days: int | None, default_days: int, parent: 
         raise UsageError(f"{option} {days}: must be between 1 and 36500 days")
     not_before, not_after = validity(now, days or default_days)
     parent_end = parent.not_valid_after_utc
+    if parent_end <= now:
+        raise UsageError(f"the signing CA expired on {iso(parent_end)}; a new CA cannot be made under it: run "
+                         "privca rotate root while the root is valid, or start a new store with privca init")
     if not_after > parent_end:
         if days is not None:
             raise UsageError(f"{option} {days}: would outlive the signing CA (expires {iso(parent_end)}); "

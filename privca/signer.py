@@ -186,6 +186,9 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
     from .builder import leaf_builder, validity
 
     issuer_expiry = issuer.cert.not_valid_after_utc
+    if issuer_expiry <= now:
+        raise PolicyViolation(f"issuing CA {issuer.row['name']}: expired on {iso(issuer_expiry)}; nothing issued; "
+                              "run: privca rotate intermediate")
     for days in sorted(set(lifetimes)):
         if validity(now, days)[1] > issuer_expiry:
             raise PolicyViolation(

@@ -164,7 +164,7 @@ def test_revoke_old_puts_the_old_serial_on_the_next_crl(store_path: Path, cli: A
     renewed = json.loads(cli("renew", issued["serial"], "--revoke-old", "--out", tmp_path / "renewed", "--store",
                              store_path, "--json").stdout)
     status = json.loads(cli("status", "--json", "--store", store_path).stdout)
-    assert any(ca["pending_changes"] for ca in status)  # the revocation is waiting for a CRL
+    assert any(ca["pending_changes"] for ca in status["crls"])  # the revocation is waiting for a CRL
     assert cli("crl", "--out", tmp_path / "crl", "--store", store_path).exit_code == 0
     crl = x509.load_der_x509_crl((tmp_path / "crl" / "issuing-1.crl").read_bytes())
     entry = crl.get_revoked_certificate_by_serial_number(int(issued["serial"], 16))

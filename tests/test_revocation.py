@@ -374,16 +374,32 @@ def test_status_exit_codes(cli: Any, store: Any, store_path: Path, passphrase: A
 
     monkeypatch.setattr(revoke_cmd, "now", lambda: NOW)
     result = cli("status", "--store", store_path, "--json")
-    assert result.exit_code == 2 and {r["state"] for r in json.loads(result.stdout)} == {"missing"}
+    assert result.exit_code == 2 and {r["state"] for r in json.loads(result.stdout)["crls"]} == {"missing"}
     issue_crls(store, passphrase, now=NOW)
     result = cli("status", "--store", store_path)
     assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("privca OK: 2 CRL(s) fresh\n")  # the line a monitoring system shows
     assert "fresh" in result.stdout and "issuing-1" in result.stdout
     monkeypatch.setattr(revoke_cmd, "now", lambda: NOW + timedelta(days=5))
-    assert cli("status", "--store", store_path).exit_code == 1
+    due = cli("status", "--store", store_path)
+    assert due.exit_code == 1 and due.stdout.startswith("privca WARNING: root-1 due; issuing-1 due")
     monkeypatch.setattr(revoke_cmd, "now", lambda: NOW + timedelta(days=8))
     result = cli("status", "--store", store_path)
-    assert result.exit_code == 2 and "stale" in result.stdout
+    assert result.exit_code == 2 and "stale" in result.stdout and result.stdout.startswith("privca CRITICAL")
+
+
+def test_status_is_critical_when_nothing_can_be_issued(cli: Any, store: Any, store_path: Path,
+                                                      passphrase: Any) -> None:
+    from privca.revocation import issue_crls
+
+    issue_crls(store, passphrase, now=NOW)
+    issuing = store.ledger.active_ca("issuing")
+    assert cli("revoke", issuing["serial"], "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
+    issue_crls(store, passphrase, now=NOW)  # the root's CRL now lists the intermediate; every CRL is fresh
+    result = cli("status", "--store", store_path, "--json")
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert not data["issuing"]["ok"] and "no active issuing CA (issuing-1 is revoked)" in data["summary"]
 
 
 # --- publish and URLs -------------------------------------------------------------------------------------------
@@ -638,3 +654,19 @@ def test_urls_that_would_be_baked_into_certificates_are_checked(cli: Any, tmp_pa
                  tmp_path / "s")
     assert result.exit_code != 0 and "--crl-url" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_new_ca_starts_with_fresh_crls(cli: Any, tmp_path: Path) -> None:
+    """init and rotate sign the first CRLs while the keys are unlocked, so monitoring is green from day one and
+    the CRL URL in the first certificates has something to serve."""
+    store = tmp_path / "s"
+    assert cli("init", "--root-cn", "Fresh Root", "--issuing-cn", "Fresh Issuing 1", "--key-type", "ec:secp256r1",
+               "--crl-url", "http://pki.example.test/crl", "--store", store).exit_code == 0
+    status = cli("status", "--store", store)
+    assert status.exit_code == 0 and status.stdout.startswith("privca OK"), status.stdout
+    assert cli("rotate", "intermediate", "--store", store).exit_code == 0
+    status = cli("status", "--store", store, "--json")
+    assert status.exit_code == 0, status.stdout
+    assert {r["ca"] for r in json.loads(status.stdout)["crls"]} == {"root-1", "issuing-1", "issuing-2"}
+    assert cli("publish", tmp_path / "www", "--store", store).exit_code == 0
+    assert (tmp_path / "www" / "crl" / "issuing-2.crl").is_file()

@@ -101,6 +101,18 @@ def ca_secrets(passphrase_file: Path | None, pin_file: Path | None, pkcs11_modul
                      pkcs11_module=pkcs11_module)
 
 
+def sign_first_crls(store: "Store", secrets: Any, moment: datetime) -> list[str]:
+    """Sign a CRL for every CA right after it is created, with the keys already unlocked.
+
+    Certificates point at their CA's CRL from the first day, and Expressway treats a CA whose CRL it cannot
+    fetch or whose CRL expired as revoking everything: so a new CA starts with a fresh CRL in the ledger,
+    ready for ``privca publish``.
+    """
+    from ..revocation import issue_crls
+
+    return [record["ca"] for record in issue_crls(store, secrets, now=moment)]
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

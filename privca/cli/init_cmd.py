@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, note, now,
-                     open_store, passphrase_source, pin_source, print_json)
+                     open_store, passphrase_source, pin_source, print_json, sign_first_crls)
 
 
 def init(
@@ -88,9 +88,11 @@ def init(
         raise UsageError("--pkcs11-module, --root-key-label and --issuing-key-label: need --token-label")
     else:
         secrets = CASecrets(passphrase=lambda: passphrase_source(passphrase_file, confirm=True))
+    moment = now()
     created = init_ca(target, secrets, root_cn=root_cn, issuing_cn=issuing_cn, org=org, key_type=key_type,
                       root_days=root_days, issuing_days=issuing_days, crl_url=crl_url, ocsp_url=ocsp_url, token=token,
-                      root_key_label=root_key_label, issuing_key_label=issuing_key_label, now=now())
+                      root_key_label=root_key_label, issuing_key_label=issuing_key_label, now=moment)
+    signed = sign_first_crls(target, secrets, moment)
     if json_output:
         print_json([{k: v for k, v in row.items() if k != "pem"} for row in created])
         return
@@ -99,4 +101,5 @@ def init(
         print(f"         SHA-256 {row['fingerprint_sha256']}")
     where = f"in token {token_label!r}" if token else "encrypted, owner-only"
     print(f"Store: {Path(target.path).absolute()} (keys {where})")
-    print("Next: privca issue expc.csr   (see privca issue --help)")
+    print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")
+    print("Next: privca export all --out bundles, then privca issue expc.csr   (see privca issue --help)")

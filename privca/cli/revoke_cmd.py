@@ -132,8 +132,9 @@ def status(
     """Show how fresh each CA's CRL is; exit 0 if all are fresh, 1 if one is due, 2 if one is stale or missing.
 
     A CRL is due when less than a third of its lifetime is left, or when revocations changed since it was
-    signed; stale once its nextUpdate has passed. The exit codes suit monitoring (Nagios/Icinga: OK, WARNING,
-    CRITICAL).
+    signed; stale once its nextUpdate has passed. A store whose issuing CA is missing, revoked or expired is
+    critical too: nothing can be issued. The first line is a one-line summary, and the exit codes suit
+    monitoring (Nagios/Icinga: OK, WARNING, CRITICAL).
 
     Examples:
 
@@ -141,21 +142,36 @@ def status(
 
         privca status --json
     """
-    from ..revocation import crl_status
+    from ..revocation import crl_status, issuing_health
 
-    report = crl_status(open_store(store), now())
+    target, moment = open_store(store), now()
+    report = crl_status(target, moment)
+    issuing = issuing_health(target, moment)
+    worst = max([STATUS_EXIT[r["state"]] for r in report] + [0 if issuing["ok"] else 2])
     if json_output:
-        print_json(report)
-    else:
+        print_json({"summary": _summary(worst, report, issuing), "issuing": issuing, "crls": report})
+        sys.exit(worst)
+    print(_summary(worst, report, issuing))
+    if report:
         table("CRL status", ["CA", "role", "CRL #", "next update", "age", "left", "pending", "state", "CRL URL",
                              "OCSP URL"],
               [[r["ca"], r["role"], str(r["crl_number"] or "-"), r["next_update"] or "-", _duration(r["age_seconds"]),
                 _duration(r["remaining_seconds"]), str(r["pending_changes"]), r["state"], r["crl_url"] or "-",
                 r["ocsp_url"] or "-"] for r in report])
-    worst = max((STATUS_EXIT[r["state"]] for r in report), default=0)
-    if worst and not json_output:
+    if any(r["state"] != "fresh" for r in report):
         note("Renew with: privca crl && privca publish DIR")
+    if not issuing["ok"]:
+        note("Issue again with: privca rotate intermediate (or privca rotate root when the root is gone too)")
     sys.exit(worst)
+
+
+def _summary(worst: int, report: list[dict], issuing: dict) -> str:
+    """One line for a monitoring system's service text, e.g. ``CRL WARNING: issuing-2 due``."""
+    word = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[worst]
+    problems = [f"{r['ca']} {r['state']}" for r in report if r["state"] != "fresh"]
+    if not issuing["ok"]:
+        problems.insert(0, issuing["problem"])
+    return f"privca {word}: " + ("; ".join(problems) if problems else f"{len(report)} CRL(s) fresh")
 
 
 def publish(

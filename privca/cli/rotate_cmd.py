@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     now, open_store, print_json, progress_bar, table)
+                     now, open_store, print_json, progress_bar, sign_first_crls, table)
 
 app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
                   no_args_is_help=True)
@@ -148,14 +148,16 @@ def rotate_intermediate(
     """
     from ..rotation import rotate_intermediate as rotate
 
-    result = rotate(open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), issuing_cn=issuing_cn,
-                    key_type=key_type, days=days)
+    target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
+    result = rotate(target, secrets, now=moment, issuing_cn=issuing_cn, key_type=key_type, days=days)
+    sign_first_crls(target, secrets, moment)
     if json_output:
         print_json(result)
         return
     _print_ca("New issuing CA", result["issuing"])
     for name in result["retired"]:
-        print(f"Retired {name}: still trusted, no longer issuing")
+        print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
+    print("CRLs signed for every CA; publish them: privca publish DIR")
     print("Next: load the new CA into every peer (privca export ...), then renew certificates (privca plan).")
 
 
@@ -188,9 +190,10 @@ def rotate_root(
     """
     from ..rotation import rotate_root as rotate
 
-    result = rotate(open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), root_cn=root_cn,
-                    issuing_cn=issuing_cn, key_type=key_type, root_days=root_days, issuing_days=issuing_days,
-                    cross_days=cross_days)
+    target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
+    result = rotate(target, secrets, now=moment, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
+                    root_days=root_days, issuing_days=issuing_days, cross_days=cross_days)
+    sign_first_crls(target, secrets, moment)
     if json_output:
         print_json(result)
         return
@@ -200,7 +203,8 @@ def rotate_root(
         print(f"Cross-certificate {cross['subject']} signed by {cross['issuer']} (until {cross['not_after']})")
         print(f"         SHA-256 {cross['fingerprint_sha256']}")
     for name in result["retired"]:
-        print(f"Retired {name}: still trusted, no longer issuing")
+        print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
+    print("CRLs signed for every CA; publish them: privca publish DIR")
     print("Next: load the new root and issuing CA into every peer (privca export ...), then renew (privca plan).")
 
 
