@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .store import Store
 
-_TRAILING_NUMBER = re.compile(r"^(.*?)\s+(\d+)$")
+_TRAILING_NUMBER = re.compile(r"^(.*?(?:\s|-|\sG))(\d+)$")
 
 
 # --- names ----------------------------------------------------------------------------------------------------
@@ -47,14 +47,17 @@ def common_name(row: "sqlite3.Row") -> str:
 
 
 def next_generation_cn(previous_cn: str, previous_generation: int, generation: int) -> str:
-    """The default name of a new CA generation: the old name with its generation number replaced, or appended.
+    """The default name of a new CA generation: the old name with its generation number replaced, or ``G<n>``
+    appended.
 
-    ``Example UC Issuing CA 1`` (generation 1) becomes ``Example UC Issuing CA 2``; ``Example UC Root CA`` and
-    ``Example UC Root CA 2026`` (a year, not the generation) become ``... 2``.
+    ``Example UC Issuing CA 1`` and ``Example UC Issuing CA 2026-1`` (generation 1) become ``... 2`` and
+    ``... 2026-2``; ``Example UC Root CA G1`` becomes ``... G2``; ``Example UC Root CA`` and ``Example UC Root CA
+    2026`` (a year, not the generation) become ``... G2``, the usual way CAs name their generations.
     """
     match = _TRAILING_NUMBER.match(previous_cn)
-    base = match.group(1) if match and int(match.group(2)) == previous_generation else previous_cn
-    return f"{base} {generation}"
+    if match and int(match.group(2)) == previous_generation:
+        return f"{match.group(1)}{generation}"
+    return f"{previous_cn} G{generation}"
 
 
 def _check_new_cn(ledger: "Ledger", cn: str, option: str, taken: tuple[str, ...] = ()) -> None:

@@ -149,7 +149,7 @@ def test_rollover_gives_each_generation_a_new_key_and_a_distinct_name(rolled: di
     root1, root2, issuing1, issuing2 = (load(rolled[name]) for name in ("root1", "root2", "issuing1", "issuing2"))
     cn = lambda cert: cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value  # noqa: E731
     assert [cn(c) for c in (root1, root2, issuing1, issuing2)] == [
-        "Test UC Root CA", "Test UC Root CA 2", "Test UC Issuing CA 1", "Test UC Issuing CA 2"]
+        "Test UC Root CA", "Test UC Root CA G2", "Test UC Issuing CA 1", "Test UC Issuing CA 2"]
     assert root2.public_key() != root1.public_key() and issuing2.public_key() != issuing1.public_key()
     assert issuing2.issuer == root2.subject and root2.issuer == root2.subject
     new_by_old, old_by_new = load(rolled["new_by_old"]), load(rolled["old_by_new"])
@@ -362,8 +362,10 @@ def test_next_generation_names() -> None:
 
     assert next_generation_cn("Example UC Issuing CA 1", 1, 2) == "Example UC Issuing CA 2"
     assert next_generation_cn("Example UC Issuing CA 2", 2, 5) == "Example UC Issuing CA 5"
-    assert next_generation_cn("Example UC Root CA", 1, 2) == "Example UC Root CA 2"
-    assert next_generation_cn("Example UC Root CA 2026", 1, 2) == "Example UC Root CA 2026 2"
+    assert next_generation_cn("Example UC Root CA", 1, 2) == "Example UC Root CA G2"
+    assert next_generation_cn("Example UC Root CA 2026", 1, 2) == "Example UC Root CA 2026 G2"
+    assert next_generation_cn("Example UC Root CA G1", 1, 2) == "Example UC Root CA G2"
+    assert next_generation_cn("Example UC Issuing CA 2026-1", 1, 2) == "Example UC Issuing CA 2026-2"
 
 
 # --- the ledger upgrade ---------------------------------------------------------------------------------------

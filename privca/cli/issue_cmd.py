@@ -62,4 +62,7 @@ def issue(
                 print(f"  note: {text}")
     if records:
         first = records[0]
-        note(f"Verify: openssl verify -purpose sslserver -CAfile {first['chain_path']} {first['cert_path']}")
+        # openssl's purpose for each EKU the profile grants: a client-only certificate fails -purpose sslserver.
+        for eku, purpose in (("serverAuth", "sslserver"), ("clientAuth", "sslclient")):
+            if eku in first["eku"]:
+                note(f"Verify: openssl verify -purpose {purpose} -CAfile {first['chain_path']} {first['cert_path']}")
