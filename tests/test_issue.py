@@ -209,3 +209,18 @@ def test_verify_commands_printed_after_issue_work(cli, store_path: Path, make_cs
     line = [l for l in result.stderr.splitlines() if l.startswith("Verify: ")][0]
     command = line.removeprefix("Verify: ").split()
     assert run_tool(*command).returncode == 0
+
+
+def test_ca_list_and_show(cli, store_path: Path, tmp_path: Path) -> None:
+    listed = json.loads(cli("ca", "list", "--store", store_path, "--json").stdout)
+    assert [(ca["name"], ca["role"], ca["status"], ca["parent"]) for ca in listed] == [
+        ("root-1", "root", "active", None), ("issuing-1", "issuing", "active", "root-1")]
+    pem = cli("ca", "show", "issuing-1", "--pem", "--store", store_path).stdout
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    assert format(cert.serial_number, "x") == listed[1]["serial"]
+    # The PEM is the CA certificate itself: openssl reads it and finds the fingerprint the listing shows.
+    (tmp_path / "issuing.pem").write_text(pem)
+    shown = run_tool("openssl", "x509", "-in", tmp_path / "issuing.pem", "-noout", "-fingerprint", "-sha256").stdout
+    assert shown.strip().split("=")[1].replace(":", "").lower() == listed[1]["fingerprint_sha256"]
+    missing = cli("ca", "show", "issuing-9", "--store", store_path)
+    assert missing.exit_code != 0 and "issuing-9" in missing.stderr and "root-1" in missing.stderr

@@ -16,7 +16,6 @@ from . import (audit_cmd, ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, p
 
 app = typer.Typer(
     name="privca",
-    help="A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE).",
     no_args_is_help=True,
     add_completion=False,
     # Locals may hold a passphrase or a key: never show them in a traceback.
@@ -42,6 +41,25 @@ app.command("plan")(rotate_cmd.plan)
 app.command("audit")(audit_cmd.audit)
 app.command("check")(audit_cmd.check)
 app.command("verify")(verify_cmd.verify)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"privca {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print privca's version and exit."),
+) -> None:
+    """A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE).
+
+    Start with: privca init, privca export all, privca issue. Every command has --help with examples.
+    """
 
 
 def main(argv: list[str] | None = None) -> None:

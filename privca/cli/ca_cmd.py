@@ -8,7 +8,76 @@ import typer
 
 from .common import JsonOption, StoreOption, note, now, open_store, print_json, table
 
-app = typer.Typer(help="Settings of the CAs (CRL and OCSP URLs).", no_args_is_help=True)
+app = typer.Typer(help="The CAs themselves: list and show every generation, and set their CRL and OCSP URLs.",
+                  no_args_is_help=True)
+
+CA_KEYS = ("name", "role", "generation", "status", "subject", "serial", "key_type", "not_before", "not_after",
+           "fingerprint_sha256", "crl_url", "ocsp_url", "parent")
+
+
+def _ca_record(row: object, names: dict[int, str]) -> dict[str, object]:
+    record = {key: row[key] for key in CA_KEYS if key != "parent"}  # type: ignore[index]
+    parent_id = row["parent_id"]  # type: ignore[index]
+    record["parent"] = names.get(parent_id) if parent_id is not None else None
+    return record
+
+
+@app.command("list")
+def list_cas(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """List every CA generation in the store: roots and issuing CAs, active, retired or revoked.
+
+    The serial is what privca revoke --ca takes; the fingerprint is what peers show after you load the CA.
+
+    Examples:
+
+        privca ca list
+
+        privca ca list --json
+    """
+    rows = open_store(store).require_ca().cas()
+    names = {int(row["id"]): str(row["name"]) for row in rows}
+    records = [_ca_record(row, names) for row in rows]
+    if json_output:
+        print_json(records)
+        return
+    table("Certificate authorities", ["name", "status", "subject", "serial", "key", "expires", "signed by"],
+          [[str(r["name"]), str(r["status"]), str(r["subject"]), str(r["serial"]), str(r["key_type"]),
+            str(r["not_after"]), str(r["parent"] or "-")] for r in records])
+
+
+@app.command("show")
+def show_ca(
+    name: Annotated[str, typer.Argument(help="The CA's name, as privca ca list shows it (root-1, issuing-2, ...).",
+                                        show_default=False)],
+    pem: Annotated[bool, typer.Option("--pem", help="Print only the CA certificate in PEM.")] = False,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one CA: its names, validity, fingerprints, URLs and place in the hierarchy.
+
+    Examples:
+
+        privca ca show issuing-1
+
+        privca ca show root-1 --pem > root-1.pem
+    """
+    from ..errors import LedgerError
+
+    rows = open_store(store).require_ca().cas()
+    names = {int(row["id"]): str(row["name"]) for row in rows}
+    found = [row for row in rows if row["name"] == name]
+    if not found:
+        raise LedgerError(f"CA {name!r}: not in this store; see: privca ca list ({', '.join(names.values())})")
+    row = found[0]
+    if pem:
+        print(row["pem"], end="")
+        return
+    record = _ca_record(row, names)
+    if json_output:
+        print_json(record)
+        return
+    for key, value in record.items():
+        print(f"{key:20} {value if value is not None else '-'}")
 
 
 @app.command("set-url")

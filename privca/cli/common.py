@@ -135,7 +135,9 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
 
     grid = Table(title=title, show_lines=False)
     for column in columns:
-        grid.add_column(column, overflow="fold")
+        # Serials and times must stay on one line to be copied; long text such as subjects may fold.
+        keep_whole = any(word in column.lower() for word in ("serial", "expires", "update", "not_"))
+        grid.add_column(column, overflow="fold", no_wrap=keep_whole)
     for row in rows:
         grid.add_row(*row)
     console().print(grid)

@@ -26,6 +26,10 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
     """
     if ctx.invoked_subcommand is not None:
         return
+    _list(store, json_output)
+
+
+def _list(store: object, json_output: bool) -> None:
     from ..profiles import available_profiles, load_profile
 
     target = open_store(store)
@@ -35,6 +39,17 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
         return
     table("Profiles", ["name", "EKU", "key types", "days", "description"],
           [[p.name, "+".join(p.eku), ", ".join(p.key_allowed), str(p.validity_days), p.description] for p in loaded])
+
+
+@app.command("list")
+def list_profiles(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """List the issuance profiles (the same as plain privca profiles).
+
+    Example:
+
+        privca profiles list --json
+    """
+    _list(store, json_output)
 
 
 @app.command("show")
@@ -53,7 +68,20 @@ def show(name: Annotated[str, typer.Argument(help="Profile name.")], store: Stor
         print_json(summary)
         return
     for key, value in summary.items():
-        print(f"{key:20} {value}")
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for sub, subvalue in value.items():
+                print(f"  {sub:18} {_text(subvalue)}")
+        else:
+            print(f"{key:20} {_text(value)}")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 @app.command("check")
