@@ -27,6 +27,8 @@ def serve(
 
         privca serve --port 8080
 
+        privca ca show issuing-1 --pem > issuing.pem
+
         openssl ocsp -url http://127.0.0.1:8080/ocsp -issuer issuing.pem -cert expc.pem -CAfile chain.pem
     """
     from ..server import make_server
