@@ -321,8 +321,12 @@ class Ledger:
         """Per issuing CA: when it first issued, its next valid certificate to expire, and how many are valid."""
         stamp = iso(now)
         rows = self.conn.execute(
+            # next_expiry skips certificates already renewed: their renewal, not they, is what will be in service.
             """SELECT issuer_id, min(issued_at) AS first_issued,
-                      min(CASE WHEN status = 'valid' AND not_after >= ? THEN not_after END) AS next_expiry,
+                      min(CASE WHEN status = 'valid' AND not_after >= ? AND NOT EXISTS (
+                              SELECT 1 FROM certificates AS renewal
+                              WHERE renewal.replaces = certificates.serial AND renewal.status = 'valid')
+                          THEN not_after END) AS next_expiry,
                       sum(CASE WHEN status = 'valid' AND not_after >= ? THEN 1 ELSE 0 END) AS valid
                FROM certificates GROUP BY issuer_id""",
             (stamp, stamp),

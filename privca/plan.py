@@ -223,6 +223,9 @@ def rotation_plan(store: "Store", now: datetime, *, horizon_days: int = DEFAULT_
             actions.append({"when": "by", "due": crl["next_update"], "what": f"publish a fresh CRL for {crl['ca']}",
                             "command": "privca crl", "why": "Expressway treats every certificate of a CA whose "
                             "CRL has expired as revoked"})
+    # A "by" date already gone is overdue: it is to be done now, and says so rather than showing a past date.
+    for action in actions:
+        action["overdue"] = action["when"] == "by" and action["due"] is not None and action["due"] < iso(now)
     # Undated actions (a generation nothing has used yet) come first: they are due before anything else.
     actions.sort(key=lambda action: (action["due"] is not None, action["due"] or ""))
     return {"generated_at": iso(now), "horizon_days": horizon_days, "actions": actions, "cas": cas,

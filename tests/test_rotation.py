@@ -440,7 +440,11 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
     assert crls["issuing-1"]["next_update"] == next_update and crls["root-1"]["next_update"] is None
     assert crls["issuing-1"]["crl_url"] == "http://pki.example.test/crl/issuing-1.crl"
     assert {"when": "by", "due": next_update, "what": "publish a fresh CRL for issuing-1", "command": "privca crl",
-            "why": "Expressway treats every certificate of a CA whose CRL has expired as revoked"} in plan["actions"]
+            "why": "Expressway treats every certificate of a CA whose CRL has expired as revoked",
+            "overdue": False} in plan["actions"]
+    # The same date seen a month later is overdue: to be done now.
+    late = rotation_plan(store, NOW + timedelta(days=30), crl_schedule=lambda ledger, now: {2: next_update})
+    assert [a["overdue"] for a in late["actions"] if a["what"] == "publish a fresh CRL for issuing-1"] == [True]
     # By default the schedule is the ledger's latest signed CRLs.
     from privca.keys import Passphrase
     from privca.revocation import issue_crls

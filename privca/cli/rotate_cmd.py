@@ -235,7 +235,8 @@ def plan(
         print_json(result)
         return
     table("To do", ["when", "date", "what", "command"],
-          [[action["when"], action["due"] or "first", action["what"], action["command"] or ""]
+          [["OVERDUE" if action["overdue"] else action["when"], action["due"] or "first", action["what"],
+            action["command"] or ""]
            for action in result["actions"]])
     table("CA generations", ["name", "status", "subject", "expires", "needed until"],
           [[ca["name"], ca["status"], ca["subject"], ca["not_after"], ca["needed_until"] or "-"]
