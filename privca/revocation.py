@@ -204,10 +204,11 @@ def release(store: "Store", serial: str, *, now: datetime) -> dict[str, Any]:
 
 
 def crl_issuers(ledger: Ledger, now: datetime) -> list["sqlite3.Row"]:
-    """The CAs that need a CRL: every CA that is neither revoked nor expired (a retired CA's leaves live on)."""
-    return ledger.conn.execute(
-        "SELECT * FROM cas WHERE status IN ('active', 'retired') AND not_after > ? ORDER BY id", (iso(now),)
-    ).fetchall()
+    """The CAs that must publish a CRL: the same generations peers must still trust (``trusted_ca_rows``), so a
+    retired CA keeps its CRL fresh while a certificate it signed is in service, and stops after that."""
+    from .rotation import trusted_ca_rows
+
+    return sorted(trusted_ca_rows(ledger, now), key=lambda row: int(row["id"]))
 
 
 def revoked_entries(ledger: Ledger, ca_id: int, *, since: str | None) -> list[tuple[str, str, str | None]]:

@@ -364,15 +364,7 @@ def cross_certificates(ledger: "Ledger", now: datetime | None = None) -> list["s
     return [row for row in rows if row["not_before"] <= stamp <= row["not_after"]]
 
 
-def crl_duties(ledger: "Ledger", now: datetime) -> list[dict[str, Any]]:
-    """Which CAs must keep publishing a CRL, and until when (the revocation module signs them)."""
-    until = needed_until(ledger)
-    return [{"ca_id": int(row["id"]), "name": row["name"], "role": row["role"], "status": row["status"],
-             "publish_until": until[int(row["id"])]}
-            for row in trusted_ca_rows(ledger, now)]
-
-
 __all__ = [
-    "common_name", "crl_duties", "cross_certificates", "needed_until", "next_generation_cn",
+    "common_name", "cross_certificates", "needed_until", "next_generation_cn",
     "rotate_intermediate", "rotate_root", "trusted_ca_rows",
 ]

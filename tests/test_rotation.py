@@ -307,7 +307,8 @@ def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: An
 
 def test_retired_issuing_ca_stays_trusted_until_its_last_certificate_expires(store: Any, passphrase: Any,
                                                                            tmp_path: Path) -> None:
-    from privca.rotation import crl_duties, needed_until, rotate_intermediate, trusted_ca_rows
+    from privca.revocation import crl_issuers
+    from privca.rotation import needed_until, rotate_intermediate, trusted_ca_rows
 
     old = issue_leaf(store, tmp_path, "expc", passphrase)
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
@@ -315,9 +316,9 @@ def test_retired_issuing_ca_stays_trusted_until_its_last_certificate_expires(sto
     assert needed_until(ledger)[2] == old["not_after"]
     expired = NOW + timedelta(days=400)
     assert [row["name"] for row in trusted_ca_rows(ledger, expired)] == ["root-1", "issuing-2"]
-    duties = {duty["name"]: duty["publish_until"] for duty in crl_duties(ledger, NOW)}
-    assert duties == {"root-1": ledger.ca(1)["not_after"], "issuing-1": old["not_after"],
-                      "issuing-2": ledger.ca(3)["not_after"]}
+    # The retired CA keeps publishing its CRL exactly as long as peers must trust it.
+    assert [row["name"] for row in crl_issuers(ledger, NOW)] == ["root-1", "issuing-1", "issuing-2"]
+    assert [row["name"] for row in crl_issuers(ledger, expired)] == ["root-1", "issuing-2"]
 
 
 def test_retired_issuing_ca_that_signed_nothing_is_not_trusted(store: Any, passphrase: Any) -> None:
