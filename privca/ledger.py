@@ -314,6 +314,20 @@ class Ledger:
             is not None
         )
 
+    def certificate(self, serial: str) -> sqlite3.Row:
+        """The one certificate with this (normalised) serial; LedgerError when there is none, or several.
+
+        Serials are random and 159 bits long, so two CAs issuing the same one does not happen by chance; if it
+        ever does, privca refuses to guess which one a command means.
+        """
+        rows = self.certificates_by_serial(serial)
+        if not rows:
+            raise LedgerError(f"serial {serial}: no such certificate in the ledger; see: privca list")
+        if len(rows) > 1:
+            raise LedgerError(f"serial {serial}: {len(rows)} certificates from different CAs share it; the ledger "
+                              "was changed outside privca (privca verify)")
+        return rows[0]
+
     def certificates_by_serial(self, serial: str) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchall()
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 RECORD_KEYS = ("serial", "profile", "subject", "sans", "eku", "not_before", "not_after", "cert_path", "chain_path",
                "fullchain_path")
 
 
-def certificate_record(row: Any, *, with_status: bool = True) -> dict[str, Any]:
-    """A ledger row as a plain dict with the documented keys (plus ``status`` and revocation facts)."""
+def certificate_record(row: Any, *, with_status: bool = True, now: datetime | None = None,
+                       ca_names: dict[int, str] | None = None) -> dict[str, Any]:
+    """A ledger row as a plain dict with the documented keys (plus ``status`` and revocation facts).
+
+    ``status`` is ``valid``, ``revoked`` or ``hold`` as recorded, and ``expired`` for a valid certificate past its
+    notAfter at ``now``. ``issuer`` is the issuing CA's name (``issuing-1``) when ``ca_names`` is given.
+    """
     record = {
         "serial": row["serial"],
         "profile": row["profile"],
@@ -24,8 +30,11 @@ def certificate_record(row: Any, *, with_status: bool = True) -> dict[str, Any]:
         "fullchain_path": row["fullchain_path"],
     }
     if with_status:
-        record["status"] = row["status"]
-        record["issuer"] = row["issuer_id"]
+        from .ledger import iso
+
+        expired = now is not None and row["status"] == "valid" and row["not_after"] < iso(now)
+        record["status"] = "expired" if expired else row["status"]
+        record["issuer"] = ca_names.get(int(row["issuer_id"]), row["issuer_id"]) if ca_names else row["issuer_id"]
         record["key_type"] = f"{row['key_type']}:{row['key_size']}"
         record["fingerprint_sha256"] = row["fingerprint_sha256"]
         if row["status"] != "valid":

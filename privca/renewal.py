@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .ca import parse_serial
 from .errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
 from .keystore import CASecrets, SecretSource
 from .policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
@@ -54,24 +55,6 @@ class Renewal:
         """What ``renew --dry-run`` and ``plan`` show for this certificate."""
         return {"serial": self.row["serial"], "subject": self.row["subject"], "profile": self.row["profile"],
                 "not_after": self.row["not_after"], "key_source": self.key_source, "problems": self.problems}
-
-
-def parse_serial(text: str) -> str:
-    """A serial as the ledger stores it (lowercase hex, no separators or leading zeros)."""
-    wanted = text.strip().lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
-    if any(ch not in "0123456789abcdef" for ch in wanted):
-        raise UsageError(f"serial {text!r}: must be hexadecimal")
-    return wanted
-
-
-def _certificate_row(ledger: "Ledger", serial: str) -> "sqlite3.Row":
-    rows = ledger.certificates_by_serial(serial)
-    if not rows:
-        raise LedgerError(f"serial {serial}: no such certificate in the ledger; see: privca list")
-    if len(rows) > 1:
-        raise LedgerError(f"serial {serial}: {len(rows)} certificates from different CAs share it; "
-                          "renew the other way: privca issue with a new CSR")
-    return rows[0]
 
 
 def _check_renewable(ledger: "Ledger", row: "sqlite3.Row") -> None:
@@ -223,7 +206,7 @@ def renew(
 
     ledger = store.require_ca()
     recover(store)  # finish or undo what a killed privca left behind, before planning around it
-    row = _certificate_row(ledger, parse_serial(serial))
+    row = ledger.certificate(parse_serial(serial))
     _check_renewable(ledger, row)
     chosen = load_profile(profile or row["profile"], store.profiles_dir)
     check_out_dir(out_dir)

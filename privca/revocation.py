@@ -180,10 +180,7 @@ def release(store: "Store", serial: str, *, now: datetime) -> dict[str, Any]:
     wanted = parse_serial(serial)
     ledger = store.require_ca()
     with ledger.write():
-        rows = ledger.certificates_by_serial(wanted)
-        if not rows:
-            raise RevocationError(f"serial {wanted}: no such certificate in the ledger; see: privca list")
-        row = rows[0]
+        row = ledger.certificate(wanted)
         if row["status"] != "hold":
             raise RevocationError(
                 f"serial {wanted}: is {row['status']}, not on hold; only a {HOLD} revocation can be released"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import LedgerError, UsageError
+from ..errors import UsageError
 from .common import JsonOption, StoreOption, now, open_store, print_json, table
 
 STATUSES = ("valid", "expired", "revoked", "hold")
@@ -42,31 +42,24 @@ def list_certificates(
 
     ledger = open_store(store).require_ca()
     moment = now()
+    names = {int(row["id"]): str(row["name"]) for row in ledger.cas()}
     rows = ledger.query_certificates(now=moment, statuses=status or (), expiring_within_days=expiring_within,
                                      profile=profile)
+    records = (certificate_record(row, now=moment, ca_names=names) for row in rows)
     if json_output:
-        print_json([certificate_record(row) for row in rows])
+        print_json(list(records))
     elif csv_output:
         import csv
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["serial", "status", "profile", "subject", "sans", "not_before", "not_after"])
-        for row in rows:
-            record = certificate_record(row)
-            writer.writerow([record["serial"], _status(record, moment), record["profile"], record["subject"],
-                             " ".join(record["sans"]), record["not_before"], record["not_after"]])
+        writer.writerow(["serial", "status", "profile", "subject", "sans", "issuer", "not_before", "not_after"])
+        for record in records:
+            writer.writerow([record["serial"], record["status"], record["profile"], record["subject"],
+                             " ".join(record["sans"]), record["issuer"], record["not_before"], record["not_after"]])
     else:
-        records = [certificate_record(row) for row in rows]
-        table("Certificates", ["serial", "status", "profile", "subject", "expires"],
-              [[r["serial"], _status(r, moment), r["profile"], r["subject"], r["not_after"]] for r in records])
-
-
-def _status(record: dict, moment: object) -> str:
-    from ..ledger import iso
-
-    if record["status"] == "valid" and record["not_after"] < iso(moment):  # type: ignore[arg-type]
-        return "expired"
-    return str(record["status"])
+        table("Certificates", ["serial", "status", "profile", "subject", "SANs", "expires"],
+              [[r["serial"], r["status"], r["profile"], r["subject"], ", ".join(r["sans"]), r["not_after"]]
+               for r in records])
 
 
 def show(
@@ -86,16 +79,13 @@ def show(
     from ..ca import parse_serial
     from ..records import certificate_record
 
-    wanted = parse_serial(serial)
-    rows = open_store(store).require_ca().certificates_by_serial(wanted)
-    if not rows:
-        raise LedgerError(f"serial {wanted}: no such certificate in the ledger")
-    row = rows[0]
+    ledger = open_store(store).require_ca()
+    row = ledger.certificate(parse_serial(serial))
     if pem:
         sys.stdout.write(row["pem"])
         return
-    record = certificate_record(row)
-    record["status"] = _status(record, now())
+    names = {int(ca["id"]): str(ca["name"]) for ca in ledger.cas()}
+    record = certificate_record(row, now=now(), ca_names=names)
     if json_output:
         print_json(record)
         return
