@@ -62,21 +62,15 @@ def base_builder(
 
 
 def revocation_pointers(
-    builder: x509.CertificateBuilder, crl_url: str | None, ocsp_url: str | None, ca_issuers_url: str | None = None
+    builder: x509.CertificateBuilder, crl_url: str | None, ocsp_url: str | None
 ) -> x509.CertificateBuilder:
     """CRL distribution point and OCSP location, where the issuing CA has them."""
     if crl_url:
         point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
         builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    access = []
     if ocsp_url:
-        access.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
-    if ca_issuers_url:
-        access.append(
-            x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url))
-        )
-    if access:
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     return builder
 
 

@@ -308,12 +308,6 @@ class Ledger:
         except sqlite3.IntegrityError as exc:
             raise LedgerError(f"{self.path}: cannot record the certificates ({exc})") from None
 
-    def serial_exists(self, issuer_id: int, serial: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM certificates WHERE issuer_id = ? AND serial = ?", (issuer_id, serial)).fetchone()
-            is not None
-        )
-
     def certificate(self, serial: str) -> sqlite3.Row:
         """The one certificate with this (normalised) serial; LedgerError when there is none, or several.
 

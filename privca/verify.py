@@ -416,8 +416,9 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                 try:
                     actual = path.read_bytes() if not path.is_symlink() else None
                 except OSError:
+                    option = "--pem" if column == "cert_path" else "--fullchain"
                     yield Finding("files", str(path), f"missing (certificate {row['serial']}); re-create it with: "
-                                  f"privca show {row['serial']} --pem")
+                                  f"privca show {row['serial']} {option}")
                     continue
                 if actual != expected:
                     yield Finding("files", str(path), f"does not hold what the ledger has for certificate {row['serial']}")

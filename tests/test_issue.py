@@ -224,3 +224,9 @@ def test_ca_list_and_show(cli, store_path: Path, tmp_path: Path) -> None:
     assert shown.strip().split("=")[1].replace(":", "").lower() == listed[1]["fingerprint_sha256"]
     missing = cli("ca", "show", "issuing-9", "--store", store_path)
     assert missing.exit_code != 0 and "issuing-9" in missing.stderr and "root-1" in missing.stderr
+
+
+def test_show_fullchain_writes_the_file_again_from_the_ledger(cli, store_path: Path, make_csr) -> None:
+    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)
+    again = cli("show", record["serial"], "--fullchain", "--store", store_path).stdout
+    assert again == Path(record["fullchain_path"]).read_text()

@@ -65,6 +65,9 @@ def list_certificates(
 def show(
     serial: Annotated[str, typer.Argument(help="Serial number in hex, as privca list shows it.", show_default=False)],
     pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
+    fullchain: Annotated[bool, typer.Option("--fullchain", help="Print the certificate followed by its issuing CA "
+                                            "and root: the .fullchain.pem file, written again from the ledger.")]
+    = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -75,14 +78,21 @@ def show(
         privca show 3f2a...
 
         privca show 3f2a... --pem > expc.pem
+
+        privca show 3f2a... --fullchain > expc.fullchain.pem
     """
     from ..ca import parse_serial
     from ..records import certificate_record
 
-    ledger = open_store(store).require_ca()
+    target = open_store(store)
+    ledger = target.require_ca()
     row = ledger.certificate(parse_serial(serial))
-    if pem:
+    if pem or fullchain:
         sys.stdout.write(row["pem"])
+        if fullchain:
+            from ..ca import chain_rows
+
+            sys.stdout.write("".join(ca["pem"] for ca in chain_rows(target, ledger.ca(row["issuer_id"]))))
         return
     names = {int(ca["id"]): str(ca["name"]) for ca in ledger.cas()}
     record = certificate_record(row, now=now(), ca_names=names)
