@@ -85,12 +85,14 @@ def show(
     """
     from ..records import certificate_record
 
+    from ..names import printable
+
     wanted = serial.lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
     if any(ch not in "0123456789abcdef" for ch in wanted):
-        raise UsageError(f"serial {serial!r}: must be hexadecimal")
+        raise UsageError(f"serial {printable(serial)!r}: must be hexadecimal")
     rows = open_store(store).require_ca().certificates_by_serial(wanted)
     if not rows:
-        raise LedgerError(f"serial {wanted}: no such certificate in the ledger")
+        raise LedgerError(f"serial {printable(wanted)}: no such certificate in the ledger")
     row = rows[0]
     if pem:
         sys.stdout.write(row["pem"])
