@@ -25,6 +25,7 @@ CASES: list[dict[str, Any]] = tomllib.loads((CORPUS / "cases.toml").read_text())
 COMMANDS: dict[str, list[str]] = {
     "issue": ["issue", "{input}", "--out", "{out}"],
     "profiles-check": ["profiles", "check", "{input}"],
+    "restore": ["restore", "{input}", "--store", "{tmp}/restored-store"],
 }
 
 

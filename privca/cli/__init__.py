@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import PrivcaError
-from . import init_cmd, issue_cmd, ledger_cmd, profiles_cmd, verify_cmd
+from . import backup_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, verify_cmd
 
 app = typer.Typer(
     name="privca",
@@ -28,6 +28,8 @@ app.command("list")(ledger_cmd.list_certificates)
 app.command("show")(ledger_cmd.show)
 app.add_typer(profiles_cmd.app, name="profiles")
 app.command("verify")(verify_cmd.verify)
+app.command("backup")(backup_cmd.backup)
+app.command("restore")(backup_cmd.restore)
 
 
 def main(argv: list[str] | None = None) -> None:

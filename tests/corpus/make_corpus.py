@@ -331,8 +331,18 @@ def build_profiles() -> dict[str, bytes]:
     }
 
 
+def build_backups() -> dict[str, bytes]:
+    return {
+        "random-bytes.pcabk": os.urandom(4096),
+        "header-only.pcabk": b"PRIVCABK\x01\x0f\x08\x01" + os.urandom(28),
+        "absurd-scrypt-cost.pcabk": b"PRIVCABK\x01\x3f\x08\x01" + os.urandom(28 + 200),
+        "future-format.pcabk": b"PRIVCABK\x07\x0f\x08\x01" + os.urandom(28 + 200),
+    }
+
+
 def main() -> None:
-    groups = {"csr": build_csrs(), "cert": build_certs(), "p12": build_p12(), "profile": build_profiles()}
+    groups = {"csr": build_csrs(), "cert": build_certs(), "p12": build_p12(), "profile": build_profiles(),
+              "backup": build_backups()}
     for folder, files in groups.items():
         target = HERE / folder
         target.mkdir(exist_ok=True)
