@@ -128,12 +128,13 @@ def open_journal(store: "Store", kind: str, entries: list[dict[str, Any]], *, cr
 
 
 def abandoned_journals(store: "Store") -> list[Path]:
-    """Journals in the store whose process is gone (nobody holds their lock)."""
+    """Journals in the store whose process is gone (nobody holds their lock), including one that died while
+    still writing its journal (before any other file)."""
     folder = pending_dir(store)
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.glob(f"*{JOURNAL_SUFFIX}")):
+    for path in sorted([*folder.glob(f"*{JOURNAL_SUFFIX}"), *folder.glob(".*.tmp")]):
         with _locked(path) as locked:
             if locked:
                 found.append(path)
