@@ -226,6 +226,7 @@ def test_a_journal_cut_off_while_being_written_is_a_leftover(store: Any, passphr
 
     scratch = store.pending_dir / ".issue-4242-0badf00d.tmp"
     scratch.write_text('{"kind": "iss')
+    scratch.chmod(0o600)  # as privca creates it
     report = verify_store(store, passphrase=passphrase, skip=["keys"])
     assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(scratch))]
     assert verify_store(store, passphrase=passphrase, skip=["keys"], repair=True).ok
