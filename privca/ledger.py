@@ -10,15 +10,14 @@ interleave, and a crash leaves either the whole change or none of it.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,12 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=1)
 def actor() -> str:
-    """Who did it, for the ledger: the operating-system user and host."""
+    """Who did it, for the ledger: the operating-system user and host (the same for a whole process)."""
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers; the uid is still meaningful
@@ -193,6 +196,21 @@ class Ledger:
         self.conn.execute(
             "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
             (next_id, when, action, who, serial, text, prev_hash, digest),
+        )
+
+    def record_events(self, at: datetime, action: str, items: Sequence[tuple[dict[str, Any], str | None]]) -> None:
+        """Append many events of one kind at once (a batch issue): one query for the chain head, one insert."""
+        last = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        prev_hash, next_id = (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
+        when, who = iso(at), actor()
+        rows = []
+        for details, serial in items:
+            text = json.dumps(details, sort_keys=True, separators=(",", ":"))
+            digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
+            rows.append((next_id, when, action, who, serial, text, prev_hash, digest))
+            prev_hash, next_id = digest, next_id + 1
+        self.conn.executemany(
+            "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)", rows
         )
 
     def events(self) -> list[sqlite3.Row]:

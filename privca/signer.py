@@ -56,6 +56,8 @@ def plan(
     chosen = load_profile(profile, store.profiles_dir)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is not a folder")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     planned: list[_Planned] = []
     problems: list[tuple[type[PrivcaError], str]] = []
     seen_outputs: dict[Path, Path] = {}
@@ -65,8 +67,6 @@ def plan(
         except CSRError as exc:
             problems.append((CSRError, exc.message))
             continue
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         request, found = check(csr, csr.public_bytes(Encoding.DER), str(csr_path), chosen)
         problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
         outputs = _output_paths(csr_path, out_dir)
@@ -155,13 +155,19 @@ def _record_and_write(
     rows: list[dict[str, Any]] = []
     files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
     entries: list[dict[str, str]] = []
+    absolute = {folder: str(folder.absolute()) for folder in {item.cert_path.parent for item in planned}}
+    chain_bytes = chain_pem.encode()
     for item, cert in zip(planned, certs, strict=True):
         serial = serial_hex(cert.serial_number)
-        leaf_pem = cert.public_bytes(Encoding.PEM).decode()
-        for role, final, text in (("cert", item.cert_path, leaf_pem), ("chain", item.chain_path, chain_pem),
-                                  ("fullchain", item.fullchain_path, leaf_pem + chain_pem)):
-            files.append((final, serial, text.encode()))
-            entries.append({"final": str(final.absolute()), "tag": serial, "role": role})
+        leaf = cert.public_bytes(Encoding.PEM)
+        leaf_pem = leaf.decode()
+        folder = absolute[item.cert_path.parent]
+        paths = {}
+        for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
+                                  ("fullchain", item.fullchain_path, leaf + chain_bytes)):
+            paths[role] = os.path.join(folder, final.name)
+            files.append((final, serial, data))
+            entries.append({"final": paths[role], "tag": serial, "role": role})
         request = item.request
         rows.append({
             "serial": serial,
@@ -180,9 +186,9 @@ def _record_and_write(
             "requested_eku": json.dumps(request.requested_eku),
             "issued_by": who,
             "issued_at": issued_at,
-            "cert_path": str(item.cert_path.absolute()),
-            "chain_path": str(item.chain_path.absolute()),
-            "fullchain_path": str(item.fullchain_path.absolute()),
+            "cert_path": paths["cert"],
+            "chain_path": paths["chain"],
+            "fullchain_path": paths["fullchain"],
             "pem": leaf_pem,
         })
     folders = {item.cert_path.parent for item in planned}
@@ -203,10 +209,10 @@ def _record_and_write(
                 temps.append((write_temp(final, data, tag=serial, durable=False), final))
             with ledger.write():
                 ledger.insert_certificates(rows)
-                for row, item in zip(rows, planned, strict=True):
-                    ledger.record_event(now, "issue", {"profile": row["profile"], "subject": row["subject"],
-                                                       "issuer": issuer.row["name"], "csr_sha256": row["csr_sha256"],
-                                                       "notes": item.request.notes}, serial=row["serial"])
+                ledger.record_events(now, "issue", [
+                    ({"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
+                      "csr_sha256": row["csr_sha256"], "notes": item.request.notes}, row["serial"])
+                    for row, item in zip(rows, planned, strict=True)])
         except BaseException:
             for temp, _ in temps:
                 temp.unlink(missing_ok=True)

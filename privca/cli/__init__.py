@@ -44,10 +44,10 @@ def top_level_help() -> str:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "app":  # the Typer app, built on first use
-        from .app import app
+    if name == "app":  # the whole Typer app, built on first use
+        from .app import build_app
 
-        return app
+        return build_app()
     raise AttributeError(f"module 'privca.cli' has no attribute {name!r}")
 
 
@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import typer
 
-    from .app import app
+    from .app import build_app
 
+    app = build_app(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
     try:
         code = app(args=args, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
