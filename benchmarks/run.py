@@ -137,11 +137,11 @@ def million_row_store() -> Path:
     csr = make_csrs(1)[0]
     subprocess.run([PY, "-m", "privca", "issue", str(csr), "--out", str(work), "--store", str(path)], env=ENV,
                    check=True, stdout=subprocess.DEVNULL)
-    conn = sqlite3.connect(path / "privca.db")
+    conn = sqlite3.connect(path / "privca.db", isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
     template = dict(zip([d[0] for d in conn.execute("SELECT * FROM certificates").description],
                         conn.execute("SELECT * FROM certificates").fetchone()))
     conn.execute("DELETE FROM certificates")
-    conn.execute("PRAGMA synchronous = OFF")
     now = datetime.now(timezone.utc)
     rng = random.Random(7)
     columns = [c for c in template if c != "id"]
@@ -162,11 +162,15 @@ def million_row_store() -> Path:
 
     sql = f"INSERT INTO certificates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     for start in range(0, 1_000_000, 100_000):
-        with conn:
-            conn.executemany(sql, rows(start, start + 100_000))
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows(start, start + 100_000))
+        conn.execute("COMMIT")
         print(f"  ledger rows: {start + 100_000:,}", file=sys.stderr)
     conn.close()
     shutil.rmtree(work)
+    from privca.ledger import Ledger
+
+    Ledger(path / "privca.db").close()  # apply any schema migration (indexes) now, not in the first timed run
     marker.write_text("1000000\n")
     return path
 
@@ -341,8 +345,8 @@ def bench_list(args: argparse.Namespace, work: Path, shared: dict[str, float]) -
     seconds = wall([*PRIVCA, "list", "--expiring-within", "30", "--store", str(store)], runs)
     floor = import_line(runs, shared)
     beyond = seconds - floor
-    return [Result("list", f"{seconds * 1000:.0f} ms", f"{floor * 1000:.0f} ms import line", beyond,
-                   "< 0.5 s beyond", beyond < 0.5, f"{beyond * 1000:.0f} ms beyond the process floor")]
+    return [Result("list", f"{seconds * 1000:.0f} ms", f"{floor * 1000:.0f} ms import line", seconds / floor,
+                   "< 0.5 s beyond the floor", beyond < 0.5, f"{beyond * 1000:.0f} ms beyond the process floor")]
 
 
 def bench_crl(args: argparse.Namespace, work: Path, shared: dict[str, float]) -> list[Result]:

@@ -38,35 +38,38 @@ def list_certificates(
             raise UsageError(f"--status {item!r}: choose from {', '.join(STATUSES)}")
     if expiring_within is not None and not 0 <= expiring_within <= MAX_DAYS:
         raise UsageError(f"--expiring-within {expiring_within}: must be 0 to {MAX_DAYS} days")
+    from ..ledger import iso
     from ..records import certificate_record
 
     ledger = open_store(store).require_ca()
     moment = now()
-    rows = ledger.query_certificates(now=moment, statuses=status or (), expiring_within_days=expiring_within,
-                                     profile=profile)
+    stamp = iso(moment)
+    query = {"now": moment, "statuses": status or (), "expiring_within_days": expiring_within, "profile": profile}
     if json_output:
-        print_json([certificate_record(row) for row in rows])
+        print_json([certificate_record(row) for row in ledger.query_certificates(**query)])
     elif csv_output:
         import csv
 
         writer = csv.writer(sys.stdout)
         writer.writerow(["serial", "status", "profile", "subject", "sans", "not_before", "not_after"])
-        for row in rows:
+        for row in ledger.query_certificates(**query):
             record = certificate_record(row)
-            writer.writerow([record["serial"], _status(record, moment), record["profile"], record["subject"],
-                             " ".join(record["sans"]), record["not_before"], record["not_after"]])
+            writer.writerow([record["serial"], _status(record["status"], record["not_after"], stamp), record["profile"],
+                             record["subject"], " ".join(record["sans"]), record["not_before"], record["not_after"]])
     else:
-        records = [certificate_record(row) for row in rows]
+        # Only the columns of the table: the ledger's listing index covers them, so no certificate row is read.
+        rows = ledger.query_certificates(**query, columns=TABLE_COLUMNS)
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
-              [[r["serial"], _status(r, moment), r["profile"], r["subject"], r["not_after"]] for r in records])
+              [[r["serial"], _status(r["status"], r["not_after"], stamp), r["profile"], r["subject"], r["not_after"]]
+               for r in rows])
 
 
-def _status(record: dict, moment: object) -> str:
-    from ..ledger import iso
+TABLE_COLUMNS = ("serial", "status", "profile", "subject", "not_after")
 
-    if record["status"] == "valid" and record["not_after"] < iso(moment):  # type: ignore[arg-type]
-        return "expired"
-    return str(record["status"])
+
+def _status(status: str, not_after: str, stamp: str) -> str:
+    """The status people see: a valid certificate past its notAfter is expired."""
+    return "expired" if status == "valid" and not_after < stamp else str(status)
 
 
 def show(
@@ -97,8 +100,10 @@ def show(
     if pem:
         sys.stdout.write(row["pem"])
         return
+    from ..ledger import iso
+
     record = certificate_record(row)
-    record["status"] = _status(record, now())
+    record["status"] = _status(record["status"], record["not_after"], iso(now()))
     if json_output:
         print_json(record)
         return
