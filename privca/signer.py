@@ -260,8 +260,10 @@ def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, 
     if row is None:
         return None
     column = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}[entry["role"]]
-    latest = ledger.conn.execute(f"SELECT max(id) FROM certificates WHERE {column} = ?", (entry["final"],)).fetchone()[0]
-    if latest != row["id"]:
+    # Only rows after this one (a rowid range, not a scan of the whole ledger) can have replaced the file.
+    newer = ledger.conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
+                                (row["id"], entry["final"])).fetchone()
+    if newer is not None:
         return None
     chain_pem = "".join(ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
     return {"cert": row["pem"], "chain": chain_pem, "fullchain": row["pem"] + chain_pem}[entry["role"]].encode()

@@ -231,3 +231,37 @@ def test_a_journal_cut_off_while_being_written_is_a_leftover(store: Any, passphr
     assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(scratch))]
     assert verify_store(store, passphrase=passphrase, skip=["keys"], repair=True).ok
     assert not scratch.exists()
+
+
+def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: Any, make_csr: Any, tmp_path: Path,
+                                                       now: Any) -> None:
+    """A run committed, then died before its renames; meanwhile another run replaced the same file (--force).
+    Recovery must leave the newer certificate in place and only drop the stale temporary files."""
+    import privca.signer as signer
+    from privca.journal import recover
+
+    csr = make_csr("same.csr")
+    real_replace = os.replace
+
+    def die_on_rename(src: Any, dst: Any) -> None:
+        if ".privca-tmp-" in str(src) and str(dst).endswith(".pem"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    os.replace = die_on_rename  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signer.issue(store, [csr], passphrase, now=now, out_dir=tmp_path / "out")
+    finally:
+        os.replace = real_replace  # type: ignore[assignment]
+    # The journal of the dead run is still there; hide it while the newer run writes (as if that run's process
+    # were still alive), then let recovery see it.
+    journals = list(store.pending_dir.glob("*.json"))
+    parked = [path.rename(tmp_path / path.name) for path in journals]
+    newer = signer.issue(store, [csr], passphrase, now=now, out_dir=tmp_path / "out", force=True)
+    for path in parked:
+        path.rename(store.pending_dir / path.name)
+    assert [d.direction for d in recover(store)] == ["back"]
+    assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
+        "SELECT pem FROM certificates WHERE serial = ?", (newer[0]["serial"],)).fetchone()[0]
+    assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []
