@@ -8,8 +8,9 @@ Each check is a small generator of findings, registered in ``CHECKS`` under a na
                    and its signature verifies against the issuing CA row's certificate;
 - ``keys``         every CA key decrypts and matches its CA certificate (needs the passphrase);
 - ``crl``          CRL numbers never go backwards;
-- ``events``       the events log is an unbroken hash chain; every certificate has its issue event and every
-                   issue event its certificate, so an edited or deleted row is detected and named;
+- ``events``       the events log is an unbroken hash chain; every certificate has an event naming it (its issue)
+                   and every serial an event names is in the ledger, so an edited or deleted row is detected and
+                   named;
 - ``permissions``  the store, its folders, the ledger and the keys are owner-only;
 - ``leftovers``    no interrupted write left a journal or a temporary file behind;
 - ``files``        every certificate file the ledger names holds what the ledger says.
@@ -277,12 +278,13 @@ def check_events(ctx: Context) -> Iterator[Finding]:
             if digest != event["hash"]:
                 yield Finding("events", name, f"was edited after it was recorded ({event['action']} "
                               f"{event['serial'] or ''} at {event['at']})".replace(" )", ")"))
-            if event["action"] == "issue" and event["serial"]:
+            if event["serial"]:  # issue, and whatever else names a certificate (revocation, renewal...)
                 issued.add(event["serial"])
             prev_hash, expected_id = event["hash"], event["id"] + 1
     ctx.report.events_head = prev_hash
-    on_record = {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM certificates")}
-    for serial in sorted(on_record - issued):
+    certificates = {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM certificates")}
+    on_record = certificates | {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM cas")}
+    for serial in sorted(certificates - issued):
         yield Finding("events", f"certificate {serial}", "has no issue event (the event was deleted, or the row added "
                       "behind privca's back)")
     for serial in sorted(issued - on_record):
