@@ -1,9 +1,10 @@
 """kill -9 at random points: afterwards the store is whole and the disk and the ledger agree.
 
 The harness is parameterised by the command to kill (``CRASH_CASES``): each case builds the command line of one
-run and says which files on disk are certificates. Half of the kills land at a random time in the command's
-life; the other half are aimed at the dangerous stretch, a random few milliseconds after the command's write
-journal appears (files being written, the ledger committing, files being renamed).
+run, says where that run writes its temporary files, and which files on disk are certificates. Half of the
+kills land at a random time in the command's life; the other half are aimed at the dangerous stretch: a random
+few milliseconds after the command's write journal appears, or right after its first temporary file does
+(files being written, the ledger committing, files being renamed).
 
 After every kill, before any recovery: every certificate file on disk is in the ledger (files are renamed into
 place only after the ledger commits), and ``verify`` reports leftovers exactly when a journal or temporary file
@@ -40,6 +41,8 @@ class CrashCase:
     name: str
     #: (iteration, workspace) -> privca arguments for one run
     command: Callable[[int, Path], list[str]]
+    #: (iteration, workspace) -> the folder where that run writes its temporary files
+    temp_folder: Callable[[int, Path], Path]
     #: workspace -> leaf certificate files on disk
     certificates_on_disk: Callable[[Path], list[Path]]
 
@@ -56,7 +59,7 @@ def _issued_leaves(work: Path) -> list[Path]:
 
 
 CRASH_CASES = [
-    CrashCase("issue", _issue_command, _issued_leaves),
+    CrashCase("issue", _issue_command, lambda i, work: work / "out" / f"run{i}", _issued_leaves),
 ]
 
 
@@ -93,19 +96,25 @@ def _leftovers(store_path: Path, work: Path) -> list[Path]:
     return sorted([*(store_path / "pending").iterdir(), *(p for p in work.rglob("*") if ".privca-tmp-" in p.name)])
 
 
-def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aimed: bool,
-                    duration: float) -> str:
-    """Start privca, kill -9 it; returns where: 'finished' if it ended first, else 'killed'."""
+def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aim: str,
+                    duration: float, watch: Path) -> str:
+    """Start privca, kill -9 it; returns where: 'finished' if it ended first, else 'killed'.
+
+    ``aim``: "journal" kills a few ms after the write journal appears; "temp" right after the first temporary
+    file appears under ``watch`` (the ledger commit and the renames are still to come); "random" at any time.
+    """
     process = subprocess.Popen([sys.executable, "-m", "privca", *args], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
-    if aimed:
+    if aim != "random":
         deadline = time.monotonic() + 30
         pending = store_path / "pending"
         while time.monotonic() < deadline and process.poll() is None:
-            if any(name.endswith(".json") for name in os.listdir(pending)):
+            if aim == "journal" and any(name.endswith(".json") for name in os.listdir(pending)):
+                break
+            if aim == "temp" and any(".privca-tmp-" in path.name for path in watch.rglob(".*")):
                 break
             time.sleep(0.0005)
-        time.sleep(rng.uniform(0, 0.006))
+        time.sleep(rng.uniform(0, 0.006 if aim == "journal" else 0.002))
     else:
         time.sleep(rng.uniform(0.05, 1.1) * duration)
     if process.poll() is not None:
@@ -133,8 +142,9 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: P
     outcomes = []
     interrupted = 0
     for i in range(KILLS):
-        outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aimed=i % 2 == 1,
-                                        duration=duration))
+        aim = ("random", "journal", "random", "temp")[i % 4]
+        outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aim, duration,
+                                        case.temp_folder(i, workspace)))
         # Before any recovery: a certificate on disk is always on record.
         assert _disk_fingerprints(case.certificates_on_disk(workspace)) <= _ledger_fingerprints(store_path)
         store = Store(store_path)
