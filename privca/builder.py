@@ -7,6 +7,7 @@ differ only in the extensions added after it. Leaf extensions come only from the
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
     from .policy import IssuanceRequest
+    from .profiles import Profile
 
 # Backdating covers clock skew between privca and the device that checks the certificate.
 BACKDATE = timedelta(minutes=5)
@@ -61,16 +63,26 @@ def base_builder(
     )
 
 
+def revocation_extensions(
+    crl_url: str | None, ocsp_url: str | None
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """CRL distribution point and OCSP location (non-critical), where the issuing CA has them."""
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        extensions.append((x509.CRLDistributionPoints([point]), False))
+    if ocsp_url:
+        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+        extensions.append((x509.AuthorityInformationAccess([access]), False))
+    return extensions
+
+
 def revocation_pointers(
     builder: x509.CertificateBuilder, crl_url: str | None, ocsp_url: str | None
 ) -> x509.CertificateBuilder:
-    """CRL distribution point and OCSP location, where the issuing CA has them."""
-    if crl_url:
-        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    if ocsp_url:
-        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
-        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+    """``builder`` with the CRL distribution point and OCSP location, where the issuing CA has them."""
+    for extension, critical in revocation_extensions(crl_url, ocsp_url):
+        builder = builder.add_extension(extension, critical=critical)
     return builder
 
 
@@ -107,27 +119,49 @@ def leaf_builder(
     ocsp_url: str | None,
 ) -> x509.CertificateBuilder:
     """A leaf under ``issuer`` with the extensions the profile grants."""
-    profile = request.profile
-    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    before_san, after_san = _leaf_extensions(request.profile, request.key_algorithm, issuer, crl_url, ocsp_url)
     builder = (
-        base_builder(request.subject, issuer.subject, request.public_key, serial, not_before, not_after, issuer_ski)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(key_usage(profile.key_usage_for(request.key_algorithm)), critical=profile.key_usage_critical)
-        .add_extension(
-            x509.ExtendedKeyUsage([ObjectIdentifier(EXTENDED_KEY_USAGES[name]) for name in profile.eku]),
-            critical=profile.eku_critical,
-        )
+        x509.CertificateBuilder()
+        .subject_name(request.subject)
+        .issuer_name(issuer.subject)
+        .public_key(request.public_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(request.public_key), critical=False)
     )
+    for extension, critical in before_san:
+        builder = builder.add_extension(extension, critical=critical)
     if request.general_names:
         # RFC 5280 4.2.1.6: critical only when the subject is empty.
         builder = builder.add_extension(
             x509.SubjectAlternativeName(request.general_names), critical=len(request.subject) == 0
         )
-    return revocation_pointers(
-        builder,
-        crl_url if profile.crl_distribution_point else None,
-        ocsp_url if profile.ocsp else None,
+    for extension, critical in after_san:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder
+
+
+Extensions = tuple[tuple[x509.ExtensionType, bool], ...]
+
+
+@lru_cache(maxsize=64)
+def _leaf_extensions(profile: "Profile", key_algorithm: str, issuer: x509.Certificate, crl_url: str | None,
+                     ocsp_url: str | None) -> tuple[Extensions, Extensions]:
+    """The extensions every leaf of one profile, key algorithm and issuer shares (built once per batch):
+    AKI, basic constraints, key usage and EKU before the SAN; CRL and OCSP pointers after it."""
+    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    before_san: Extensions = (
+        (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (key_usage(profile.key_usage_for(key_algorithm)), profile.key_usage_critical),
+        (x509.ExtendedKeyUsage([ObjectIdentifier(EXTENDED_KEY_USAGES[name]) for name in profile.eku]),
+         profile.eku_critical),
     )
+    after_san: Extensions = tuple(revocation_extensions(crl_url if profile.crl_distribution_point else None,
+                                                        ocsp_url if profile.ocsp else None))
+    return before_san, after_san
 
 
-__all__ = ["BACKDATE", "base_builder", "ca_builder", "key_usage", "leaf_builder", "validity"]
+__all__ = ["BACKDATE", "base_builder", "ca_builder", "key_usage", "leaf_builder", "revocation_extensions",
+           "revocation_pointers", "validity"]

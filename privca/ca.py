@@ -64,7 +64,9 @@ def parse_serial(text: str) -> str:
     """A serial as people type it (hex, maybe with colons, ``0x`` or leading zeros) in its stored form."""
     wanted = text.strip().lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
     if any(ch not in "0123456789abcdef" for ch in wanted):
-        raise UsageError(f"serial {text!r}: must be hexadecimal, as privca list shows it")
+        from .names import printable
+
+        raise UsageError(f"serial {printable(text)!r}: must be hexadecimal, as privca list shows it")
     return wanted
 
 

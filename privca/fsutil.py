@@ -49,11 +49,14 @@ def write_temp(final: Path, data: bytes, *, mode: int = 0o644, tag: str = "", du
     except OSError as exc:
         raise OutputError(f"{final.parent}: cannot write there ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
@@ -74,13 +77,16 @@ def atomic_write(final: Path, data: bytes, *, mode: int = 0o644, overwrite: bool
 
 def check_writable_target(final: Path, *, overwrite: bool) -> None:
     """Refuse to replace an existing file unless asked, and never write through a symbolic link."""
-    if final.is_symlink():
+    try:
+        info = os.lstat(final)  # one system call: batches check thousands of paths
+    except OSError:
+        return  # not there (or its folder is not): writing it will create it or say why not
+    if stat.S_ISLNK(info.st_mode):
         raise OutputError(f"{final}: is a symbolic link; privca does not write through links")
-    if final.exists():
-        if final.is_dir():
-            raise OutputError(f"{final}: is a folder")
-        if not overwrite:
-            raise OutputError(f"{final}: already exists; use --force to replace it")
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{final}: is a folder")
+    if not overwrite:
+        raise OutputError(f"{final}: already exists; use --force to replace it")
 
 
 def fsync_dir(path: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,7 +102,7 @@ def open_journal(store: "Store", kind: str, entries: list[dict[str, Any]], *, cr
         raise ValueError(f"journal kind {kind!r} has no recovery rule")
     folder = pending_dir(store)
     ensure_private_dir(folder)
-    name = f"{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+    name = f"{kind}-{os.getpid()}-{os.urandom(4).hex()}"
     data = {"kind": kind, "created_dirs": [str(p) for p in created_dirs], "entries": entries, **facts}
     # Written under a name recovery ignores, locked, then renamed: recovery never sees an unlocked live journal.
     scratch = folder / f".{name}.tmp"
@@ -128,12 +127,13 @@ def open_journal(store: "Store", kind: str, entries: list[dict[str, Any]], *, cr
 
 
 def abandoned_journals(store: "Store") -> list[Path]:
-    """Journals in the store whose process is gone (nobody holds their lock)."""
+    """Journals in the store whose process is gone (nobody holds their lock), including one that died while
+    still writing its journal (before any other file)."""
     folder = pending_dir(store)
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.glob(f"*{JOURNAL_SUFFIX}")):
+    for path in sorted([*folder.glob(f"*{JOURNAL_SUFFIX}"), *folder.glob(".*.tmp")]):
         with _locked(path) as locked:
             if locked:
                 found.append(path)

@@ -96,6 +96,8 @@ def plan(
         raise UsageError("issue: name at least one CSR file")
     chosen = load_profile(profile, store.profiles_dir)
     check_out_dir(out_dir)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     planned: list[PlannedCertificate] = []
     problems: list[tuple[type[PrivcaError], str]] = []
     seen_outputs: dict[Path, object] = {}
@@ -105,8 +107,6 @@ def plan(
         except CSRError as exc:
             problems.append((CSRError, exc.message))
             continue
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         der = csr.public_bytes(Encoding.DER)
         request, found = check(csr, der, str(csr_path), chosen)
         problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
@@ -219,13 +219,19 @@ def _record_and_write(
     rows: list[dict[str, Any]] = []
     files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
     entries: list[dict[str, str]] = []
+    absolute = {folder: str(folder.absolute()) for folder in {item.cert_path.parent for item in planned}}
+    chain_bytes = chain_pem.encode()
     for item, cert in zip(planned, certs, strict=True):
         serial = serial_hex(cert.serial_number)
-        leaf_pem = cert.public_bytes(Encoding.PEM).decode()
-        for role, final, text in (("cert", item.cert_path, leaf_pem), ("chain", item.chain_path, chain_pem),
-                                  ("fullchain", item.fullchain_path, leaf_pem + chain_pem)):
-            files.append((final, serial, text.encode()))
-            entries.append({"final": str(final.absolute()), "tag": serial, "role": role})
+        leaf = cert.public_bytes(Encoding.PEM)
+        leaf_pem = leaf.decode()
+        folder = absolute[item.cert_path.parent]
+        paths = {}
+        for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
+                                  ("fullchain", item.fullchain_path, leaf + chain_bytes)):
+            paths[role] = os.path.join(folder, final.name)
+            files.append((final, serial, data))
+            entries.append({"final": paths[role], "tag": serial, "role": role})
         request = item.request
         rows.append({
             "serial": serial,
@@ -246,9 +252,9 @@ def _record_and_write(
             "replaces": item.replaces,
             "issued_by": who,
             "issued_at": issued_at,
-            "cert_path": str(item.cert_path.absolute()),
-            "chain_path": str(item.chain_path.absolute()),
-            "fullchain_path": str(item.fullchain_path.absolute()),
+            "cert_path": paths["cert"],
+            "chain_path": paths["chain"],
+            "fullchain_path": paths["fullchain"],
             "pem": leaf_pem,
         })
     folders = {item.cert_path.parent for item in planned}
@@ -273,12 +279,14 @@ def _record_and_write(
                     raise LedgerError(f"CA {issuer.row['name']}: no longer the active issuing CA (rotated or revoked "
                                       "meanwhile); nothing issued, run the command again")
                 ledger.insert_certificates(rows)
+                events = []
                 for row, item in zip(rows, planned, strict=True):
                     details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
                                "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
                     if item.replaces is not None:
                         details["replaces"] = item.replaces
-                    ledger.record_event(now, action, details, serial=row["serial"])
+                    events.append((details, row["serial"]))
+                ledger.record_events(now, action, events)
                 if in_transaction is not None:
                     in_transaction(ledger, rows)
         except BaseException:
@@ -330,8 +338,10 @@ def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, 
     if row is None:
         return None
     column = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}[entry["role"]]
-    latest = ledger.conn.execute(f"SELECT max(id) FROM certificates WHERE {column} = ?", (entry["final"],)).fetchone()[0]
-    if latest != row["id"]:
+    # Only rows after this one (a rowid range, not a scan of the whole ledger) can have replaced the file.
+    newer = ledger.conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
+                                (row["id"], entry["final"])).fetchone()
+    if newer is not None:
         return None
     chain_pem = "".join(ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
     return {"cert": row["pem"], "chain": chain_pem, "fullchain": row["pem"] + chain_pem}[entry["role"]].encode()

@@ -207,8 +207,12 @@ def snapshot(*folders: Path) -> dict[str, Any]:
             if path.name.startswith("privca.db"):
                 if path.name == "privca.db":
                     conn = sqlite3.connect(path)
-                    state[str(path)] = list(conn.iterdump())
-                    conn.close()
+                    try:
+                        state[str(path)] = list(conn.iterdump())
+                    except sqlite3.DatabaseError:  # not a database (a damaged or hostile ledger): its bytes
+                        state[str(path)] = path.read_bytes()
+                    finally:
+                        conn.close()
             elif path.is_file():
                 state[str(path)] = (path.read_bytes(), path.stat().st_mode)
             else:

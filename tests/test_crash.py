@@ -1,9 +1,10 @@
 """kill -9 at random points: afterwards the store is whole and the disk and the ledger agree.
 
 The harness is parameterised by the command to kill (``CRASH_CASES``): each case builds the command line of one
-run and says which files on disk are certificates. Half of the kills land at a random time in the command's
-life; the other half are aimed at the dangerous stretch, a random few milliseconds after the command's write
-journal appears (files being written, the ledger committing, files being renamed).
+run, says where that run writes its temporary files, and which files on disk are certificates. Half of the
+kills land at a random time in the command's life; the other half are aimed at the dangerous stretch: a random
+few milliseconds after the command's write journal appears, or right after its first temporary file does
+(files being written, the ledger committing, files being renamed).
 
 After every kill, before any recovery: every certificate file on disk is in the ledger (files are renamed into
 place only after the ledger commits), and ``verify`` reports leftovers exactly when a journal or temporary file
@@ -40,6 +41,8 @@ class CrashCase:
     name: str
     #: (iteration, workspace) -> privca arguments for one run
     command: Callable[[int, Path], list[str]]
+    #: (iteration, workspace) -> the folder where that run writes its temporary files
+    temp_folder: Callable[[int, Path], Path]
     #: workspace -> leaf certificate files on disk
     certificates_on_disk: Callable[[Path], list[Path]]
 
@@ -56,7 +59,7 @@ def _issued_leaves(work: Path) -> list[Path]:
 
 
 CRASH_CASES = [
-    CrashCase("issue", _issue_command, _issued_leaves),
+    CrashCase("issue", _issue_command, lambda i, work: work / "out" / f"run{i}", _issued_leaves),
 ]
 
 
@@ -93,19 +96,25 @@ def _leftovers(store_path: Path, work: Path) -> list[Path]:
     return sorted([*(store_path / "pending").iterdir(), *(p for p in work.rglob("*") if ".privca-tmp-" in p.name)])
 
 
-def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aimed: bool,
-                    duration: float) -> str:
-    """Start privca, kill -9 it; returns where: 'finished' if it ended first, else 'killed'."""
+def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aim: str,
+                    duration: float, watch: Path) -> str:
+    """Start privca, kill -9 it; returns where: 'finished' if it ended first, else 'killed'.
+
+    ``aim``: "journal" kills a few ms after the write journal appears; "temp" right after the first temporary
+    file appears under ``watch`` (the ledger commit and the renames are still to come); "random" at any time.
+    """
     process = subprocess.Popen([sys.executable, "-m", "privca", *args], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
-    if aimed:
+    if aim != "random":
         deadline = time.monotonic() + 30
         pending = store_path / "pending"
         while time.monotonic() < deadline and process.poll() is None:
-            if any(name.endswith(".json") for name in os.listdir(pending)):
+            if aim == "journal" and any(name.endswith(".json") for name in os.listdir(pending)):
+                break
+            if aim == "temp" and any(".privca-tmp-" in path.name for path in watch.rglob(".*")):
                 break
             time.sleep(0.0005)
-        time.sleep(rng.uniform(0, 0.02))
+        time.sleep(rng.uniform(0, 0.006 if aim == "journal" else 0.002))
     else:
         time.sleep(rng.uniform(0.05, 1.1) * duration)
     if process.poll() is not None:
@@ -133,8 +142,9 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: P
     outcomes = []
     interrupted = 0
     for i in range(KILLS):
-        outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aimed=i % 2 == 1,
-                                        duration=duration))
+        aim = ("random", "journal", "random", "temp")[i % 4]
+        outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aim, duration,
+                                        case.temp_folder(i, workspace)))
         # Before any recovery: a certificate on disk is always on record.
         assert _disk_fingerprints(case.certificates_on_disk(workspace)) <= _ledger_fingerprints(store_path)
         store = Store(store_path)
@@ -161,7 +171,7 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: P
     _assert_disk_matches_ledger(case, store_path, workspace)
     # The kills really did land in the middle of things, not only before or after.
     assert outcomes.count("killed") >= KILLS // 2, outcomes
-    assert interrupted >= 3, "too few kills landed while files were being written"
+    assert interrupted >= 3, f"too few kills landed while files were being written ({interrupted})"
 
 
 def _assert_disk_matches_ledger(case: CrashCase, store_path: Path, work: Path) -> None:
@@ -218,3 +228,50 @@ def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: 
     done = recover(store)
     assert [(d.kind, d.direction) for d in done] == [("issue", "back")]
     assert not (tmp_path / "back").exists() and list(store.pending_dir.iterdir()) == []
+
+
+def test_a_journal_cut_off_while_being_written_is_a_leftover(store: Any, passphrase: Any) -> None:
+    """Killed while writing its journal (before any other file): verify names it, --repair removes it."""
+    from privca.verify import verify_store
+
+    scratch = store.pending_dir / ".issue-4242-0badf00d.tmp"
+    scratch.write_text('{"kind": "iss')
+    scratch.chmod(0o600)  # as privca creates it
+    report = verify_store(store, passphrase=passphrase, skip=["keys"])
+    assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(scratch))]
+    assert verify_store(store, passphrase=passphrase, skip=["keys"], repair=True).ok
+    assert not scratch.exists()
+
+
+def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: Any, make_csr: Any, tmp_path: Path,
+                                                       now: Any) -> None:
+    """A run committed, then died before its renames; meanwhile another run replaced the same file (--force).
+    Recovery must leave the newer certificate in place and only drop the stale temporary files."""
+    import privca.signer as signer
+    from privca.journal import recover
+
+    csr = make_csr("same.csr")
+    real_replace = os.replace
+
+    def die_on_rename(src: Any, dst: Any) -> None:
+        if ".privca-tmp-" in str(src) and str(dst).endswith(".pem"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    os.replace = die_on_rename  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signer.issue(store, [csr], passphrase, now=now, out_dir=tmp_path / "out")
+    finally:
+        os.replace = real_replace  # type: ignore[assignment]
+    # The journal of the dead run is still there; hide it while the newer run writes (as if that run's process
+    # were still alive), then let recovery see it.
+    journals = list(store.pending_dir.glob("*.json"))
+    parked = [path.rename(tmp_path / path.name) for path in journals]
+    newer = signer.issue(store, [csr], passphrase, now=now, out_dir=tmp_path / "out", force=True)
+    for path in parked:
+        path.rename(store.pending_dir / path.name)
+    assert [d.direction for d in recover(store)] == ["back"]
+    assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
+        "SELECT pem FROM certificates WHERE serial = ?", (newer[0]["serial"],)).fetchone()[0]
+    assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []

@@ -232,3 +232,19 @@ def test_reissue_to_the_same_file_is_not_a_finding(store_path: Path, make_csr: A
 def test_unknown_check_name(store_path: Path, cli: Any) -> None:
     result = cli("verify", "--store", store_path, "--skip", "everything")
     assert result.exit_code == 2 and result.stderr.startswith("Error: --skip everything: no such check")
+
+
+def test_events_of_other_commands_naming_serials_are_fine(store_path: Path, issued: list[dict[str, Any]], store: Any,
+                                                          cli: Any, now: Any) -> None:
+    """Revocation, renewal or rotation events name certificates and CAs by serial; verify accepts any event
+    that names something in the ledger, and flags one that names something that is not."""
+    ledger = store.ledger
+    ca_serial = ledger.conn.execute("SELECT serial FROM cas WHERE role = 'issuing'").fetchone()[0]
+    with ledger.write():
+        ledger.record_event(now, "revoke", {"reason": "keyCompromise"}, serial=issued[0]["serial"])
+        ledger.record_event(now, "rotate", {"ca": "issuing-1"}, serial=ca_serial)
+    assert _verify(cli, store_path)[0] == 0
+    with ledger.write():
+        ledger.record_event(now, "revoke", {"reason": "superseded"}, serial="abad1dea")
+    code, report, _ = _verify(cli, store_path)
+    assert code == 13 and [f["subject"] for f in report["findings"]] == ["certificate abad1dea"]

@@ -1,77 +1,107 @@
 """The privca command line: a thin layer over the library. The only place that prints or exits.
 
-Command modules import typer only; each command imports the library it needs when it runs, so ``privca --help``
-does not pay for cryptography or SQLite.
+Command modules import typer only; each command imports the library it needs when it runs. The commands are
+listed in ``COMMANDS`` and the Typer app is built from it (``privca/cli/app.py``) only when a command runs:
+``privca --help`` prints the list from here, without importing typer at all.
 """
 
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import Any
 
 from ..errors import PrivcaError
-from . import (audit_cmd, ca_cmd, export_cmd, init_cmd, issue_cmd, ledger_cmd, profiles_cmd, revoke_cmd, rotate_cmd,
-               serve_cmd, verify_cmd)
 
-app = typer.Typer(
-    name="privca",
-    no_args_is_help=True,
-    add_completion=False,
-    # Locals may hold a passphrase or a key: never show them in a traceback.
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.command("init")(init_cmd.init)
-app.command("issue")(issue_cmd.issue)
-app.command("list")(ledger_cmd.list_certificates)
-app.command("export")(export_cmd.export)
-app.command("show")(ledger_cmd.show)
-app.add_typer(profiles_cmd.app, name="profiles")
-app.command("revoke")(revoke_cmd.revoke)
-app.command("unhold")(revoke_cmd.unhold)
-app.command("crl")(revoke_cmd.crl)
-app.command("status")(revoke_cmd.status)
-app.command("publish")(revoke_cmd.publish)
-app.command("serve")(serve_cmd.serve)
-app.add_typer(ca_cmd.app, name="ca")
-app.command("renew")(rotate_cmd.renew)
-app.add_typer(rotate_cmd.app, name="rotate")
-app.command("plan")(rotate_cmd.plan)
-app.command("audit")(audit_cmd.audit)
-app.command("check")(audit_cmd.check)
-app.command("verify")(verify_cmd.verify)
+DESCRIPTION = "A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE)."
+
+# name, module in privca.cli, attribute (a command function or a Typer group), summary. The summary is the first
+# line of the command's docstring (tests/test_cli_startup.py keeps the two equal); --help lists them in this order.
+COMMANDS: list[tuple[str, str, str, str]] = [
+    ("init", "init_cmd", "init", "Create a self-signed root CA and an issuing CA (pathlen 0) in the store."),
+    ("issue", "issue_cmd", "issue",
+     "Issue a certificate for each CSR: <name>.pem, <name>.chain.pem (CAs) and <name>.fullchain.pem."),
+    ("list", "ledger_cmd", "list_certificates", "List issued certificates, soonest expiry first."),
+    ("show", "ledger_cmd", "show", "Show one certificate from the ledger."),
+    ("profiles", "profiles_cmd", "app", "List, show and check issuance profiles."),
+    ("export", "export_cmd", "export",
+     "Write the CA certificates a peer must trust, in the form it takes, with INSTRUCTIONS.md for its administrator."),
+    ("revoke", "revoke_cmd", "revoke", "Revoke a certificate, or put it on hold (--reason certificateHold)."),
+    ("unhold", "revoke_cmd", "unhold",
+     "Release a certificate from hold (certificateHold): it is valid again and leaves the next CRL."),
+    ("crl", "revoke_cmd", "crl",
+     "Sign a new CRL for every CA: the issuing CA's lists revoked certificates, the root's revoked intermediates."),
+    ("status", "revoke_cmd", "status",
+     "Show how fresh each CA's CRL is; exit 0 if all are fresh, 1 if one is due, 2 if one is stale or missing."),
+    ("publish", "revoke_cmd", "publish",
+     "Write each CA's latest CRL under the path its CRL URL names (DER, plus a .pem copy)."),
+    ("serve", "serve_cmd", "serve",
+     "Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL."),
+    ("ca", "ca_cmd", "app", "The CAs themselves: list and show every generation, and set their CRL and OCSP URLs."),
+    ("renew", "rotate_cmd", "renew",
+     "Renew a certificate: same names and profile, new serial, linked to the old one in the ledger."),
+    ("rotate", "rotate_cmd", "app",
+     "Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates."),
+    ("plan", "rotate_cmd", "plan",
+     "Show what expires when, what to renew or rotate by when, and which trust bundles go to which peers."),
+    ("audit", "audit_cmd", "audit",
+     "Audit certificates: chain and root (public or private), EKUs, key, expiry, and a verdict with its remedy."),
+    ("check", "audit_cmd", "check",
+     "Predict whether a product will accept a certificate and whether mTLS will work in its roles."),
+    ("verify", "verify_cmd", "verify",
+     "Check that the store is whole: exit 0 when it is, 13 with every problem listed when it is not."),
+    ("backup", "backup_cmd", "backup",
+     "Write an encrypted backup of the store: ledger, CA keys, profiles. Safe while others issue."),
+    ("restore", "backup_cmd", "restore",
+     "Restore a backup into a new store folder (missing or empty), check it, and only then put it in place."),
+]
+
+HELP_OPTIONS = ("-h", "--help")
 
 
-def _version(value: bool) -> None:
-    if value:
-        from .. import __version__
+def top_level_help() -> str:
+    """``privca --help``, in click's layout."""
+    width = max(len(name) for name, *_ in COMMANDS) + 2
+    lines = ["Usage: privca [OPTIONS] COMMAND [ARGS]...", "", f"  {DESCRIPTION}", "",
+             "  Start with: privca init, privca export all, privca issue. Every command has --help with examples.",
+             "", "Options:", "  --version   Print privca's version and exit.",
+             "  -h, --help  Show this message and exit.", "", "Commands:"]
+    lines += [f"  {name:{width}}{summary}" for name, _, _, summary in COMMANDS]
+    return "\n".join(lines) + "\n"
 
-        print(f"privca {__version__}")
-        raise typer.Exit()
 
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole Typer app, built on first use
+        from .app import build_app
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print privca's version and exit."),
-) -> None:
-    """A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE).
-
-    Start with: privca init, privca export all, privca issue. Every command has --help with examples.
-    """
+        return build_app()
+    raise AttributeError(f"module 'privca.cli' has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every PrivcaError and every usage mistake (an unknown option, a value
     that is not a number) into one ``Error:`` line and its exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:
+        from .. import __version__
+
+        sys.stdout.write(f"privca {__version__}\n")
+        sys.exit(0)
+    if not args or (len(args) == 1 and args[0] in HELP_OPTIONS):
+        sys.stdout.write(top_level_help())
+        sys.exit(0 if args else 2)  # plain `privca` is a usage mistake that shows the help, as click does
+
+    import typer
+
+    from .app import build_app
+
+    app = build_app(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
     try:
-        code = app(args=argv, prog_name="privca", standalone_mode=False)
+        code = app(args=args, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
         _fail(exc.one_line(), exc.exit_code)
     except _usage_exception() as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()  # plain `privca`: the help text
+            exc.show()  # a group without its subcommand: the group's help
             sys.exit(exc.exit_code)
         context = getattr(exc, "ctx", None)
         _fail(f"{exc.format_message()} (see: {context.command_path if context else 'privca'} --help)", exc.exit_code)

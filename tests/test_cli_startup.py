@@ -1,0 +1,46 @@
+"""The command line starts cheaply: `privca --help` imports neither typer nor cryptography, and the help it
+prints from the COMMANDS table matches the real commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from privca.cli import COMMANDS, top_level_help
+
+
+def _imported_by(*args: str) -> set[str]:
+    code = ("import sys\nfrom privca.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    return set(done.stderr.split())
+
+
+def test_help_imports_nothing_heavy() -> None:
+    modules = _imported_by("--help")
+    assert not {"typer", "cryptography", "sqlite3", "rich", "pydantic"} & modules
+    # Negative control: a real command does load typer (and the check would see it).
+    assert "typer" in _imported_by("list", "--help")
+
+
+def test_no_command_imports_rich_or_pydantic() -> None:
+    modules = _imported_by("issue", "--help")
+    assert "typer" in modules and not {"rich", "pydantic"} & modules
+
+
+def test_the_command_table_matches_the_commands(cli) -> None:
+    import inspect
+    from importlib import import_module
+
+    import typer
+
+    for name, module, attribute, summary in COMMANDS:
+        target = getattr(import_module(f"privca.cli.{module}"), attribute)
+        doc = target.info.help if isinstance(target, typer.Typer) else inspect.getdoc(target)
+        assert doc.splitlines()[0] == summary, name
+        assert cli(name, "--help").exit_code == 0
+    text = top_level_help()
+    assert all(f"  {name} " in text for name, *_ in COMMANDS)
+    result = cli("--help")
+    assert result.exit_code == 0 and result.stdout == text
+    assert cli().exit_code == 2  # plain `privca`: the help, as a usage mistake
