@@ -121,34 +121,38 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3, help="runs of each side; the median is reported")
-    args = parser.parse_args()
+def measure(entries: int, runs: int) -> tuple[float, float, float, float]:
+    """Medians in seconds: privca crl (process), openssl ca -gencrl (process), issue_crls and build_crl."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     env = {**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE}
     with tempfile.TemporaryDirectory(prefix="privca-crl-bench-") as tmp:
         folder = Path(tmp)
-        print(f"Setting up {args.entries:,} revoked certificates ...", file=sys.stderr)
-        store_path, revoked = make_store(folder, args.entries, now)
+        print(f"Setting up {entries:,} revoked certificates ...", file=sys.stderr)
+        store_path, revoked = make_store(folder, entries, now)
         openssl_dir = make_openssl_ca(folder / "openssl", store_path, revoked, now)
         privca_cmd = [sys.executable, "-m", "privca", "crl", "--store", str(store_path), "--out", str(folder / "crl")]
         openssl_cmd = ["openssl", "ca", "-gencrl", "-config", str(openssl_dir / "ca.cnf"), "-passin",
                        "env:PRIVCA_PASSPHRASE", "-out", str(folder / "openssl.crl.pem")]
         privca_times, openssl_times = [], []
-        for _ in range(args.runs):  # interleaved, so drift on a shared machine hits both sides alike
+        for _ in range(runs):  # interleaved, so drift on a shared machine hits both sides alike
             openssl_times.append(timed(openssl_cmd, env))
             privca_times.append(timed(privca_cmd, env))
 
         mine = x509.load_der_x509_crl((folder / "crl" / "issuing-1.crl").read_bytes())
         theirs = x509.load_pem_x509_crl((folder / "openssl.crl.pem").read_bytes())
-        assert len(mine) == len(theirs) == args.entries, (len(mine), len(theirs))
+        assert len(mine) == len(theirs) == entries, (len(mine), len(theirs))
         assert {e.serial_number for e in mine} == {e.serial_number for e in theirs}
 
-        library, build = library_times(store_path, now, args.runs)
+        library, build = library_times(store_path, now, runs)
+    return statistics.median(privca_times), statistics.median(openssl_times), library, build
 
-    privca_s, openssl_s = statistics.median(privca_times), statistics.median(openssl_times)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each side; the median is reported")
+    args = parser.parse_args()
+    privca_s, openssl_s, library, build = measure(args.entries, args.runs)
     ratio = privca_s / openssl_s
     print(f"CRL with {args.entries:,} revoked entries, RSA-3072 issuing CA, median of {args.runs} runs")
     print(f"  openssl ca -gencrl (process)          {openssl_s:6.3f} s")
