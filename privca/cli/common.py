@@ -113,6 +113,11 @@ def sign_first_crls(store: "Store", secrets: Any, moment: datetime) -> list[str]
     return [record["ca"] for record in issue_crls(store, secrets, now=moment)]
 
 
+def fingerprint_text(hex_digest: str) -> str:
+    """A fingerprint as Cisco's GUIs, Java and OpenSSL show it to people: ``AB:CD:...``."""
+    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

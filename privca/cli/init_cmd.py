@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, note, now,
-                     open_store, passphrase_source, pin_source, print_json, sign_first_crls)
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, fingerprint_text,
+                     note, now, open_store, passphrase_source, pin_source, print_json, sign_first_crls)
 
 
 def init(
@@ -98,7 +98,7 @@ def init(
         return
     for row in created:
         print(f"{row['role']:8} {row['subject']}  (key {row['key_type']}, expires {row['not_after']})")
-        print(f"         SHA-256 {row['fingerprint_sha256']}")
+        print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
     where = f"in token {token_label!r}" if token else "encrypted, owner-only"
     print(f"Store: {Path(target.path).absolute()} (keys {where})")
     print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")

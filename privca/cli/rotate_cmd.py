@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     now, open_store, print_json, progress_bar, sign_first_crls, table)
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets,
+                     fingerprint_text, note, now, open_store, print_json, progress_bar, sign_first_crls, table)
 
 app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
                   no_args_is_help=True)
@@ -201,7 +201,7 @@ def rotate_root(
     _print_ca("New issuing CA", result["issuing"])
     for cross in result["cross_certificates"]:
         print(f"Cross-certificate {cross['subject']} signed by {cross['issuer']} (until {cross['not_after']})")
-        print(f"         SHA-256 {cross['fingerprint_sha256']}")
+        print(f"         SHA-256 {fingerprint_text(cross['fingerprint_sha256'])}")
     for name in result["retired"]:
         print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
     print("CRLs signed for every CA; publish them: privca publish DIR")
@@ -210,7 +210,7 @@ def rotate_root(
 
 def _print_ca(label: str, row: dict[str, Any]) -> None:
     print(f"{label}: {row['subject']}  ({row['name']}, key {row['key_type']}, expires {row['not_after']})")
-    print(f"         SHA-256 {row['fingerprint_sha256']}")
+    print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
 
 
 def plan(
