@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fsutil import TEMP_MARK
+from .fsutil import TEMP_MARK, writer_alive
 from .ledger import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
 
 if TYPE_CHECKING:
@@ -370,7 +370,7 @@ def _stray_not_live(ctx: Context) -> list[Path]:
 
     candidates = stray_temp_files(ctx)
     live = live_temp_files(ctx.store)
-    return [path for path in candidates if path not in live and path.exists() and not _writer_alive(path)]
+    return [path for path in candidates if path not in live and path.exists() and not writer_alive(path)]
 
 
 def repair_leftovers(ctx: Context) -> None:
@@ -383,20 +383,6 @@ def repair_leftovers(ctx: Context) -> None:
     for path in _stray_not_live(ctx):
         path.unlink(missing_ok=True)
         ctx.report.repaired.append(f"{path}: removed a temporary file of an interrupted write")
-
-
-def _writer_alive(path: Path) -> bool:
-    """Temporary files of atomic_write carry their writer's process id: leave those of a running process."""
-    tag = path.name.rpartition(TEMP_MARK)[2]
-    if not (tag.isdigit() and len(tag) <= 9):
-        return False
-    try:
-        os.kill(int(tag), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 # --- files ----------------------------------------------------------------------------------------------------
