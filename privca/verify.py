@@ -12,7 +12,8 @@ Each check is a small generator of findings, registered in ``CHECKS`` under a na
                    and every serial an event names is in the ledger, so an edited or deleted row is detected and
                    named;
 - ``permissions``  the store, its folders, the ledger and the keys are owner-only;
-- ``leftovers``    no interrupted write left a journal or a temporary file behind;
+- ``leftovers``    no interrupted write left a journal or a temporary file behind, and no CA key file is there
+                   that no CA uses;
 - ``files``        every certificate file the ledger names holds what the ledger says.
 
 ``repair=True`` first finishes or undoes interrupted writes (privca/journal.py) and removes group/other access,
@@ -87,6 +88,7 @@ class Context:
     report: Report
     progress: Callable[[int], None] | None
     ca_certs: dict[int, "x509.Certificate"] = field(default_factory=dict)
+    stray_keys: list[Path] = field(default_factory=list)
 
     def load_ca_certs(self) -> None:
         """The readable CA certificates by CA id (the "cas" check reports the unreadable ones)."""
@@ -361,6 +363,28 @@ def check_leftovers(ctx: Context) -> Iterator[Finding]:
         yield Finding("leftovers", str(journal), "an interrupted write left this journal; run: privca verify --repair")
     for path in _stray_not_live(ctx):
         yield Finding("leftovers", str(path), "temporary file left by an interrupted write; run: privca verify --repair")
+    for path in ctx.stray_keys:
+        yield Finding("leftovers", str(path), "a key file that no CA in the ledger uses and no interrupted write "
+                      "accounts for; privca never deletes a key on its own: if the ledger was restored from an older "
+                      "backup it may belong to a CA made since, otherwise move it out of the store")
+
+
+def unreferenced_key_files(store: "Store") -> list[Path]:
+    """Key files in ``keys/`` that no CA row names and no journal accounts for (the journal of a rotation or init
+    that died before its commit is reported, and undone by --repair, on its own).
+
+    Read outside the checks' snapshot in this order: files, journals, CA rows. A key file is saved after its
+    journal is written and the journal removed after the CA row commits, so a rotation finishing meanwhile is
+    covered by its journal or its row, never reported.
+    """
+    from .journal import named_files
+
+    files = sorted(store.keys_dir.glob("*.key.pem")) if store.keys_dir.is_dir() else []
+    if not files:
+        return []
+    journaled = {path.absolute() for path in named_files(store)}
+    named = {str(row[0]) for row in store.ledger.conn.execute("SELECT key_ref FROM cas")}
+    return [path for path in files if f"keys/{path.name}" not in named and path.absolute() not in journaled]
 
 
 def _stray_not_live(ctx: Context) -> list[Path]:
@@ -466,6 +490,8 @@ def verify_store(
         if "permissions" not in skip:
             list(check_permissions(ctx, repair=True))
             report.checked.pop("paths", None)
+    if "leftovers" not in skip:
+        ctx.stray_keys = unreferenced_key_files(store)
     # One read transaction: every check sees the same ledger even while another process issues.
     ledger.conn.execute("BEGIN")
     try:

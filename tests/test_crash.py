@@ -139,8 +139,11 @@ def _publish_completes(env: dict[str, str], store_path: Path, work: Path) -> Non
 
 
 def _one_issuing_ca(store_path: Path, work: Path) -> bool:
+    """Exactly one CA issues; returns whether the kill left a key file without its CA row (journaled)."""
     assert len(_query(store_path, "SELECT id FROM cas WHERE role = 'issuing' AND status = 'active'")) == 1
-    return False
+    refs = {row[0] for row in _query(store_path, "SELECT key_ref FROM cas")}
+    orphan = any(f"keys/{path.name}" not in refs for path in (store_path / "keys").glob("*.key.pem"))
+    return orphan
 
 
 def _rotations_at_end(store_path: Path, work: Path) -> None:
@@ -443,3 +446,43 @@ def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: A
     assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
         "SELECT pem FROM certificates WHERE serial = ?", (newer[0]["serial"],)).fetchone()[0]
     assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []
+
+
+def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
+        store: Any, passphrase: Any, now: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key file is on disk before the CA row commits. Killed in between: the journal says which file this run
+    wrote, so the next rotation (or verify --repair) removes it, and the generation's name is free again. A key
+    file no journal accounts for is reported and never deleted."""
+    from privca.keystore import NewCAKey
+    from privca.ledger import Ledger
+    from privca.rotation import rotate_intermediate
+    from privca.verify import verify_store
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit(137)  # the kill lands after the key file is saved, before the commit
+
+    monkeypatch.setattr(Ledger, "record_event", killed)
+    # After a real kill no undo code runs; only the journal's lock goes with the process.
+    monkeypatch.setattr(NewCAKey, "discard", lambda self: self._journal_scope.close())
+    with pytest.raises(SystemExit):
+        rotate_intermediate(store, passphrase, now=now, issuing_cn="Killed Issuing CA")
+    monkeypatch.undo()
+    # The kill left: the key file, its journal, and no CA row (the transaction rolled back).
+    orphan = store.keys_dir / "issuing-2.key.pem"
+    journals = list(store.pending_dir.glob("ca-key-*.json"))
+    assert orphan.exists() and len(journals) == 1
+    assert store.ledger.conn.execute("SELECT count(*) FROM cas WHERE name = 'issuing-2'").fetchone()[0] == 0
+    report = verify_store(store, passphrase=passphrase, skip=["keys"])
+    assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(journals[0]))]
+    # The next rotation undoes it first, then takes the same generation with a new key.
+    rotated = rotate_intermediate(store, passphrase, now=now, issuing_cn="Next Issuing CA")
+    assert rotated["issuing"]["name"] == "issuing-2" and list(store.pending_dir.iterdir()) == []
+    assert orphan.exists() and verify_store(store, passphrase=passphrase).ok  # the new CA's key, which matches
+
+    # A key file no journal accounts for (e.g. a ledger restored from an older backup): reported, kept.
+    stray = store.keys_dir / "issuing-9.key.pem"
+    stray.write_bytes(orphan.read_bytes())
+    stray.chmod(0o600)
+    repaired = verify_store(store, passphrase=passphrase, skip=["keys"], repair=True)
+    assert [(f.check, f.subject) for f in repaired.findings] == [("leftovers", str(stray))]
+    assert stray.exists()
