@@ -67,9 +67,10 @@ def _derive_key(passphrase: "Passphrase", salt: bytes, log2_n: int, r: int, p: i
 def _check_passphrase(store: Store, passphrase: "Passphrase") -> None:
     """A backup nobody can open is worse than none: the passphrase must open the CA keys first."""
     from .keys import load_private_key
+    from .keystore import is_token_ref
 
     for row in store.ledger.cas():
-        if ":" not in str(row["key_ref"]).split("/")[0]:
+        if not is_token_ref(str(row["key_ref"])):
             load_private_key(store.path / row["key_ref"], passphrase)
 
 

@@ -199,7 +199,8 @@ def ca_certificate_under(parent: "x509.Certificate", parent_key: "CertificateIss
 @contextmanager
 def undone_on_failure() -> Iterator[list[NewCAKey]]:
     """Collect the keys of CAs being created; if anything fails before they are on record, undo them (delete the
-    key file, or the key generated in the token), so a key never exists without its CA in the ledger."""
+    key file, or the key generated in the token), so a key never exists without its CA in the ledger. (A kill
+    leaves that to the journal each key file is saved with, see ``NewCAKey``.)"""
     keys: list[NewCAKey] = []
     try:
         yield keys
@@ -207,6 +208,8 @@ def undone_on_failure() -> Iterator[list[NewCAKey]]:
         for key in keys:
             key.discard()
         raise
+    for key in keys:
+        key.done()
 
 
 def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key: NewCAKey,
@@ -285,8 +288,12 @@ def init_ca(
     crl_base = check_url(crl_url, "--crl-url")
     check_url(ocsp_url, "--ocsp-url")
     root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
-    if store.is_initialised() and store.ledger.cas():
-        raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
+    if store.is_initialised():
+        if store.ledger.cas():
+            raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
+        from .journal import recover
+
+        recover(store)  # an init killed before its commit left key files: undo them before making new ones
 
     unlock = CASecrets.of(secrets)
     with undone_on_failure() as keys:

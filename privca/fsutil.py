@@ -64,8 +64,15 @@ def write_temp(final: Path, data: bytes, *, mode: int = 0o644, tag: str = "", du
 
 
 def atomic_write(final: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = False) -> None:
-    """Write ``data`` to ``final`` all at once: either the whole new file is there, or the old state is."""
+    """Write ``data`` to ``final`` all at once: either the whole new file is there, or the old state is.
+
+    A file that is replaced again and again (a CRL from cron) also sheds the temporary copies that earlier
+    writers, killed before their rename, left beside it: nothing else would ever remove them from a folder the
+    ledger does not know (a web server's document root).
+    """
     check_writable_target(final, overwrite=overwrite)
+    if overwrite:
+        remove_dead_temps(final)
     tmp = write_temp(final, data, mode=mode)
     try:
         os.replace(tmp, final)
@@ -73,6 +80,33 @@ def atomic_write(final: Path, data: bytes, *, mode: int = 0o644, overwrite: bool
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
     fsync_dir(final.parent)  # the rename itself must survive a power cut (a CA key saved with its ledger row)
+
+
+def remove_dead_temps(final: Path) -> None:
+    """Remove the temporary siblings of ``final`` whose writer process is gone; a running writer's are kept."""
+    prefix = f".{final.name}{TEMP_MARK}"
+    try:
+        names = [name for name in os.listdir(final.parent) if name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        path = final.parent / name
+        if not writer_alive(path) and not path.is_dir():
+            path.unlink(missing_ok=True)
+
+
+def writer_alive(path: Path) -> bool:
+    """Temporary files of atomic_write carry their writer's process id: is that process still running?"""
+    tag = path.name.rpartition(TEMP_MARK)[2]
+    if not (tag.isdigit() and len(tag) <= 9):
+        return False
+    try:
+        os.kill(int(tag), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def check_writable_target(final: Path, *, overwrite: bool) -> None:

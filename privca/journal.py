@@ -11,7 +11,9 @@ A journal that nobody holds belongs to a process that died. Recovery (at the sta
 
 - the ledger has the change (it committed): roll forward: write each file from the ledger, which is the
   source of truth (the temporary copy may be incomplete after a power cut), and remove the temporary file;
-- it does not: roll back: remove the temporary files and any folder the command created.
+- it does not: roll back: remove the temporary files and any folder the command created, and a file the command
+  had already put in place before its commit (a CA key file, which must be on disk before the row naming it) if
+  it still holds exactly what the entry's ``sha256`` says the command wrote.
 
 Each kind of journal names, in ``KINDS``, the function that tells whether an entry's change committed and what
 its file must then contain (imported only when such a journal is recovered).
@@ -44,6 +46,7 @@ JOURNAL_SUFFIX = ".json"
 #: hold when its change committed, or None when it did not (roll back).
 KINDS: dict[str, str] = {
     "issue": "privca.signer:issued_file_content",
+    "ca-key": "privca.keystore:ca_key_file_content",
 }
 ContentFromLedger = Callable[["Store", dict[str, Any], dict[str, Any]], "bytes | None"]
 
@@ -182,6 +185,18 @@ def live_temp_files(store: "Store") -> set[Path]:
     return live
 
 
+def named_files(store: "Store") -> set[Path]:
+    """Every file that a journal in the store (live or abandoned) is about to write or has written."""
+    folder = pending_dir(store)
+    named: set[Path] = set()
+    for path in folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []:
+        try:
+            named.update(Path(entry["final"]) for entry in json.loads(path.read_text()).get("entries", []))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # finished meanwhile, or unreadable (reported as an abandoned journal)
+    return named
+
+
 def read_journal(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -225,6 +240,9 @@ def _recover_one(store: "Store", path: Path) -> Recovery:
             folders.add(final.parent)
         else:
             temp.unlink(missing_ok=True)
+            if entry.get("sha256") and _holds(final, str(entry["sha256"])):
+                final.unlink()
+                folders.add(final.parent)
     if not committed:
         for folder in sorted(data.get("created_dirs", []), key=len, reverse=True):
             try:
@@ -236,6 +254,15 @@ def _recover_one(store: "Store", path: Path) -> Recovery:
     path.unlink()
     fsync_dir(path.parent)
     return Recovery(path.name, str(data["kind"]), "forward" if committed else "back", len(data["entries"]))
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    import hashlib
+
+    try:
+        return not path.is_symlink() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def _finish_file(final: Path, temp: Path, content: bytes) -> None:

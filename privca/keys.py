@@ -182,13 +182,6 @@ def encrypt_private_key(key: "CertificateIssuerPrivateKeyTypes", passphrase: Pas
     return ("-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END ENCRYPTED PRIVATE KEY-----\n").encode()
 
 
-def save_private_key(path: Path, key: "CertificateIssuerPrivateKeyTypes", passphrase: Passphrase) -> None:
-    """Write an encrypted key file, mode 0600, never replacing an existing one."""
-    from .fsutil import atomic_write
-
-    atomic_write(path, encrypt_private_key(key, passphrase), mode=0o600, overwrite=False)
-
-
 def load_private_key(path: Path, passphrase: Passphrase, *, trusted: bool = True) -> "CertificateIssuerPrivateKeyTypes":
     """Decrypt a CA key file.
 

@@ -8,8 +8,10 @@ Callers never look at which one it is: both give a ``cryptography`` private key 
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
     from .hsm import TokenKeyRef
+    from .journal import Journal
     from .store import Store
 
 SecretSource = Passphrase | Callable[[], Passphrase]
@@ -78,27 +81,55 @@ class TokenChoice:
 @dataclass
 class NewCAKey:
     """The key of a CA being created. ``save()`` keeps it (inside the ledger transaction that records the CA);
-    ``discard()`` undoes whatever creating it did, when the CA is not recorded after all."""
+    ``done()`` follows the commit; ``discard()`` undoes whatever creating it did, when the CA is not recorded
+    after all.
+
+    A key file must be on disk before the row that names it commits, so a process killed in between leaves a key
+    file that no CA uses. ``save()`` therefore first writes a journal (privca/journal.py) naming the file and a
+    hash of its bytes: recovery removes the file exactly when no CA row names it and it is the file this run
+    wrote. A key file no journal accounts for is never removed automatically (``privca verify`` reports it).
+    """
 
     key: "CertificateIssuerPrivateKeyTypes"
     key_ref: str
     spec: KeySpec
-    _file: tuple[Path, Passphrase] | None = None
+    _file: "tuple[Store, Path, Passphrase] | None" = None
     _generated_in_token: "TokenKeyRef | None" = None
     _pin: Callable[[], Passphrase] | None = None
     _saved: bool = False
+    _journal: "Journal | None" = None
+    _journal_scope: ExitStack = field(default_factory=ExitStack)
 
     def save(self) -> None:
-        if self._file is not None:
-            from .keys import save_private_key
+        if self._file is None:
+            return
+        from .fsutil import atomic_write
+        from .journal import open_journal
+        from .keys import encrypt_private_key
 
-            path, passphrase = self._file
-            save_private_key(path, self.key, passphrase)
-            self._saved = True
+        store, path, passphrase = self._file
+        data = encrypt_private_key(self.key, passphrase)
+        entry = {"final": str(path.absolute()), "tag": str(os.getpid()), "key_ref": self.key_ref,
+                 "sha256": hashlib.sha256(data).hexdigest()}
+        self._journal = self._journal_scope.enter_context(open_journal(store, "ca-key", [entry], created_dirs=[]))
+        try:
+            atomic_write(path, data, mode=0o600, overwrite=False)  # the temporary file carries the pid: the tag
+        except BaseException:
+            self.done()
+            raise
+        self._saved = True
+
+    def done(self) -> None:
+        """The CA row committed (or nothing was saved): the journal has nothing left to recover."""
+        if self._journal is not None:
+            self._journal.finish()
+            self._journal = None
+        self._journal_scope.close()
 
     def discard(self) -> None:
         if self._file is not None and self._saved:
-            self._file[0].unlink(missing_ok=True)
+            self._file[1].unlink(missing_ok=True)
+        self.done()
         if self._generated_in_token is not None and self._pin is not None:
             from .hsm import destroy_key
 
@@ -106,6 +137,18 @@ class NewCAKey:
             # went away) carries privca's label and can be deleted with the token's own tool.
             with suppress(Exception):
                 destroy_key(self._generated_in_token, self._pin)
+
+
+def ca_key_file_content(store: "Store", journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
+    """Recovery rule for "ca-key" journals: the key file stays (as it is) when a CA row names it; None when the
+    run died before its commit, and the file it wrote is then removed (privca/journal.py)."""
+    named = store.ledger.conn.execute("SELECT 1 FROM cas WHERE key_ref = ?", (entry["key_ref"],)).fetchone()
+    if named is None:
+        return None
+    try:
+        return Path(entry["final"]).read_bytes()
+    except OSError:
+        return None
 
 
 def create_ca_key(
@@ -131,7 +174,7 @@ def create_ca_key(
         check_new_passphrase(passphrase)
         from .keys import generate_key
 
-        return NewCAKey(generate_key(spec), f"keys/{name}.key.pem", spec, _file=(path, passphrase))
+        return NewCAKey(generate_key(spec), f"keys/{name}.key.pem", spec, _file=(store, path, passphrase))
 
     from . import hsm
 

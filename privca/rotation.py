@@ -21,6 +21,7 @@ from .ca import (DEFAULT_ISSUING_DAYS, DEFAULT_ISSUING_KEY, DEFAULT_ROOT_DAYS, D
                  ca_certificate_under, ca_name, ca_row, crl_base_of, crl_url_for, fingerprint, load_ca_cert,
                  load_issuer, pem_of, root_ca_certificate, serial_hex, undone_on_failure)
 from .errors import LedgerError, StoreError, UsageError
+from .journal import recover
 from .keys import CA_KEY_TYPES, KeySpec
 from .keystore import CASecrets, SecretSource, create_ca_key, token_of
 from .ledger import iso
@@ -144,6 +145,7 @@ def rotate_intermediate(
     ``{"issuing": <new CA>, "retired": [<names>]}``.
     """
     ledger = store.require_ca()
+    recover(store)  # a rotation killed before its commit left a key file: undo it before naming the generation
     root_row = _require_active(ledger, "root")
     old = ledger.active_ca("issuing")
     # The newest generation, even if revoked, is what the next one follows: its name, key type, URLs and token.
@@ -209,6 +211,7 @@ def rotate_root(
     from .builder import validity
 
     ledger = store.require_ca()
+    recover(store)  # a rotation killed before its commit left key files: undo them before naming the generation
     old_root_row = _require_active(ledger, "root")
     old_issuing = ledger.active_ca("issuing")
     previous_issuing = old_issuing if old_issuing is not None else ledger.latest_ca("issuing")

@@ -25,6 +25,9 @@ from .errors import CertificateInputError, UsageError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a certificate bundle is kilobytes; anything this big is not one
 DEFAULT_TIMEOUT = 5.0
+# PKCS#12 files from Windows, Java and OpenSSL use a few thousand MAC rounds (OpenSSL 3: 2048, keytool 10000);
+# each attempt costs every round, so a file asking for billions would hold an audit for hours.
+MAX_PKCS12_MAC_ITERATIONS = 1_000_000
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p12", ".pfx", ".key", ".chain", ".bundle")
 KEY_SUFFIXES = (".key.pem", "-key.pem", "_key.pem", ".key")
 
@@ -259,6 +262,13 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
         pass
     if not _looks_like_pkcs12(data):
         raise CertificateInputError("not a certificate file (PEM, DER, PKCS#7 or PKCS#12)")
+    iterations = _pkcs12_mac_iterations(data)
+    if iterations is None:
+        raise CertificateInputError("PKCS#12 file is truncated or damaged (its structure does not add up)")
+    if iterations > MAX_PKCS12_MAC_ITERATIONS:
+        raise CertificateInputError(f"PKCS#12 file asks for {iterations:,} password rounds (more than "
+                                    f"{MAX_PKCS12_MAC_ITERATIONS:,}); refusing to spend that long on it; export it "
+                                    "again with ordinary settings")
     attempts = [password] if password is not None else [None, b""]
     for attempt in attempts:
         try:
@@ -272,6 +282,55 @@ def _parse_der(data: bytes, password: bytes | None) -> tuple[list[tuple[x509.Cer
     if password is None:
         raise CertificateInputError("PKCS#12 file is password-protected; give the password with --password-file")
     raise CertificateInputError("PKCS#12: wrong password (or a damaged file)")
+
+
+def _der_item(data: bytes, at: int) -> tuple[int, int, int] | None:
+    """(tag, start of content, end of content) of the DER item at ``at``; None if it runs past the data."""
+    if at + 2 > len(data):
+        return None
+    tag, first = data[at], data[at + 1]
+    if first < 0x80:
+        start, length = at + 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or at + 2 + count > len(data):
+            return None
+        start, length = at + 2 + count, int.from_bytes(data[at + 2:at + 2 + count], "big")
+    return (tag, start, start + length) if start + length <= len(data) else None
+
+
+def _pkcs12_mac_iterations(data: bytes) -> int | None:
+    """The MAC iteration count of a PFX (1 without macData), read before any password is tried; None when the
+    structure is cut off or malformed.
+
+    PFX ::= SEQUENCE { version, authSafe ContentInfo, macData MacData OPTIONAL } and MacData ::= SEQUENCE { mac
+    DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 } (RFC 7292 section 4).
+    """
+    pfx = _der_item(data, 0)
+    if pfx is None or pfx[0] != 0x30:
+        return None
+    version = _der_item(data, pfx[1])
+    auth_safe = _der_item(data, version[2]) if version is not None else None
+    if auth_safe is None:
+        return None
+    if auth_safe[2] >= pfx[2]:
+        return 1
+    mac_data = _der_item(data, auth_safe[2])
+    if mac_data is None or mac_data[0] != 0x30:
+        return None
+    at, fields = mac_data[1], []
+    while at < mac_data[2]:
+        item = _der_item(data, at)
+        if item is None:
+            return None
+        fields.append(item)
+        at = item[2]
+    if len(fields) < 3:
+        return 1 if len(fields) == 2 else None
+    tag, start, end = fields[2]
+    if tag != 0x02 or not 0 < end - start <= 8:
+        return None
+    return int.from_bytes(data[start:end], "big", signed=True)
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:

@@ -12,8 +12,10 @@ Each check is a small generator of findings, registered in ``CHECKS`` under a na
                    and every serial an event names is in the ledger, so an edited or deleted row is detected and
                    named;
 - ``permissions``  the store, its folders, the ledger and the keys are owner-only;
-- ``leftovers``    no interrupted write left a journal or a temporary file behind;
-- ``files``        every certificate file the ledger names holds what the ledger says.
+- ``leftovers``    no interrupted write left a journal or a temporary file behind, and no CA key file is there
+                   that no CA uses;
+- ``files``        every certificate file the ledger names that is still there holds what the ledger says (a
+                   missing one is a note: exported files get moved).
 
 ``repair=True`` first finishes or undoes interrupted writes (privca/journal.py) and removes group/other access,
 then checks. Findings are facts, never exceptions: a damaged store is reported, not crashed on.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fsutil import TEMP_MARK
+from .fsutil import TEMP_MARK, writer_alive
 from .ledger import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from .keys import Passphrase
+    from .keystore import CASecrets
     from .store import Store
 
 
@@ -57,6 +60,7 @@ class Report:
     store: str
     checked: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)  # worth knowing, not a problem: the store is still whole
     repaired: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     events_head: str = GENESIS_HASH
@@ -74,6 +78,7 @@ class Report:
             "repaired": self.repaired,
             "events_head": self.events_head,
             "findings": [{"check": f.check, "subject": f.subject, "problem": f.problem} for f in self.findings],
+            "notes": [{"check": f.check, "subject": f.subject, "note": f.problem} for f in self.notes],
         }
 
 
@@ -83,10 +88,11 @@ class Context:
 
     store: "Store"
     ledger_conn: "sqlite3.Connection"
-    passphrase: "Passphrase | None"
+    secrets: "CASecrets | None"
     report: Report
     progress: Callable[[int], None] | None
     ca_certs: dict[int, "x509.Certificate"] = field(default_factory=dict)
+    stray_keys: list[Path] = field(default_factory=list)
 
     def load_ca_certs(self) -> None:
         """The readable CA certificates by CA id (the "cas" check reports the unreadable ones)."""
@@ -197,23 +203,35 @@ def check_certificates(ctx: Context) -> Iterator[Finding]:
 # --- keys -----------------------------------------------------------------------------------------------------
 
 def check_keys(ctx: Context) -> Iterator[Finding]:
+    """Each CA key opens (a key file with the passphrase, a token key with the PIN) and matches its certificate."""
     from cryptography import x509
 
     from .errors import PrivcaError
     from .keys import load_private_key
+    from .keystore import describe_key_ref, is_token_ref, load_ca_key, token_of
 
-    if ctx.passphrase is None:
+    if ctx.secrets is None:
         ctx.report.skipped.append("keys")
         return
     for row in ctx.ledger_conn.execute("SELECT * FROM cas ORDER BY id"):
         ref = str(row["key_ref"])
-        if ":" in ref.split("/")[0]:  # a URI (an HSM key), not a file in the store; its own check belongs there
-            continue
         ctx.count("keys")
-        path = ctx.store.path / ref
+        # A secret that was not given, a PIN the token refuses or a token that is not there is an error of this run
+        # (raised once: HSMs lock the user after a few wrong PINs), not a finding about the store.
+        if is_token_ref(ref):
+            from .hsm import open_token
+
+            token = token_of(row, ctx.secrets)
+            assert token is not None  # a token reference always names its token
+            open_token(token.module, token.label, ctx.secrets.get_pin)
+        else:
+            passphrase = ctx.secrets.get_passphrase()
         try:
-            # Full validation here (trusted=False): verify is where a tampered key file must be caught.
-            key = load_private_key(path, ctx.passphrase, trusted=False)
+            if is_token_ref(ref):
+                key = load_ca_key(ctx.store, row, ctx.secrets)
+            else:
+                # Full validation here (trusted=False): verify is where a tampered key file must be caught.
+                key = load_private_key(ctx.store.path / ref, passphrase, trusted=False)
         except PrivcaError as exc:
             yield Finding("keys", f"CA {row['name']}", exc.message)
             continue
@@ -222,7 +240,17 @@ def check_keys(ctx: Context) -> Iterator[Finding]:
         except Exception:
             continue  # "cas" reports the unreadable certificate
         if key.public_key() != public:
-            yield Finding("keys", f"CA {row['name']}", f"{path}: the key does not match the CA certificate")
+            yield Finding("keys", f"CA {row['name']}", f"{describe_key_ref(ctx.store, ref)}: the key does not match "
+                          "the CA certificate")
+
+
+def secrets_needed(store: "Store") -> list[str]:
+    """Which secrets checking the CA keys takes: "passphrase" (key files), "pin" (token keys), or both."""
+    from .keystore import is_token_ref
+
+    refs = [str(row[0]) for row in store.require_ca().conn.execute("SELECT key_ref FROM cas")]
+    return [name for name, needed in (("passphrase", any(not is_token_ref(r) for r in refs)),
+                                      ("pin", any(is_token_ref(r) for r in refs))) if needed]
 
 
 # --- CRL numbers ----------------------------------------------------------------------------------------------
@@ -361,6 +389,28 @@ def check_leftovers(ctx: Context) -> Iterator[Finding]:
         yield Finding("leftovers", str(journal), "an interrupted write left this journal; run: privca verify --repair")
     for path in _stray_not_live(ctx):
         yield Finding("leftovers", str(path), "temporary file left by an interrupted write; run: privca verify --repair")
+    for path in ctx.stray_keys:
+        yield Finding("leftovers", str(path), "a key file that no CA in the ledger uses and no interrupted write "
+                      "accounts for; privca never deletes a key on its own: if the ledger was restored from an older "
+                      "backup it may belong to a CA made since, otherwise move it out of the store")
+
+
+def unreferenced_key_files(store: "Store") -> list[Path]:
+    """Key files in ``keys/`` that no CA row names and no journal accounts for (the journal of a rotation or init
+    that died before its commit is reported, and undone by --repair, on its own).
+
+    Read outside the checks' snapshot in this order: files, journals, CA rows. A key file is saved after its
+    journal is written and the journal removed after the CA row commits, so a rotation finishing meanwhile is
+    covered by its journal or its row, never reported.
+    """
+    from .journal import named_files
+
+    files = sorted(store.keys_dir.glob("*.key.pem")) if store.keys_dir.is_dir() else []
+    if not files:
+        return []
+    journaled = {path.absolute() for path in named_files(store)}
+    named = {str(row[0]) for row in store.ledger.conn.execute("SELECT key_ref FROM cas")}
+    return [path for path in files if f"keys/{path.name}" not in named and path.absolute() not in journaled]
 
 
 def _stray_not_live(ctx: Context) -> list[Path]:
@@ -370,7 +420,7 @@ def _stray_not_live(ctx: Context) -> list[Path]:
 
     candidates = stray_temp_files(ctx)
     live = live_temp_files(ctx.store)
-    return [path for path in candidates if path not in live and path.exists() and not _writer_alive(path)]
+    return [path for path in candidates if path not in live and path.exists() and not writer_alive(path)]
 
 
 def repair_leftovers(ctx: Context) -> None:
@@ -385,24 +435,15 @@ def repair_leftovers(ctx: Context) -> None:
         ctx.report.repaired.append(f"{path}: removed a temporary file of an interrupted write")
 
 
-def _writer_alive(path: Path) -> bool:
-    """Temporary files of atomic_write carry their writer's process id: leave those of a running process."""
-    tag = path.name.rpartition(TEMP_MARK)[2]
-    if not (tag.isdigit() and len(tag) <= 9):
-        return False
-    try:
-        os.kill(int(tag), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 # --- files ----------------------------------------------------------------------------------------------------
 
 def check_files(ctx: Context) -> Iterator[Finding]:
-    """Each file the ledger names holds what the ledger says (only the newest certificate written to a path)."""
+    """Each file the ledger names holds what the ledger says (only the newest certificate written to a path).
+
+    The files are exports: administrators move them into place on their servers, so a missing one is a note, not
+    a problem. A file that is there with other content than the ledger's is a finding: the certificate or chain
+    someone relies on is not the one on record.
+    """
     chains: dict[int, bytes] = {}
     newest = ("SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
               "USING (id) ORDER BY c.id")
@@ -423,8 +464,9 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                     actual = path.read_bytes() if not path.is_symlink() else None
                 except OSError:
                     option = "--pem" if column == "cert_path" else "--fullchain"
-                    yield Finding("files", str(path), f"missing (certificate {row['serial']}); re-create it with: "
-                                  f"privca show {row['serial']} {option}")
+                    ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
+                                                    f"{row['serial']}); to write it again: privca show "
+                                                    f"{row['serial']} {option}"))
                     continue
                 if actual != expected:
                     yield Finding("files", str(path), f"does not hold what the ledger has for certificate {row['serial']}")
@@ -460,26 +502,33 @@ CHECKS: dict[str, Check] = {
 def verify_store(
     store: "Store",
     *,
-    passphrase: "Passphrase | None" = None,
+    passphrase: "CASecrets | Passphrase | None" = None,
     skip: tuple[str, ...] | list[str] = (),
     repair: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Run every check not in ``skip`` and return the findings. ``passphrase`` None skips the key check."""
+    """Run every check not in ``skip`` and return the findings.
+
+    ``passphrase`` opens the CA keys: the passphrase of key files, or a ``CASecrets`` that also has the token PIN
+    (each secret is asked for only if a key needs it); None skips the key check.
+    """
     from .errors import UsageError
+    from .keystore import CASecrets
 
     unknown = [name for name in skip if name not in CHECKS]
     if unknown:
         raise UsageError(f"--skip {unknown[0]}: no such check; choose from {', '.join(CHECKS)}")
     ledger = store.require_ca()
     report = Report(str(store.path), skipped=[name for name in CHECKS if name in skip])
-    ctx = Context(store, ledger.conn, passphrase, report, progress)
+    ctx = Context(store, ledger.conn, None if passphrase is None else CASecrets.of(passphrase), report, progress)
     if repair:
         if "leftovers" not in skip:
             repair_leftovers(ctx)
         if "permissions" not in skip:
             list(check_permissions(ctx, repair=True))
             report.checked.pop("paths", None)
+    if "leftovers" not in skip:
+        ctx.stray_keys = unreferenced_key_files(store)
     # One read transaction: every check sees the same ledger even while another process issues.
     ledger.conn.execute("BEGIN")
     try:

@@ -19,7 +19,9 @@ import pytest
 from conftest import snapshot
 
 CORPUS = Path(__file__).parent / "corpus"
-CASES: list[dict[str, Any]] = tomllib.loads((CORPUS / "cases.toml").read_text())["case"]
+_TABLES = tomllib.loads((CORPUS / "cases.toml").read_text())
+CASES: list[dict[str, Any]] = _TABLES["case"]
+AUDIT_CASES: list[dict[str, Any]] = _TABLES["audit"]
 
 # (command, input) templates: a case names one and an input file under tests/corpus/.
 COMMANDS: dict[str, list[str]] = {
@@ -85,7 +87,17 @@ def _garbage_ledger_store(tmp: Path, store: Path) -> None:
     (garbage / "privca.db").write_bytes(os.urandom(8192))
 
 
+def _p12_password_file(tmp: Path, store: Path) -> None:
+    (tmp / "pw").write_text("corpus-password\n")  # the right password: the round count is refused before it
+
+
+def _control_chars_in_file_name(tmp: Path, store: Path) -> None:
+    (tmp / "ctl\x1b[2J.pem").write_bytes(b"x")
+
+
 SETUPS: dict[str, Callable[[Path, Path], None]] = {
+    "p12_password_file": _p12_password_file,
+    "control_chars_in_file_name": _control_chars_in_file_name,
     "huge_sparse_csr": _huge_sparse_csr,
     "csr_symlink_to_dev_zero": _csr_symlink_to_dev_zero,
     "fifo_csr": _fifo_csr,
@@ -170,3 +182,34 @@ def test_a_garbage_ledger_is_left_as_it_was(prepared: Any, cli: Any, tmp_path: P
     conn = sqlite3.connect(Path(os.environ["PRIVCA_STORE"]) / "privca.db")
     assert conn.execute("SELECT count(*) FROM certificates").fetchone()[0] == 1
     conn.close()
+
+
+@pytest.mark.parametrize("case", AUDIT_CASES, ids=lambda c: c.get("input") or c["target"].rpartition("/")[2])
+def test_audit_reports_each_hostile_target_and_goes_on(case: dict[str, Any], prepared: Any, tmp_path: Path) -> None:
+    """privca audit as a process: each target is reported (unreadable, with why, or read as a certificate), the
+    good certificate beside it is still audited, and the exit code follows --fail-on; never a traceback."""
+    import json
+
+    args, state = prepared({"args": [case["target"]] if "target" in case else [str(CORPUS / case["input"])],
+                            **({"setup": case["setup"]} if "setup" in case else {})})
+    target = args[0]
+    good = CORPUS / "cert" / "zero-serial.pem"  # read fine (a warning), so --fail-on critical passes on it
+    before = state()
+    for fail_on, expected in (("critical", 0), ("warning", 21), ("never", 0)):
+        done = subprocess.run([sys.executable, "-m", "privca", "audit", target, str(good), "--json", "--fail-on",
+                               fail_on], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert "Traceback" not in done.stderr and "Error:" not in done.stderr, done.stderr
+        assert "\x1b" not in done.stderr + done.stdout  # no raw escape sequence reaches the terminal
+        assert done.returncode == expected, (fail_on, done.stderr)
+        report = json.loads(done.stdout)
+        errors = {item["target"]: item["message"] for item in report["errors"]}
+        located = {location for cert in report["certificates"] for location in cert["locations"]}
+        assert str(good) in located
+        if "message" in case:
+            assert case["message"] in errors[target], errors
+        else:
+            assert errors == {} and target in located
+    human = subprocess.run([sys.executable, "-m", "privca", "audit", target], capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in human.stderr and "\x1b" not in human.stdout + human.stderr
+    assert state() == before

@@ -1,10 +1,14 @@
 """kill -9 at random points: afterwards the store is whole and the disk and the ledger agree.
 
-The harness is parameterised by the command to kill (``CRASH_CASES``): each case builds the command line of one
-run, says where that run writes its temporary files, and which files on disk are certificates. Half of the
-kills land at a random time in the command's life; the other half are aimed at the dangerous stretch: a random
-few milliseconds after the command's write journal appears, or right after its first temporary file does
-(files being written, the ledger committing, files being renamed).
+The harness is parameterised by the command to kill (``CRASH_CASES``): batch issuance, CRL generation with
+``--out`` and the rotation of the issuing CA. Each case builds the command line of one run, says where that run
+writes its temporary files, and what must hold after a kill and at the end. Half of the kills land at a random
+time in the command's life; the other half are aimed at the dangerous stretch: a random few milliseconds after
+the command's write journal appears, or right after its first temporary file does (files being written, the
+ledger committing, files being renamed).
+
+For every case: CRL numbers never go backwards, every CA row has its key file and every key file in the store
+belongs to a CA row (or to the journal of the interrupted write that made it, which recovery undoes).
 
 After every kill, before any recovery: every certificate file on disk is in the ledger (files are renamed into
 place only after the ledger commits), and ``verify`` reports leftovers exactly when a journal or temporary file
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +35,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from conftest import build_csr
+from conftest import PASSPHRASE, build_csr
 
 KILLS = 24
 BATCH = 8
@@ -45,6 +50,17 @@ class CrashCase:
     temp_folder: Callable[[int, Path], Path]
     #: workspace -> leaf certificate files on disk
     certificates_on_disk: Callable[[Path], list[Path]]
+    #: the store the case runs on: "rsa" (the session store) or "ec" (fast keys, for rotation)
+    store: str = "rsa"
+    #: (store, workspace) -> after a kill, before recovery: assert what must hold; True if the kill left work
+    #: for recovery (journals, temporary files, CRL files behind the ledger)
+    after_kill: Callable[[Path, Path], bool] | None = None
+    #: (store, workspace) -> after the final run and verify: assert that the disk and the ledger agree
+    at_end: Callable[[Path, Path], None] | None = None
+    #: (environment, store, workspace) -> a recovery step beside ``verify --repair`` (e.g. ``privca publish``)
+    recover: Callable[[dict[str, str], Path, Path], None] | None = None
+    #: where the kills are aimed, in turn (see _kill_at_random)
+    aims: tuple[str, ...] = ("random", "journal", "random", "temp")
 
 
 def _issue_command(i: int, work: Path) -> list[str]:
@@ -58,32 +74,141 @@ def _issued_leaves(work: Path) -> list[Path]:
             and ".privca-tmp-" not in p.name]
 
 
+def _crl_command(i: int, work: Path) -> list[str]:
+    return ["crl", "--out", str(work / "crl")]
+
+
+def _rotate_command(i: int, work: Path) -> list[str]:
+    return ["rotate", "intermediate", "--issuing-cn", f"Crash Issuing {i}"]
+
+
+def _no_leaves(work: Path) -> list[Path]:
+    return []
+
+
+def _crl_files_after_kill(store_path: Path, work: Path) -> bool:
+    """Every CRL file in --out is a whole CRL signed by its CA, never newer than the ledger's; returns whether
+    the kill left the folder behind the ledger (a temporary file, an older CRL, or a .crl and .pem that differ)."""
+    behind = any(".privca-tmp-" in p.name for p in (work / "crl").glob(".*"))
+    latest = _latest_crls(store_path)
+    for name, (number, der) in latest.items():
+        on_disk = _crl_files(work / "crl", name, store_path)
+        if on_disk is None:
+            behind = True
+            continue
+        disk_number, disk_der = on_disk
+        assert disk_number <= number, f"{name}: CRL #{disk_number} on disk is ahead of the ledger's #{number}"
+        behind |= disk_der != der
+    return behind
+
+
+def _crl_files(folder: Path, name: str, store_path: Path) -> tuple[int, bytes] | None:
+    """(CRL number, DER) of ``<name>.crl`` in ``folder`` after checking it whole and signed by its CA; None when
+    it is not there yet. A .crl.pem beside it holds the same CRL or an older one (it is written second)."""
+    der_path = folder / f"{name}.crl"
+    if not der_path.exists():
+        return None
+    crl = x509.load_der_x509_crl(der_path.read_bytes())
+    ca_cert = _ca_certificate(store_path, name)
+    assert crl.is_signature_valid(ca_cert.public_key()), f"{der_path}: signature does not verify"
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    pem_path = folder / f"{name}.crl.pem"
+    if pem_path.exists():
+        pem = x509.load_pem_x509_crl(pem_path.read_bytes())
+        assert pem.is_signature_valid(ca_cert.public_key())
+        assert pem.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number <= number
+    return number, der_path.read_bytes()
+
+
+def _crl_files_at_end(store_path: Path, work: Path) -> None:
+    from privca.revocation import crl_pem
+
+    assert [p for p in (work / "crl").iterdir() if ".privca-tmp-" in p.name] == []
+    for name, (_, der) in _latest_crls(store_path).items():
+        assert (work / "crl" / f"{name}.crl").read_bytes() == der
+        assert (work / "crl" / f"{name}.crl.pem").read_bytes() == crl_pem(der)
+
+
+def _publish_completes(env: dict[str, str], store_path: Path, work: Path) -> None:
+    """``privca publish`` writes every CA's latest CRL from the ledger, whatever a killed ``crl`` left in --out."""
+    done = subprocess.run([sys.executable, "-m", "privca", "publish", str(work / "pub")], env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name, (_, der) in _latest_crls(store_path).items():
+        assert (work / "pub" / "crl" / f"{name}.crl").read_bytes() == der  # the CRL URL's path under DIR
+
+
+def _one_issuing_ca(store_path: Path, work: Path) -> bool:
+    """Exactly one CA issues; returns whether the kill left a key file without its CA row (journaled)."""
+    assert len(_query(store_path, "SELECT id FROM cas WHERE role = 'issuing' AND status = 'active'")) == 1
+    refs = {row[0] for row in _query(store_path, "SELECT key_ref FROM cas")}
+    orphan = any(f"keys/{path.name}" not in refs for path in (store_path / "keys").glob("*.key.pem"))
+    return orphan
+
+
+def _rotations_at_end(store_path: Path, work: Path) -> None:
+    names = [row[0] for row in _query(store_path, "SELECT subject FROM cas WHERE role = 'issuing'")]
+    assert len(names) == len(set(names)) >= 3  # the first, the unkilled first run, the final run at least
+
+
 CRASH_CASES = [
     CrashCase("issue", _issue_command, lambda i, work: work / "out" / f"run{i}", _issued_leaves),
+    CrashCase("crl", _crl_command, lambda i, work: work / "crl", _no_leaves, store="ec",
+              after_kill=_crl_files_after_kill, at_end=_crl_files_at_end, recover=_publish_completes,
+              aims=("random", "temp")),
+    CrashCase("rotate", _rotate_command, lambda i, work: work.parent / "ecstore" / "keys", _no_leaves, store="ec",
+              after_kill=_one_issuing_ca, at_end=_rotations_at_end),
 ]
+
+
+@pytest.fixture(scope="module")
+def _ec_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with P-256 CA keys: a rotation generates a key on every run, which RSA-3072 would make slow."""
+    path = tmp_path_factory.mktemp("ec") / "store"
+    made = subprocess.run([sys.executable, "-m", "privca", "init", "--store", str(path), "--key-type", "ec:secp256r1",
+                           "--root-cn", "Crash Root CA", "--issuing-cn", "Crash Issuing CA 1", "--org", "Example Ltd",
+                           "--crl-url", "http://pki.example.test/crl"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE})
+    assert made.returncode == 0, made.stderr
+    return path
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, ec_key: Any) -> Path:
+    work = tmp_path / "work"
     for b in range(6):
-        folder = tmp_path / "csrs" / f"b{b}"
+        folder = work / "csrs" / f"b{b}"
         folder.mkdir(parents=True)
         for n in range(BATCH):
             name = f"c{b}-{n}.example.com"
             (folder / f"c{b}-{n}.csr").write_bytes(
                 build_csr(ec_key, cn=name, sans=[name]).public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "out").mkdir()
-    return tmp_path
+    (work / "out").mkdir()
+    return work
 
 
-def _ledger_fingerprints(store_path: Path) -> set[str]:
+def _query(store_path: Path, sql: str) -> list[tuple[Any, ...]]:
     import sqlite3
 
     conn = sqlite3.connect(store_path / "privca.db")
     try:
-        return {row[0] for row in conn.execute("SELECT fingerprint_sha256 FROM certificates")}
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def _ledger_fingerprints(store_path: Path) -> set[str]:
+    return {row[0] for row in _query(store_path, "SELECT fingerprint_sha256 FROM certificates")}
+
+
+def _latest_crls(store_path: Path) -> dict[str, tuple[int, bytes]]:
+    return {name: (number, bytes(der)) for name, number, der in _query(
+        store_path, "SELECT cas.name, crls.crl_number, crls.der FROM crls JOIN cas ON cas.id = crls.ca_id")}
+
+
+def _ca_certificate(store_path: Path, name: str) -> x509.Certificate:
+    [(pem,)] = _query(store_path, f"SELECT pem FROM cas WHERE name = '{name}'")
+    return x509.load_pem_x509_certificate(pem.encode())
 
 
 def _disk_fingerprints(files: list[Path]) -> set[str]:
@@ -93,7 +218,35 @@ def _disk_fingerprints(files: list[Path]) -> set[str]:
 
 
 def _leftovers(store_path: Path, work: Path) -> list[Path]:
-    return sorted([*(store_path / "pending").iterdir(), *(p for p in work.rglob("*") if ".privca-tmp-" in p.name)])
+    """What ``privca verify`` must report: journals, and temporary files in the store and in the folders the
+    ledger names. (A CRL's --out folder is not in the ledger: the next ``privca crl`` or ``publish`` tidies it.)"""
+    return sorted([*(store_path / "pending").iterdir(), *(p for p in store_path.rglob("*") if ".privca-tmp-" in p.name),
+                   *(p for p in work.rglob("*") if ".privca-tmp-" in p.name and (work / "crl") not in p.parents)])
+
+
+def _check_crl_numbers(store_path: Path, seen: dict[str, int]) -> None:
+    """CRL numbers never go backwards, and a CA's number and its latest CRL commit together."""
+    latest = {name: number for name, (number, _) in _latest_crls(store_path).items()}
+    for name, number in _query(store_path, "SELECT name, crl_number FROM cas"):
+        assert number >= seen.get(name, 0), f"{name}: CRL number went back from {seen[name]} to {number}"
+        assert latest.get(name, 0) == number, (name, number, latest.get(name))
+        seen[name] = number
+
+
+def _check_key_files(store_path: Path) -> None:
+    """Every CA row has its key file; a key file no CA row names is one that an unfinished journal names (the
+    rotation or init that wrote it died before its commit; recovery removes it)."""
+    import json
+
+    refs = {row[0] for row in _query(store_path, "SELECT key_ref FROM cas")}
+    for ref in refs:
+        assert (store_path / ref).is_file(), f"CA key {ref} is missing"
+    journaled = set()
+    for journal in (store_path / "pending").glob("*.json"):
+        journaled |= {Path(e["final"]).resolve() for e in json.loads(journal.read_text())["entries"]}
+    for key_file in (store_path / "keys").glob("*.key.pem"):
+        assert (f"keys/{key_file.name}" in refs or key_file.resolve() in journaled), \
+            f"{key_file}: a key file no CA row names, and no journal accounts for it"
 
 
 def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng: random.Random, aim: str,
@@ -127,10 +280,14 @@ def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng:
 
 
 @pytest.mark.parametrize("case", CRASH_CASES, ids=lambda c: c.name)
-def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: Path, passphrase: Any) -> None:
+def test_kill_9_at_random_points(case: CrashCase, store_path: Path, _ec_template: Path, workspace: Path,
+                                 passphrase: Any) -> None:
     from privca.store import Store
     from privca.verify import verify_store
 
+    if case.store == "ec":
+        store_path = workspace.parent / "ecstore"
+        shutil.copytree(_ec_template, store_path)
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     env = {**os.environ, "PRIVCA_STORE": str(store_path)}
     started = time.monotonic()
@@ -138,26 +295,34 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: P
                            capture_output=True, timeout=120)
     assert first.returncode == 0, first.stderr
     duration = time.monotonic() - started
+    crl_numbers: dict[str, int] = {}
+    _check_crl_numbers(store_path, crl_numbers)
 
     outcomes = []
     interrupted = 0
     for i in range(KILLS):
-        aim = ("random", "journal", "random", "temp")[i % 4]
+        aim = case.aims[i % len(case.aims)]
         outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aim, duration,
                                         case.temp_folder(i, workspace)))
-        # Before any recovery: a certificate on disk is always on record.
+        # Before any recovery: a certificate on disk is always on record, CRL numbers only go up, and every key
+        # file belongs to a CA row or to the journal of the write that died.
         assert _disk_fingerprints(case.certificates_on_disk(workspace)) <= _ledger_fingerprints(store_path)
+        _check_crl_numbers(store_path, crl_numbers)
+        _check_key_files(store_path)
+        behind = case.after_kill(store_path, workspace) if case.after_kill else False
         store = Store(store_path)
         try:
             report = verify_store(store, passphrase=passphrase, skip=["keys"])
             left = _leftovers(store_path, workspace)
-            interrupted += bool(left)
+            interrupted += bool(left) or behind
             assert {f.check for f in report.findings} <= {"leftovers", "files"}, report.findings
             assert (not report.ok) == bool(left), (report.findings, left)
             if i % 3 == 0:
                 repaired = verify_store(store, passphrase=passphrase, skip=["keys"], repair=True)
                 assert repaired.ok, repaired.findings
                 _assert_disk_matches_ledger(case, store_path, workspace)
+                if case.recover is not None:
+                    case.recover(env, store_path, workspace)
             # else: leave the leftovers to the next run (which may itself be killed while recovering them)
         finally:
             store.close()
@@ -169,6 +334,12 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, workspace: P
                            timeout=300)
     assert plain.returncode == 0, plain.stdout + plain.stderr
     _assert_disk_matches_ledger(case, store_path, workspace)
+    _check_crl_numbers(store_path, crl_numbers)
+    _check_key_files(store_path)
+    assert sorted((store_path / "keys").glob("*.key.pem")) == sorted(store_path / ref for (ref,) in _query(
+        store_path, "SELECT key_ref FROM cas"))
+    if case.at_end is not None:
+        case.at_end(store_path, workspace)
     # The kills really did land in the middle of things, not only before or after.
     assert outcomes.count("killed") >= KILLS // 2, outcomes
     assert interrupted >= 3, f"too few kills landed while files were being written ({interrupted})"
@@ -275,3 +446,43 @@ def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: A
     assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
         "SELECT pem FROM certificates WHERE serial = ?", (newer[0]["serial"],)).fetchone()[0]
     assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []
+
+
+def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
+        store: Any, passphrase: Any, now: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key file is on disk before the CA row commits. Killed in between: the journal says which file this run
+    wrote, so the next rotation (or verify --repair) removes it, and the generation's name is free again. A key
+    file no journal accounts for is reported and never deleted."""
+    from privca.keystore import NewCAKey
+    from privca.ledger import Ledger
+    from privca.rotation import rotate_intermediate
+    from privca.verify import verify_store
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit(137)  # the kill lands after the key file is saved, before the commit
+
+    monkeypatch.setattr(Ledger, "record_event", killed)
+    # After a real kill no undo code runs; only the journal's lock goes with the process.
+    monkeypatch.setattr(NewCAKey, "discard", lambda self: self._journal_scope.close())
+    with pytest.raises(SystemExit):
+        rotate_intermediate(store, passphrase, now=now, issuing_cn="Killed Issuing CA")
+    monkeypatch.undo()
+    # The kill left: the key file, its journal, and no CA row (the transaction rolled back).
+    orphan = store.keys_dir / "issuing-2.key.pem"
+    journals = list(store.pending_dir.glob("ca-key-*.json"))
+    assert orphan.exists() and len(journals) == 1
+    assert store.ledger.conn.execute("SELECT count(*) FROM cas WHERE name = 'issuing-2'").fetchone()[0] == 0
+    report = verify_store(store, passphrase=passphrase, skip=["keys"])
+    assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(journals[0]))]
+    # The next rotation undoes it first, then takes the same generation with a new key.
+    rotated = rotate_intermediate(store, passphrase, now=now, issuing_cn="Next Issuing CA")
+    assert rotated["issuing"]["name"] == "issuing-2" and list(store.pending_dir.iterdir()) == []
+    assert orphan.exists() and verify_store(store, passphrase=passphrase).ok  # the new CA's key, which matches
+
+    # A key file no journal accounts for (e.g. a ledger restored from an older backup): reported, kept.
+    stray = store.keys_dir / "issuing-9.key.pem"
+    stray.write_bytes(orphan.read_bytes())
+    stray.chmod(0o600)
+    repaired = verify_store(store, passphrase=passphrase, skip=["keys"], repair=True)
+    assert [(f.check, f.subject) for f in repaired.findings] == [("leftovers", str(stray))]
+    assert stray.exists()

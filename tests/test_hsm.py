@@ -726,3 +726,58 @@ def test_full_flow_with_keys_in_the_token(softhsm: SoftHSM, tmp_path: Path) -> N
         if path.is_file():
             assert b"PRIVATE KEY" not in path.read_bytes(), path
     assert not any((store / "keys").iterdir())
+
+
+# --- privca verify with keys in the token ---------------------------------------------------------------------
+
+@rsa_only
+def test_verify_checks_token_keys_with_the_pin_and_never_asks_for_a_passphrase(
+        token_ca: TokenCA, softhsm: SoftHSM, tmp_path: Path) -> None:
+    import json
+
+    store = tmp_path / "store"
+    shutil.copytree(token_ca.store, store)
+    # The PIN from the environment; PRIVCA_PASSPHRASE is empty, so asking for a passphrase would fail.
+    done = privca_subprocess("verify", "--store", store, "--json", env=softhsm.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["checked"]["keys"] == 2 and "keys" not in report["skipped"]
+    # The PIN from a file.
+    no_pin = {**softhsm.env, "PRIVCA_PKCS11_PIN": ""}
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(PIN + "\n")
+    done = privca_subprocess("verify", "--store", store, "--pin-file", pin_file, env=no_pin)
+    assert done.returncode == 0 and "OK: the store is whole" in done.stdout, done.stderr
+    # No PIN, a wrong PIN: one Error line each (the wrong one tried once), not a finding about the store.
+    done = privca_subprocess("verify", "--store", store, env=no_pin)
+    assert done.returncode == 4 and done.stderr == (
+        "Error: token PIN: not given; set PRIVCA_PKCS11_PIN or use --pin-file when there is no terminal; or check "
+        "everything but the keys with --skip keys\n")
+    done = privca_subprocess("verify", "--store", store, env={**softhsm.env, "PRIVCA_PKCS11_PIN": "0000-wrong"})
+    assert done.returncode == 4 and done.stderr.count("\n") == 1 and "PIN was not accepted" in done.stderr
+    assert "0000-wrong" not in done.stdout + done.stderr
+    assert privca_subprocess("verify", "--store", store, "--skip", "keys", env=no_pin).returncode == 0
+
+    # The module moved: --pkcs11-module finds it again.
+    conn = sqlite3.connect(store / "privca.db")
+    rows = conn.execute("SELECT id, key_ref FROM cas").fetchall()
+    with conn:
+        for ca_id, ref in rows:
+            conn.execute("UPDATE cas SET key_ref = ? WHERE id = ?",
+                         (re.sub(r"module-path=[^;?]*", "module-path=/nonexistent/libpkcs11.so", ref), ca_id))
+    done = privca_subprocess("verify", "--store", store, env=softhsm.env)
+    assert done.returncode == 4 and "PKCS#11 module /nonexistent/libpkcs11.so: no such file" in done.stderr
+    done = privca_subprocess("verify", "--store", store, "--pkcs11-module", MODULE, env=softhsm.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # Negative control: the issuing CA's row pointed at the root's key in the token is found (the key is really
+    # opened and compared, not taken on trust).
+    root_ref = conn.execute("SELECT key_ref FROM cas WHERE role = 'root'").fetchone()[0]
+    with conn:
+        conn.execute("UPDATE cas SET key_ref = ? WHERE role = 'issuing'", (root_ref,))
+    conn.close()
+    done = privca_subprocess("verify", "--store", store, "--json", "--pkcs11-module", MODULE,
+                             env=softhsm.env)
+    assert done.returncode == 13
+    assert [(f["check"], f["subject"]) for f in json.loads(done.stdout)["findings"]] == [("keys", "CA issuing-1")]
+    assert "does not match the CA certificate" in json.loads(done.stdout)["findings"][0]["problem"]

@@ -213,12 +213,24 @@ def test_permissions_found_and_repaired(store_path: Path, cli: Any) -> None:
 
 
 def test_changed_and_missing_files(store_path: Path, issued: list[dict[str, Any]], cli: Any) -> None:
-    Path(issued[0]["cert_path"]).write_text(Path(issued[1]["cert_path"]).read_text())
+    """Exported files get moved: a missing one is a note (exit 0); one that holds something else is a finding."""
     Path(issued[2]["fullchain_path"]).unlink()
+    Path(issued[1]["cert_path"]).rename(Path(issued[1]["cert_path"]).with_suffix(".installed"))
+    code, report, _ = _verify(cli, store_path)
+    assert code == 0 and report["ok"] and report["findings"] == []
+    assert sorted(n["subject"] for n in report["notes"]) == sorted([issued[1]["cert_path"],
+                                                                     issued[2]["fullchain_path"]])
+    assert f"privca show {issued[2]['serial']} --fullchain" in report["notes"][0]["note"] + report["notes"][1]["note"]
+    human = cli("verify", "--store", store_path)
+    assert human.exit_code == 0 and "Notes (not problems)" not in human.stderr
+    assert issued[2]["fullchain_path"] in human.stdout and "OK: the store is whole" in human.stdout
+
+    Path(issued[0]["cert_path"]).write_text(Path(issued[1]["cert_path"]).with_suffix(".installed").read_text())
     code, report, _ = _verify(cli, store_path)
     assert code == 13
-    assert sorted(f["subject"] for f in report["findings"]) == sorted([issued[0]["cert_path"],
-                                                                        issued[2]["fullchain_path"]])
+    assert [(f["check"], f["subject"]) for f in report["findings"]] == [("files", issued[0]["cert_path"])]
+    assert "does not hold what the ledger has" in report["findings"][0]["problem"]
+    assert len(report["notes"]) == 2
     assert _verify(cli, store_path, "--skip", "files")[0] == 0
 
 

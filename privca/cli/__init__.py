@@ -123,5 +123,8 @@ def _usage_exception() -> type[Exception]:
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+    from ..names import printable
+
+    # One line, and no terminal control sequences from a hostile file name or value (they show as \x1b).
+    sys.stderr.write(f"Error: {printable(' '.join(message.split()), limit=10_000)}\n")
     sys.exit(code)

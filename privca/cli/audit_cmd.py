@@ -116,23 +116,25 @@ def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
 
 
 def _print_audit(report: "AuditReport") -> None:
+    from ..names import printable  # file names and messages come from anywhere: no control sequences
+
     moment = report.generated_at
     rows = []
     for cert in report.certificates:
         info = cert.info
-        where = cert.locations[0] + (f" (+{len(cert.locations) - 1})" if len(cert.locations) > 1 else "")
+        where = printable(cert.locations[0], 300) + (f" (+{len(cert.locations) - 1})" if len(cert.locations) > 1 else "")
         eku = "+".join(info.eku) if info.eku is not None else "(any)"
         rows.append([cert.severity, cert.verdict, info.label, info.position, where, cert.root.kind, eku,
                      f"{info.not_after:%Y-%m-%d} ({info.days_left(moment)}d)"])
     for target, message in report.errors:
-        rows.append(["warning", "unreadable", "", "", target, "", "", message])
+        rows.append(["warning", "unreadable", "", "", printable(target, 300), "", "", printable(message, 300)])
     table("Certificate audit", ["severity", "verdict", "certificate", "position", "where", "root", "EKU", "expires"],
           rows)
     flagged = [c for c in report.certificates if c.severity != "info"]
     if flagged:
         print("\nFindings and remedies:")
     for cert in flagged:
-        print(f"- {cert.info.label} ({cert.locations[0]}): {cert.verdict}")
+        print(f"- {cert.info.label} ({printable(cert.locations[0], 300)}): {cert.verdict}")
         for item in cert.findings:
             if item.severity != "info":
                 print(f"    {item.severity} {item.rule}: {item.message}")

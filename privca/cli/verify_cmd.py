@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, PassphraseFileOption, StoreOption, note, open_store, passphrase_source, print_json, progress_bar, table
+from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+                     open_store, print_json, progress_bar, table)
 
 CHECK_NAMES = "cas, certificates, keys, crl, events, permissions, leftovers, files"
 
@@ -18,15 +19,18 @@ def verify(
                                                    "'--skip keys' needs no passphrase.", show_default=False)] = None,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Check that the store is whole: exit 0 when it is, 13 with every problem listed when it is not.
 
     Checks that every certificate in the ledger parses, matches its serial, subject and fingerprint and is signed
-    by its CA; that the CA keys decrypt and match the CA certificates; that CRL numbers never go backwards; that
+    by its CA; that the CA keys open (key files with the passphrase, HSM keys with the token PIN) and match the CA
+    certificates; that CRL numbers never go backwards; that
     the events log is an unbroken hash chain (an edited or deleted row is named); that the store is owner-only;
     that no interrupted write left files behind; and that the certificate files privca wrote still hold what the
-    ledger says.
+    ledger says (a file that was moved away is shown as a note, not a problem).
 
     Examples:
 
@@ -35,16 +39,25 @@ def verify(
         privca verify --repair          # after a crash or a kill
 
         privca verify --skip keys --json   # from cron, without the passphrase
+
+        privca verify --pin-file /root/.privca-pin   # CA keys in an HSM: the PIN, no passphrase
     """
     from ..errors import IntegrityError, KeyMaterialError
-    from ..verify import certificate_count, verify_store
+    from ..verify import certificate_count, secrets_needed, verify_store
 
     target = open_store(store)
     skipped = list(skip or [])
     secret = None
     if "keys" not in skipped:
+        # Only the secrets the CA keys need (a store with every key in a token never asks for a passphrase),
+        # asked for before the progress bar starts.
+        secret = ca_secrets(passphrase_file, pin_file, pkcs11_module)
         try:
-            secret = passphrase_source(passphrase_file)
+            for name in secrets_needed(target):
+                if name == "pin":
+                    secret.get_pin()
+                else:
+                    secret.get_passphrase()
         except KeyMaterialError as exc:
             raise KeyMaterialError(f"{exc.message}; or check everything but the keys with --skip keys") from None
     total = certificate_count(target) if "certificates" not in skipped else 0
@@ -60,6 +73,9 @@ def verify(
         checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
         print(f"Checked {checked}" + (f" (skipped: {', '.join(report.skipped)})" if report.skipped else ""))
         print(f"Events log head: {report.events_head}  (note it somewhere else to detect a rewritten log)")
+        if report.notes:
+            table("Notes (not problems)", ["check", "what", "note"],
+                  [[f.check, printable(f.subject, 200), printable(f.problem, 300)] for f in report.notes])
         if report.findings:
             table("Problems", ["check", "what", "problem"],
                   [[f.check, printable(f.subject, 200), printable(f.problem, 300)] for f in report.findings])
