@@ -463,7 +463,7 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                 try:
                     actual = path.read_bytes() if not path.is_symlink() else None
                 except OSError:
-                    option = "--pem" if column == "cert_path" else "--fullchain"
+                    option = {"cert_path": "--pem", "chain_path": "--chain", "fullchain_path": "--fullchain"}[column]
                     ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
                                                     f"{row['serial']}); to write it again: privca show "
                                                     f"{row['serial']} {option}"))

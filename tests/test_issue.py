@@ -230,3 +230,5 @@ def test_show_fullchain_writes_the_file_again_from_the_ledger(cli, store_path: P
     [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)
     again = cli("show", record["serial"], "--fullchain", "--store", store_path).stdout
     assert again == Path(record["fullchain_path"]).read_text()
+    chain = cli("show", record["serial"], "--chain", "--store", store_path).stdout
+    assert chain == Path(record["chain_path"]).read_text()

@@ -79,6 +79,8 @@ def show(
     fullchain: Annotated[bool, typer.Option("--fullchain", help="Print the certificate followed by its issuing CA "
                                             "and root: the .fullchain.pem file, written again from the ledger.")]
     = False,
+    chain: Annotated[bool, typer.Option("--chain", help="Print only its issuing CA and root: the .chain.pem file.")]
+    = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -98,11 +100,12 @@ def show(
     target = open_store(store)
     ledger = target.require_ca()
     row = ledger.certificate(parse_serial(serial))
-    if pem or fullchain:
-        sys.stdout.write(row["pem"])
-        if fullchain:
-            from ..ca import chain_rows
+    if pem or fullchain or chain:
+        from ..ca import chain_rows
 
+        if not chain:
+            sys.stdout.write(row["pem"])
+        if fullchain or chain:
             sys.stdout.write("".join(ca["pem"] for ca in chain_rows(target, ledger.ca(row["issuer_id"]))))
         return
     names = {int(ca["id"]): str(ca["name"]) for ca in ledger.cas()}
