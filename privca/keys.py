@@ -128,37 +128,6 @@ _OID_SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _OID_AES256_CBC = "2.16.840.1.101.3.4.1.42"
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    length = len(content)
-    if length < 0x80:
-        header = bytes([length])
-    else:
-        raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        header = bytes([0x80 | len(raw)]) + raw
-    return bytes([tag]) + header + content
-
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _der_oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    body = bytearray([parts[0] * 40 + parts[1]])
-    for part in parts[2:]:
-        chunk = [part & 0x7F]
-        part >>= 7
-        while part:
-            chunk.append(0x80 | (part & 0x7F))
-            part >>= 7
-        body.extend(reversed(chunk))
-    return _der(0x06, bytes(body))
-
-
-def _seq(*items: bytes) -> bytes:
-    return _der(0x30, b"".join(items))
-
-
 def encrypt_private_key(key: "CertificateIssuerPrivateKeyTypes", passphrase: Passphrase) -> bytes:
     """PEM ``ENCRYPTED PRIVATE KEY`` (PKCS#8, PBES2 with scrypt and AES-256-CBC)."""
     import base64
@@ -174,9 +143,11 @@ def encrypt_private_key(key: "CertificateIssuerPrivateKeyTypes", passphrase: Pas
     padded = padder.update(plain) + padder.finalize()
     encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
     encrypted = encryptor.update(padded) + encryptor.finalize()
-    scrypt_params = _seq(_der(0x04, salt), _der_int(SCRYPT_N), _der_int(SCRYPT_R), _der_int(SCRYPT_P), _der_int(32))
-    pbes2_params = _seq(_seq(_der_oid(_OID_SCRYPT), scrypt_params), _seq(_der_oid(_OID_AES256_CBC), _der(0x04, iv)))
-    der = _seq(_seq(_der_oid(_OID_PBES2), pbes2_params), _der(0x04, encrypted))
+    from .der import integer, octets, oid, sequence
+
+    scrypt_params = sequence(octets(salt), integer(SCRYPT_N), integer(SCRYPT_R), integer(SCRYPT_P), integer(32))
+    pbes2_params = sequence(sequence(oid(_OID_SCRYPT), scrypt_params), sequence(oid(_OID_AES256_CBC), octets(iv)))
+    der = sequence(sequence(oid(_OID_PBES2), pbes2_params), octets(encrypted))
     body = base64.encodebytes(der).decode().replace("\n", "")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return ("-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END ENCRYPTED PRIVATE KEY-----\n").encode()

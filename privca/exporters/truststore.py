@@ -26,6 +26,8 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from ..der import bmp_string, explicit, integer, null, octets, oid, sequence, set_of
+
 DEFAULT_PASSWORD = "changeit"  # Java's default trust store password; keytool -storepasswd changes it
 MAC_ITERATIONS = 10_000        # the default of JDK 12+ and OpenSSL 3 for the PKCS#12 MAC
 
@@ -38,68 +40,19 @@ OID_ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 
 
-# --- a minimal DER encoder: only the types a trust store needs ------------------------------------------------
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    length = len(content)
-    if length < 0x80:
-        encoded = bytes([length])
-    else:
-        size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        encoded = bytes([0x80 | len(size)]) + size
-    return bytes([tag]) + encoded + content
-
-
-def _sequence(*items: bytes) -> bytes:
-    return _tlv(0x30, b"".join(items))
-
-
-def _set(*items: bytes) -> bytes:
-    return _tlv(0x31, b"".join(sorted(items)))  # DER: SET OF elements in ascending order of their encodings
-
-
-def _explicit(number: int, content: bytes) -> bytes:
-    return _tlv(0xA0 + number, content)
-
-
-def _integer(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _octets(value: bytes) -> bytes:
-    return _tlv(0x04, value)
-
-
-def _oid(dotted: str) -> bytes:
-    first, second, *rest = (int(part) for part in dotted.split("."))
-    body = bytearray()
-    for arc in [first * 40 + second, *rest]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _bmp_string(text: str) -> bytes:
-    return _tlv(0x1E, text.encode("utf-16-be"))
-
-
 # --- PKCS#12 -------------------------------------------------------------------------------------------------
 
 def _cert_bag(der: bytes, alias: str) -> bytes:
-    attributes = _set(
-        _sequence(_oid(OID_FRIENDLY_NAME), _set(_bmp_string(alias))),
-        _sequence(_oid(OID_ORACLE_TRUSTED_KEY_USAGE), _set(_oid(OID_ANY_EXTENDED_KEY_USAGE))),
+    attributes = set_of(
+        sequence(oid(OID_FRIENDLY_NAME), set_of(bmp_string(alias))),
+        sequence(oid(OID_ORACLE_TRUSTED_KEY_USAGE), set_of(oid(OID_ANY_EXTENDED_KEY_USAGE))),
     )
-    cert_bag = _sequence(_oid(OID_X509_CERTIFICATE), _explicit(0, _octets(der)))
-    return _sequence(_oid(OID_CERT_BAG), _explicit(0, cert_bag), attributes)
+    cert_bag = sequence(oid(OID_X509_CERTIFICATE), explicit(0, octets(der)))
+    return sequence(oid(OID_CERT_BAG), explicit(0, cert_bag), attributes)
 
 
 def _data_content_info(content: bytes) -> bytes:
-    return _sequence(_oid(OID_DATA), _explicit(0, _octets(content)))
+    return sequence(oid(OID_DATA), explicit(0, octets(content)))
 
 
 def pkcs12_kdf(password: str, salt: bytes, purpose: int, iterations: int, size: int) -> bytes:
@@ -130,12 +83,12 @@ def pkcs12_kdf(password: str, salt: bytes, purpose: int, iterations: int, size: 
 
 def java_truststore(entries: Sequence[tuple[str, bytes]], password: str = DEFAULT_PASSWORD) -> bytes:
     """A PKCS#12 trust store holding ``(alias, certificate DER)`` entries, in the order given."""
-    safe_contents = _sequence(*(_cert_bag(der, alias) for alias, der in entries))
-    auth_safe = _sequence(_data_content_info(safe_contents))
+    safe_contents = sequence(*(_cert_bag(der, alias) for alias, der in entries))
+    auth_safe = sequence(_data_content_info(safe_contents))
     # Reproducible: the salt is a digest of what the MAC protects (see the module docstring).
     salt = hashlib.sha256(b"privca-truststore-salt" + auth_safe).digest()[:16]
     key = pkcs12_kdf(password, salt, 3, MAC_ITERATIONS, 32)
     mac = hmac.new(key, auth_safe, hashlib.sha256).digest()
-    algorithm = _sequence(_oid(OID_SHA256), _tlv(0x05, b""))
-    mac_data = _sequence(_sequence(algorithm, _octets(mac)), _octets(salt), _integer(MAC_ITERATIONS))
-    return _sequence(_integer(3), _data_content_info(auth_safe), mac_data)
+    algorithm = sequence(oid(OID_SHA256), null())
+    mac_data = sequence(sequence(algorithm, octets(mac)), octets(salt), integer(MAC_ITERATIONS))
+    return sequence(integer(3), _data_content_info(auth_safe), mac_data)
