@@ -118,6 +118,17 @@ def _leaf_entries(store: "Store", ledger: "Ledger", now: datetime, horizon_days:
                      command=f"privca renew {entry['serial']}" if ready else
                      f"privca renew {entry['serial']} --csr NEW.csr")
         entries.append(entry)
+    # A certificate whose issuing CA was revoked is no longer trusted by any peer that checks the CRL, whatever
+    # its own expiry: it is due for renewal now, from the CA that issues today.
+    revoked_issuers = {int(row["id"]) for row in ledger.cas() if row["status"] == "revoked"}
+    listed = {entry["serial"] for entry in entries}
+    for row in ledger.query_certificates(now=now, statuses=("valid",)):
+        if int(row["issuer_id"]) in revoked_issuers and row["serial"] not in listed:
+            entries.append({"serial": row["serial"], "subject": row["subject"], "profile": row["profile"],
+                            "not_after": row["not_after"], "issuer": names.get(int(row["issuer_id"])),
+                            "key_source": None, "problems": [f"its issuing CA {names.get(int(row['issuer_id']))} "
+                                                             "was revoked"],
+                            "due": iso(now), "action": "renew", "command": f"privca renew {row['serial']}"})
     oldest = iso(now - timedelta(days=horizon_days))
     for row in ledger.query_certificates(now=now, statuses=("expired",)):
         if row["not_after"] < oldest or any(s["status"] == "valid" for s in ledger.successors(row["serial"])):

@@ -468,3 +468,15 @@ def test_plan_cli(store_path: Path, cli: Any) -> None:
     assert cli("plan", "--store", store_path, "--within", "-1").exit_code == 2
     assert snapshot(store_path) == before
     assert ledger_counts(store_path) == (0, 1)
+
+
+def test_plan_says_to_renew_everything_a_revoked_issuing_ca_signed(store: Any, store_path: Path, cli: Any,
+                                                                   passphrase: Any, tmp_path: Path) -> None:
+    from privca.plan import rotation_plan
+
+    leaf = issue_leaf(store, tmp_path, "expc", passphrase)
+    assert not [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]
+    issuing = store.ledger.active_ca("issuing")
+    assert cli("revoke", issuing["serial"], "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
+    actions = [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]
+    assert len(actions) == 1 and "was revoked" in actions[0]["why"] and actions[0]["overdue"] is False
