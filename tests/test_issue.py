@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import ledger_counts, run_tool
+from conftest import ledger_counts, run_tool, snapshot
 
 EKU = x509.ExtendedKeyUsage
 
@@ -232,3 +232,20 @@ def test_show_fullchain_writes_the_file_again_from_the_ledger(cli, store_path: P
     assert again == Path(record["fullchain_path"]).read_text()
     chain = cli("show", record["serial"], "--chain", "--store", store_path).stdout
     assert chain == Path(record["chain_path"]).read_text()
+
+
+def test_dry_run_shows_what_would_be_granted_and_changes_nothing(cli, store_path: Path, make_csr, monkeypatch,
+                                                                 tmp_path: Path) -> None:
+    monkeypatch.delenv("PRIVCA_PASSPHRASE")  # a dry run needs no passphrase
+    csr = make_csr("expc.csr")
+    before = snapshot(store_path, csr.parent)
+    result = cli("issue", csr, "--profile", "expressway-server", "--dry-run", "--store", store_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    [preview] = json.loads(result.stdout)
+    assert preview["requested_eku"] == ["serverAuth", "clientAuth"] and preview["eku"] == ["serverAuth"]
+    assert preview["issuer"] == "issuing-1" and preview["sans"][0] == "expc1.example.com"
+    assert snapshot(store_path, csr.parent) == before
+    # Negative control: a CSR the real run would refuse is refused by the dry run too, the same way.
+    bad = make_csr("wild.csr", sans=["expc1.example.com", "*.example.com"])
+    refused = cli("issue", bad, "--dry-run", "--store", store_path)
+    assert refused.exit_code != 0 and "wildcard" in refused.stderr

@@ -19,6 +19,8 @@ def issue(
                                              show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the files here instead of next to each CSR.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace output files that already exist.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the CSRs and show what each would be granted; "
+                                          "sign nothing, write nothing, ask for no passphrase.")] = False,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     pin_file: PinFileOption = None,
@@ -37,10 +39,15 @@ def issue(
         privca issue exp-c1.csr exp-c2.csr --out certs/
 
         privca issue expc-client.csr --profile expressway-client --days 365
+
+        privca issue expe.csr --profile expressway-e --dry-run
     """
+    target = open_store(store)
+    if dry_run:
+        _preview(target, csrs, profile, out, force, json_output)
+        return
     from ..signer import issue as issue_certificates
 
-    target = open_store(store)
     with progress_bar(len(csrs), "Signing") as advance:
         records = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
                                      profile=profile, days=days, out_dir=out, force=force, progress=advance)
@@ -66,3 +73,38 @@ def issue(
         for eku, purpose in (("serverAuth", "sslserver"), ("clientAuth", "sslclient")):
             if eku in first["eku"]:
                 note(f"Verify: openssl verify -purpose {purpose} -CAfile {first['chain_path']} {first['cert_path']}")
+
+
+def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, force: bool, json_output: bool) -> None:
+    """What ``issue`` would grant each CSR, from the same checks, without the CA key."""
+    from ..ca import active_issuing_row
+    from ..signer import plan
+
+    issuing = active_issuing_row(target)  # type: ignore[arg-type]
+    planned = plan(target, csrs, profile=profile, out_dir=out, force=force)  # type: ignore[arg-type]
+    previews = [{
+        "csr": item.request.source,
+        "profile": item.request.profile.name,
+        "subject": item.request.subject.rfc4514_string(),
+        "sans": [entry.value for entry in item.request.sans],
+        "key_type": item.request.key_type,
+        "requested_eku": item.request.requested_eku,
+        "eku": list(item.request.profile.eku),
+        "key_usage": list(item.request.profile.key_usage_for(item.request.key_algorithm)),
+        "validity_days": item.request.profile.validity_days,
+        "issuer": issuing["name"],
+        "cert_path": str(item.cert_path),
+        "notes": item.request.notes,
+    } for item in planned]
+    if json_output:
+        print_json(previews)
+        return
+    for preview in previews:
+        print(f"{preview['csr']}: would be issued by {preview['issuer']} under profile {preview['profile']}")
+        print(f"  subject {preview['subject']}")
+        print(f"  SAN {', '.join(preview['sans'])}; key {preview['key_type']}")
+        print(f"  EKU asked {', '.join(preview['requested_eku']) or '-'}; granted {', '.join(preview['eku'])}")
+        print(f"  key usage {', '.join(preview['key_usage'])}; {preview['validity_days']} days; to {preview['cert_path']}")
+        for text in preview["notes"]:
+            print(f"  note: {text}")
+    note("Dry run: nothing signed or written. Run again without --dry-run to issue.")
