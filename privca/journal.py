@@ -57,7 +57,7 @@ def _rule(kind: str) -> ContentFromLedger | None:
     if kind not in KINDS:
         return None
     module, _, function = KINDS[kind].partition(":")
-    return getattr(import_module(module), function)  # type: ignore[no-any-return]
+    return getattr(import_module(module), function)
 
 
 def pending_dir(store: "Store") -> Path:

@@ -225,11 +225,11 @@ def _record_and_write(
         serial = serial_hex(cert.serial_number)
         leaf = cert.public_bytes(Encoding.PEM)
         leaf_pem = leaf.decode()
-        folder = absolute[item.cert_path.parent]
+        where = absolute[item.cert_path.parent]
         paths = {}
         for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
                                   ("fullchain", item.fullchain_path, leaf + chain_bytes)):
-            paths[role] = os.path.join(folder, final.name)
+            paths[role] = os.path.join(where, final.name)
             files.append((final, serial, data))
             entries.append({"final": paths[role], "tag": serial, "role": role})
         request = item.request

@@ -169,14 +169,14 @@ def check_cas(ctx: Context) -> Iterator[Finding]:
         for problem in _row_mismatches(row, cert):
             yield Finding("cas", subject, problem)
     for row in rows:
-        cert = ctx.ca_certs.get(row["id"])
-        if cert is None:
+        loaded = ctx.ca_certs.get(row["id"])
+        if loaded is None:
             continue
-        parent = ctx.ca_certs.get(row["parent_id"]) if row["parent_id"] is not None else cert
+        parent = ctx.ca_certs.get(row["parent_id"]) if row["parent_id"] is not None else loaded
         if parent is None:
             yield Finding("cas", f"CA {row['name']}", f"its parent CA #{row['parent_id']} is missing or unreadable")
-        elif problem := _signature_problem(cert, parent):
-            yield Finding("cas", f"CA {row['name']}", problem)
+        elif bad_signature := _signature_problem(loaded, parent):
+            yield Finding("cas", f"CA {row['name']}", bad_signature)
 
 
 def check_certificates(ctx: Context) -> Iterator[Finding]:
@@ -194,8 +194,8 @@ def check_certificates(ctx: Context) -> Iterator[Finding]:
             issuer = ctx.ca_certs.get(row["issuer_id"])
             if issuer is None:
                 yield Finding("certificates", subject, f"its issuing CA #{row['issuer_id']} is missing or unreadable")
-            elif problem := _signature_problem(cert, issuer):
-                yield Finding("certificates", subject, problem)
+            elif bad_signature := _signature_problem(cert, issuer):
+                yield Finding("certificates", subject, bad_signature)
         if ctx.progress is not None:
             ctx.progress(len(batch))
 

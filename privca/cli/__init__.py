@@ -99,12 +99,14 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=args, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
         _fail(exc.one_line(), exc.exit_code)
-    except _usage_exception() as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()  # a group without its subcommand: the group's help
-            sys.exit(exc.exit_code)
-        context = getattr(exc, "ctx", None)
-        _fail(f"{exc.format_message()} (see: {context.command_path if context else 'privca'} --help)", exc.exit_code)
+    except _usage_exception() as caught:
+        usage: Any = caught  # click's UsageError family: show(), exit_code, format_message()
+        if type(usage).__name__ == "NoArgsIsHelpError":
+            usage.show()  # a group without its subcommand: the group's help
+            sys.exit(usage.exit_code)
+        context = getattr(usage, "ctx", None)
+        _fail(f"{usage.format_message()} (see: {context.command_path if context else 'privca'} --help)",
+              usage.exit_code)
     except typer.Abort:
         _fail("aborted", 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,21 +45,25 @@ def list_certificates(
     moment = now()
     names = {int(row["id"]): str(row["name"]) for row in ledger.cas()}
     stamp = iso(moment)
-    query = {"now": moment, "statuses": status or (), "expiring_within_days": expiring_within, "profile": profile}
+
+    def query(columns: tuple[str, ...] = ("*",)) -> Any:
+        return ledger.query_certificates(now=moment, statuses=status or (), expiring_within_days=expiring_within,
+                                         profile=profile, columns=columns)
+
     if json_output:
-        print_json([certificate_record(row, now=moment, ca_names=names) for row in ledger.query_certificates(**query)])
+        print_json([certificate_record(row, now=moment, ca_names=names) for row in query()])
     elif csv_output:
         import csv
 
         writer = csv.writer(sys.stdout)
         writer.writerow(["serial", "status", "profile", "subject", "sans", "issuer", "not_before", "not_after"])
-        for row in ledger.query_certificates(**query):
+        for row in query():
             record = certificate_record(row, now=moment, ca_names=names)
             writer.writerow([record["serial"], record["status"], record["profile"], record["subject"],
                              " ".join(record["sans"]), record["issuer"], record["not_before"], record["not_after"]])
     else:
         # Only the columns of the table: the ledger's listing index covers them, so no certificate row is read.
-        rows = ledger.query_certificates(**query, columns=TABLE_COLUMNS)
+        rows = query(TABLE_COLUMNS)
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
               [[r["serial"], _status(r["status"], r["not_after"], stamp), r["profile"], r["subject"], r["not_after"]]
                for r in rows])

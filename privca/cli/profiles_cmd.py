@@ -29,7 +29,7 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
     _list(store, json_output)
 
 
-def _list(store: object, json_output: bool) -> None:
+def _list(store: Path | None, json_output: bool) -> None:
     from ..profiles import available_profiles, load_profile
 
     target = open_store(store)
