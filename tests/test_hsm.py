@@ -707,7 +707,7 @@ def test_full_flow_with_keys_in_the_token(softhsm: SoftHSM, tmp_path: Path) -> N
             assert "Response verify OK" in text and f"{leaf}: {expected}" in text, text
     finally:
         server.terminate()
-        server.wait(10)
+        server.communicate(timeout=10)  # waits, and closes the pipe
 
     privca("rotate", "intermediate")
     rows = ca_rows(store)

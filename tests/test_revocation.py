@@ -495,7 +495,7 @@ def served(store: Any, store_path: Path, leaves: list, passphrase: Any) -> Itera
         yield {"url": first.split("listening on ")[1].strip(), "process": process}
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # waits, and closes the pipe
 
 
 def openssl_ocsp(url: str, issuer: Path, cafile: str, *target: str) -> str:
