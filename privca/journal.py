@@ -60,10 +60,6 @@ def _rule(kind: str) -> ContentFromLedger | None:
     return getattr(import_module(module), function)
 
 
-def pending_dir(store: "Store") -> Path:
-    return store.pending_dir
-
-
 @dataclass
 class Recovery:
     """What recovery did with one journal: ``forward`` (finished from the ledger) or ``back`` (removed)."""
@@ -103,7 +99,7 @@ def open_journal(store: "Store", kind: str, entries: list[dict[str, Any]], *, cr
     """
     if kind not in KINDS:
         raise ValueError(f"journal kind {kind!r} has no recovery rule")
-    folder = pending_dir(store)
+    folder = store.pending_dir
     ensure_private_dir(folder)
     name = f"{kind}-{os.getpid()}-{os.urandom(4).hex()}"
     data = {"kind": kind, "created_dirs": [str(p) for p in created_dirs], "entries": entries, **facts}
@@ -132,7 +128,7 @@ def open_journal(store: "Store", kind: str, entries: list[dict[str, Any]], *, cr
 def abandoned_journals(store: "Store") -> list[Path]:
     """Journals in the store whose process is gone (nobody holds their lock), including one that died while
     still writing its journal (before any other file)."""
-    folder = pending_dir(store)
+    folder = store.pending_dir
     if not folder.is_dir():
         return []
     found = []
@@ -169,7 +165,7 @@ def _locked(path: Path) -> Iterator[bool]:
 
 def live_temp_files(store: "Store") -> set[Path]:
     """The temporary files named by journals that a running privca holds: not leftovers, work in progress."""
-    folder = pending_dir(store)
+    folder = store.pending_dir
     if not folder.is_dir():
         return set()
     live: set[Path] = set()
@@ -187,7 +183,7 @@ def live_temp_files(store: "Store") -> set[Path]:
 
 def named_files(store: "Store") -> set[Path]:
     """Every file that a journal in the store (live or abandoned) is about to write or has written."""
-    folder = pending_dir(store)
+    folder = store.pending_dir
     named: set[Path] = set()
     for path in folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []:
         try:
@@ -209,7 +205,7 @@ def read_journal(path: Path) -> dict[str, Any]:
 
 def recover(store: "Store") -> list[Recovery]:
     """Finish or undo every abandoned journal in the store; return what was done."""
-    folder = pending_dir(store)
+    folder = store.pending_dir
     if not folder.is_dir():
         return []
     done = []

@@ -187,9 +187,11 @@ def check(
     if json_output:
         print_json(report.to_dict(moment))
     else:
+        from ..decision import version_text
+
         info = report.certificate
         print(f"{cert}: {report.verdict.upper()} for {role} (profile {report.profile}; Expressway version "
-              f"{parse_version_text(version)})")
+              f"{version_text(version)})")
         print(f"  {info.label}: EKU {'+'.join(info.eku) if info.eku is not None else '(any)'}; {info.key_text}; "
               f"until {info.not_after:%Y-%m-%d}; chain {' -> '.join(report.chain)}")
         for item in report.findings:
@@ -200,8 +202,3 @@ def check(
     if code:
         raise typer.Exit(code)
 
-
-def parse_version_text(version: str | None) -> str:
-    from ..decision import version_text
-
-    return version_text(version)
