@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Any
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -42,6 +43,14 @@ def san_entries(general_names: object) -> list[SanEntry]:
         else:
             entries.append(SanEntry("other", type(name).__name__))
     return entries
+
+
+def common_name(name: Any, fallback: str = "") -> str:
+    """The first CN of a cryptography ``x509.Name``, or ``fallback`` when it has none."""
+    from cryptography.x509.oid import NameOID
+
+    found = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(found[0].value) if found else fallback
 
 
 def san_text_length(entries: list[SanEntry]) -> int:

@@ -41,10 +41,10 @@ _TRAILING_NUMBER = re.compile(r"^(.*?(?:\s|-|\sG))(\d+)$")
 
 
 def common_name(row: "sqlite3.Row") -> str:
-    from cryptography.x509.oid import NameOID
+    """The CN of a CA in the ledger."""
+    from .names import common_name as cn_of
 
-    values = load_ca_cert(row).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else ""
+    return cn_of(load_ca_cert(row).subject)
 
 
 def next_generation_cn(previous_cn: str, previous_generation: int, generation: int) -> str:

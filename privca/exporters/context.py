@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ExportError
 from ..ledger import iso
+from ..names import common_name
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -138,13 +139,6 @@ def _subject_rfc4514(name: Any) -> str:
     return ", ".join(rdn.rfc4514_string() for rdn in reversed(name.rdns))
 
 
-def _common_name(name: Any, fallback: str) -> str:
-    from cryptography.x509.oid import NameOID
-
-    found = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(found[0].value) if found else fallback
-
-
 def _depth(row_id: int, parents: Mapping[int, int | None]) -> int:
     depth, seen, current = 0, {row_id}, parents.get(row_id)
     while current is not None and current in parents and current not in seen:
@@ -185,7 +179,7 @@ def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
             status=str(row["status"]),
             subject=_subject_rfc4514(cert.subject),
             subject_openssl=_subject_openssl(cert.subject),
-            common_name=_common_name(cert.subject, str(row["name"])),
+            common_name=common_name(cert.subject, str(row["name"])),
             issuer=_subject_rfc4514(cert.issuer),
             issuer_openssl=_subject_openssl(cert.issuer),
             self_signed=self_signed,
