@@ -127,7 +127,8 @@ class Issuer:
         return builder.sign(self.key, signature_hash(self.key))
 
 
-def load_ca_cert(row: "sqlite3.Row") -> "x509.Certificate":
+def certificate_of(row: "sqlite3.Row") -> "x509.Certificate":
+    """The certificate a ledger row holds (a CA's or an issued one: both keep their PEM in ``pem``)."""
     from cryptography import x509
 
     return x509.load_pem_x509_certificate(row["pem"].encode())
@@ -136,7 +137,7 @@ def load_ca_cert(row: "sqlite3.Row") -> "x509.Certificate":
 def load_issuer(store: "Store", row: "sqlite3.Row", secrets: CASecrets | SecretSource) -> Issuer:
     """The CA in ``row`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
     key = load_ca_key(store, row, CASecrets.of(secrets))
-    cert = load_ca_cert(row)
+    cert = certificate_of(row)
     if key.public_key() != cert.public_key():
         raise StoreError(f"{describe_key_ref(store, row['key_ref'])}: key does not match the certificate of CA "
                          f"{row['name']}")

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .ca import parse_serial
+from .ca import certificate_of, parse_serial
 from .errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
 from .keystore import CASecrets, SecretSource
 from .policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
@@ -26,8 +26,6 @@ from .signer import (PlannedCertificate, Progress, check_out_dir, output_paths, 
 
 if TYPE_CHECKING:
     import sqlite3
-
-    from cryptography import x509
 
     from .ledger import Ledger
     from .store import Store
@@ -69,12 +67,6 @@ def _check_renewable(ledger: "Ledger", row: "sqlite3.Row") -> None:
                              f"renew that one instead: privca renew {successor['serial']}")
 
 
-def _load_certificate(row: "sqlite3.Row") -> "x509.Certificate":
-    from cryptography import x509
-
-    return x509.load_pem_x509_certificate(row["pem"].encode())
-
-
 def _profile(name: str, store: "Store", cache: dict[str, Profile]) -> Profile:
     if name not in cache:
         cache[name] = load_profile(name, store.profiles_dir)
@@ -85,7 +77,7 @@ def same_key_renewal(row: "sqlite3.Row", profile: Profile) -> Renewal:
     """Renew with the key on record: the CSR the certificate was issued from, else its own public key."""
     from cryptography import x509
 
-    cert = _load_certificate(row)
+    cert = certificate_of(row)
     source = f"serial {row['serial']}"
     public_key = cert.public_key()
     key_source, csr_der = KEY_FROM_CERTIFICATE, None
@@ -122,7 +114,7 @@ def new_csr_renewal(row: "sqlite3.Row", profile: Profile, csr_path: Path) -> Ren
     from_csr, problems = check(csr, der, str(csr_path), profile)
     if from_csr is None:
         _refuse(str(csr_path), problems)
-    cert = _load_certificate(row)
+    cert = certificate_of(row)
     renewal, problems = request_from_certificate(cert, from_csr.public_key, str(csr_path), profile,
                                                  csr_sha256=from_csr.csr_sha256, requested_eku=from_csr.requested_eku)
     if renewal is None:

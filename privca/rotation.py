@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .ca import (DEFAULT_ISSUING_DAYS, DEFAULT_ISSUING_KEY, DEFAULT_ROOT_DAYS, DEFAULT_ROOT_KEY,
-                 ca_certificate_under, ca_name, ca_row, crl_base_of, crl_url_for, fingerprint, load_ca_cert,
+                 ca_certificate_under, ca_name, ca_row, crl_base_of, crl_url_for, fingerprint, certificate_of,
                  load_issuer, pem_of, root_ca_certificate, serial_hex, undone_on_failure)
 from .errors import LedgerError, StoreError, UsageError
 from .journal import recover
@@ -44,7 +44,7 @@ def common_name(row: "sqlite3.Row") -> str:
     """The CN of a CA in the ledger."""
     from .names import common_name as cn_of
 
-    return cn_of(load_ca_cert(row).subject)
+    return cn_of(certificate_of(row).subject)
 
 
 def next_generation_cn(previous_cn: str, previous_generation: int, generation: int) -> str:
@@ -75,7 +75,7 @@ def _check_new_cn(ledger: "Ledger", cn: str, option: str, taken: tuple[str, ...]
 def _organization(row: "sqlite3.Row") -> str | None:
     from cryptography.x509.oid import NameOID
 
-    values = load_ca_cert(row).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    values = certificate_of(row).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return str(values[0].value) if values else None
 
 
