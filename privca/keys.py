@@ -51,11 +51,6 @@ class Passphrase:
     __str__ = __repr__
 
 
-def passphrase_from_env_or_file(passphrase_file: Path | None) -> Passphrase | None:
-    """The passphrase from ``--passphrase-file`` or the PRIVCA_PASSPHRASE variable, or None (then prompt)."""
-    return secret_from_env_or_file(passphrase_file, PASSPHRASE_ENV, "passphrase")
-
-
 def secret_from_env_or_file(path: Path | None, env_name: str, what: str) -> Passphrase | None:
     """A secret (passphrase, token PIN) from its file or its environment variable, or None (then prompt)."""
     if path is not None:

@@ -150,15 +150,7 @@ def rotate_intermediate(
 
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, issuing_cn=issuing_cn, key_type=key_type, days=days)
-    sign_first_crls(target, secrets, moment)
-    if json_output:
-        print_json(result)
-        return
-    _print_ca("New issuing CA", result["issuing"])
-    for name in result["retired"]:
-        print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
-    print("CRLs signed for every CA; publish them: privca publish DIR")
-    print("Next: load the new CA into every peer (privca export ...), then renew certificates (privca plan).")
+    _report(target, secrets, moment, result, json_output, [("New issuing CA", "issuing")])
 
 
 @app.command("root")
@@ -193,24 +185,27 @@ def rotate_root(
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
                     root_days=root_days, issuing_days=issuing_days, cross_days=cross_days)
+    _report(target, secrets, moment, result, json_output, [("New root", "root"), ("New issuing CA", "issuing")])
+
+
+def _report(target: Any, secrets: Any, moment: Any, result: dict[str, Any], json_output: bool,
+            new: list[tuple[str, str]]) -> None:
+    """After a rotation: sign the new CAs' first CRLs with the keys already unlocked, then say what changed."""
     sign_first_crls(target, secrets, moment)
     if json_output:
         print_json(result)
         return
-    _print_ca("New root", result["root"])
-    _print_ca("New issuing CA", result["issuing"])
-    for cross in result["cross_certificates"]:
+    for label, key in new:
+        row = result[key]
+        print(f"{label}: {row['subject']}  ({row['name']}, key {row['key_type']}, expires {row['not_after']})")
+        print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
+    for cross in result.get("cross_certificates", []):
         print(f"Cross-certificate {cross['subject']} signed by {cross['issuer']} (until {cross['not_after']})")
         print(f"         SHA-256 {fingerprint_text(cross['fingerprint_sha256'])}")
     for name in result["retired"]:
         print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
     print("CRLs signed for every CA; publish them: privca publish DIR")
-    print("Next: load the new root and issuing CA into every peer (privca export ...), then renew (privca plan).")
-
-
-def _print_ca(label: str, row: dict[str, Any]) -> None:
-    print(f"{label}: {row['subject']}  ({row['name']}, key {row['key_type']}, expires {row['not_after']})")
-    print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
+    print("Next: load the new CAs into every peer (privca export ...), then renew certificates (privca plan).")
 
 
 def plan(
