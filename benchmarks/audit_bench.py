@@ -67,7 +67,7 @@ def build_folder(folder: Path, count: int, now: datetime) -> None:
 
 
 def time_privca(folder: Path, now: datetime) -> tuple[float, int]:
-    from privca.audit import audit
+    from privca.inspect.audit import audit
 
     start = time.perf_counter()
     report = audit([str(folder)], now=now)

@@ -60,10 +60,10 @@ authorityKeyIdentifier = keyid:always
 
 def make_store(folder: Path, entries: int, now: datetime) -> tuple[Path, list[tuple[str, str, str]]]:
     """A privca store whose issuing CA has ``entries`` revoked certificates in the ledger."""
-    from privca.ca import init_ca
-    from privca.keys import Passphrase
-    from privca.ledger import iso
-    from privca.store import Store
+    from privca.authority.ca import init_ca
+    from privca.keys.material import Passphrase
+    from privca.ledger.db import iso
+    from privca.ledger.store import Store
 
     store = Store(folder / "store")
     init_ca(store, Passphrase(PASSPHRASE.encode()), root_cn="Bench Root CA", issuing_cn="Bench Issuing CA",
@@ -165,10 +165,10 @@ def main() -> None:
 
 def library_times(store_path: Path, now: datetime, runs: int) -> tuple[float, float]:
     """In-process medians: issue_crls (ledger -> signed CRLs in the ledger) and build_crl alone."""
-    from privca.ca import load_issuer
-    from privca.keys import Passphrase
-    from privca.revocation import build_crl, issue_crls, revoked_entries
-    from privca.store import Store
+    from privca.authority.ca import load_issuer
+    from privca.keys.material import Passphrase
+    from privca.revocation.revoke import build_crl, issue_crls, revoked_entries
+    from privca.ledger.store import Store
 
     store = Store(store_path)
     secret = Passphrase(PASSPHRASE.encode())

@@ -179,7 +179,7 @@ def million_row_store() -> Path:
         print(f"  ledger rows: {start + 100_000:,}", file=sys.stderr)
     conn.close()
     shutil.rmtree(work)
-    from privca.ledger import Ledger
+    from privca.ledger.db import Ledger
 
     Ledger(path / "privca.db").close()  # apply any schema migration (indexes) now, not in the first timed run
     marker.write_text("1000000\n")

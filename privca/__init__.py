@@ -14,35 +14,35 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .errors import (BackupError, CertificateInputError, CSRError, ExportError, IntegrityError, KeyMaterialError,
+from privca.errors import (BackupError, CertificateInputError, CSRError, ExportError, IntegrityError, KeyMaterialError,
                      LedgerError, OutputError, PolicyViolation, PrivcaError, ProfileError, RevocationError, StoreError,
                      UsageError)
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Store": "privca.store",
-    "Passphrase": "privca.keys",
-    "CASecrets": "privca.keystore",
-    "TokenChoice": "privca.keystore",
-    "init_ca": "privca.ca",
-    "issue": "privca.signer",
+    "Store": "privca.ledger.store",
+    "Passphrase": "privca.keys.material",
+    "CASecrets": "privca.keys.keystore",
+    "TokenChoice": "privca.keys.keystore",
+    "init_ca": "privca.authority.ca",
+    "issue": "privca.authority.signer",
     "export": "privca.exporters",
-    "load_profile": "privca.profiles",
-    "load_profile_file": "privca.profiles",
-    "certificate_record": "privca.records",
-    "revoke": "privca.revocation",
-    "release": "privca.revocation",
-    "issue_crls": "privca.revocation",
-    "crl_status": "privca.revocation",
-    "publish": "privca.publish",
-    "set_urls": "privca.publish",
-    "make_server": "privca.server",
-    "check_certificate": "privca.check",
-    "describe": "privca.certinfo",
-    "verify_store": "privca.verify",
-    "backup_store": "privca.backup",
-    "restore_store": "privca.backup",
+    "load_profile": "privca.issuance.profiles",
+    "load_profile_file": "privca.issuance.profiles",
+    "certificate_record": "privca.ledger.records",
+    "revoke": "privca.revocation.revoke",
+    "release": "privca.revocation.revoke",
+    "issue_crls": "privca.revocation.revoke",
+    "crl_status": "privca.revocation.revoke",
+    "publish": "privca.revocation.publish",
+    "set_urls": "privca.revocation.publish",
+    "make_server": "privca.service.server",
+    "check_certificate": "privca.inspect.check",
+    "describe": "privca.inspect.certinfo",
+    "verify_store": "privca.maintenance.verify",
+    "backup_store": "privca.maintenance.backup",
+    "restore_store": "privca.maintenance.backup",
 }
 
 __all__ = sorted([*_LAZY, "BackupError", "CertificateInputError", "CSRError", "ExportError", "IntegrityError",

@@ -60,9 +60,9 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
 @pytest.fixture(scope="session")
 def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA for the whole session: RSA key generation is the slow part, copying is not."""
-    from privca.ca import init_ca
-    from privca.keys import Passphrase
-    from privca.store import Store
+    from privca.authority.ca import init_ca
+    from privca.keys.material import Passphrase
+    from privca.ledger.store import Store
 
     path = tmp_path_factory.mktemp("template") / "store"
     store = Store(path)
@@ -83,7 +83,7 @@ def store_path(_template_store: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(store_path: Path) -> Any:
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     opened = Store(store_path)
     yield opened
@@ -92,7 +92,7 @@ def store(store_path: Path) -> Any:
 
 @pytest.fixture
 def passphrase() -> Any:
-    from privca.keys import Passphrase
+    from privca.keys.material import Passphrase
 
     return Passphrase(PASSPHRASE.encode())
 

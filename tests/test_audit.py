@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from conftest import NOW, snapshot
 from estate import CLIENT, EXPECTED, SERVER, Estate, build_estate, leaf, make_cert, name
 
-from privca.audit import AuditReport, audit
+from privca.inspect.audit import AuditReport, audit
 from privca.errors import UsageError
-from privca.publictrust import PublicRoots, load_trust_data, mozilla_label
+from privca.inspect.publictrust import PublicRoots, load_trust_data, mozilla_label
 
-DATA_FILE = Path(__file__).resolve().parent.parent / "privca" / "data" / "public_trust.toml"
+DATA_FILE = Path(__file__).resolve().parent.parent / "privca" / "inspect" / "data" / "public_trust.toml"
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +124,7 @@ def test_renew_early_dates_follow_the_ca_cut_off_and_sc081(estate: Estate, publi
 ])
 def test_expressway_version_refines_verdicts(estate: Estate, public: PublicRoots, version: str,
                                              server_only: tuple[str, str], remedy_words: str) -> None:
-    from privca.decision import parse_expressway_version
+    from privca.common.decision import parse_expressway_version
 
     report = audit([str(estate.folder)], now=NOW, public_roots=public,
                    expressway_version=parse_expressway_version(version))
@@ -138,7 +138,7 @@ def test_expressway_version_refines_verdicts(estate: Estate, public: PublicRoots
 
 
 def test_expressway_version_parsing() -> None:
-    from privca.decision import LEGACY, X15_4, X15_5, parse_expressway_version
+    from privca.common.decision import LEGACY, X15_4, X15_5, parse_expressway_version
 
     assert [parse_expressway_version(v) for v in ("X14", "x15.0", "X15.3.2", "15.4", "X15.5", "X16.1")] == [
         LEGACY, LEGACY, LEGACY, X15_4, X15_5, X15_5]
@@ -180,7 +180,7 @@ def test_a_broken_data_file_lists_every_problem(tmp_path: Path) -> None:
 
 
 def test_removed_roots_are_flagged_from_the_data(estate: Estate, tmp_path: Path) -> None:
-    from privca.certinfo import describe
+    from privca.inspect.certinfo import describe
 
     root = describe(estate.public_root.cert)
     edited = tmp_path / "trust.toml"
@@ -214,7 +214,7 @@ def test_input_formats(estate: Estate, tmp_path: Path) -> None:
     (tmp_path / "combined.pem").write_bytes(leaf_cert.key_pem() + leaf_cert.pem() + estate.private_ca.pem())
     (tmp_path / "wrongkey.pem").write_bytes(estate.leaves["matching.pem"].key_pem() + leaf_cert.pem())
     (tmp_path / "pw").write_bytes(b"s3cret pass\n")
-    from privca.sources import read_password_file
+    from privca.inspect.sources import read_password_file
 
     report = audit([str(tmp_path)], now=NOW, password=read_password_file(tmp_path / "pw"))
     assert report.errors == []
@@ -472,7 +472,7 @@ def test_closed_port_and_non_tls_listeners_are_per_target_errors(s_server: Any) 
 
 
 def test_endpoint_parsing() -> None:
-    from privca.sources import expand_targets, parse_endpoint
+    from privca.inspect.sources import expand_targets, parse_endpoint
 
     assert parse_endpoint("expe.example.com:443") == ("expe.example.com", 443)
     assert parse_endpoint("[::1]:5061") == ("::1", 5061)
@@ -484,7 +484,7 @@ def test_endpoint_parsing() -> None:
 
 
 def test_certinfo_summary(estate: Estate) -> None:
-    from privca.certinfo import describe
+    from privca.inspect.certinfo import describe
 
     info = describe(estate.leaves["private-combined.pem"].cert)
     data = info.to_dict(NOW)

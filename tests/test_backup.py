@@ -131,7 +131,7 @@ def _hostile_archive(path: Path, members: dict[str, bytes], passphrase: Any, *, 
     import io
     import tarfile
 
-    from privca.backup import MANIFEST, _encrypt
+    from privca.maintenance.backup import MANIFEST, _encrypt
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:

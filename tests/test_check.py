@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from conftest import NOW, run_tool, snapshot
 from estate import CLIENT, Estate, build_estate, leaf, make_cert, name, resign_sha1, rsa_key
 
-from privca.check import ROLES, check_certificate
-from privca.decision import LEGACY, X15_4, X15_5
+from privca.inspect.check import ROLES, check_certificate
+from privca.common.decision import LEGACY, X15_4, X15_5
 from privca.errors import CertificateInputError, UsageError
 
 
@@ -223,7 +223,7 @@ def test_unknown_role_and_unreadable_input(estate: Estate, files: Any, tmp_path:
 @pytest.mark.parametrize("profile", sorted(ROLES))
 def test_what_privca_issues_for_a_profile_passes_check_for_that_role(store: Any, passphrase: Any, make_csr: Any,
                                                                      tmp_path: Path, profile: str) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     csr = make_csr(f"{profile}.csr", cn=f"{profile}.example.com", sans=[f"{profile}.example.com"])
     record = issue(store, [csr], passphrase, now=NOW, profile=profile, out_dir=tmp_path / "out")[0]

@@ -81,11 +81,11 @@ def test_four_processes_issue_250_each_into_one_store(store_path: Path, ec_key: 
 
 def test_busy_ledger_fails_cleanly_and_the_retry_succeeds(store_path: Path, make_csr: Any, cli: Any, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import privca.ledger
+    import privca.ledger.db
 
     csrs = [make_csr(f"b{i}.csr", cn=f"b{i}.example.com", sans=[f"b{i}.example.com"]) for i in range(3)]
     out = tmp_path / "out" / "new"
-    monkeypatch.setattr(privca.ledger, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(privca.ledger.db, "BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(store_path / "privca.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer holds the ledger
     before = snapshot(store_path, tmp_path / "out", csrs[0].parent)

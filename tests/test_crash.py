@@ -121,7 +121,7 @@ def _crl_files(folder: Path, name: str, store_path: Path) -> tuple[int, bytes] |
 
 
 def _crl_files_at_end(store_path: Path, work: Path) -> None:
-    from privca.revocation import crl_pem
+    from privca.revocation.revoke import crl_pem
 
     assert [p for p in (work / "crl").iterdir() if ".privca-tmp-" in p.name] == []
     for name, (_, der) in _latest_crls(store_path).items():
@@ -212,7 +212,7 @@ def _ca_certificate(store_path: Path, name: str) -> x509.Certificate:
 
 
 def _disk_fingerprints(files: list[Path]) -> set[str]:
-    from privca.ca import fingerprint
+    from privca.authority.ca import fingerprint
 
     return {fingerprint(x509.load_pem_x509_certificate(path.read_bytes())) for path in files}
 
@@ -282,8 +282,8 @@ def _kill_at_random(args: list[str], env: dict[str, str], store_path: Path, rng:
 @pytest.mark.parametrize("case", CRASH_CASES, ids=lambda c: c.name)
 def test_kill_9_at_random_points(case: CrashCase, store_path: Path, _ec_template: Path, workspace: Path,
                                  passphrase: Any) -> None:
-    from privca.store import Store
-    from privca.verify import verify_store
+    from privca.ledger.store import Store
+    from privca.maintenance.verify import verify_store
 
     if case.store == "ec":
         store_path = workspace.parent / "ecstore"
@@ -358,8 +358,8 @@ def _assert_disk_matches_ledger(case: CrashCase, store_path: Path, work: Path) -
 def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: Any, tmp_path: Path, now: Any) -> None:
     """The two recovery directions, made deterministic: a journal whose certificates committed is finished from
     the ledger (even when its temporary files are gone), one whose certificates did not is undone."""
-    import privca.signer as signer
-    from privca.journal import recover
+    import privca.authority.signer as signer
+    from privca.ledger.journal import recover
 
     csr = make_csr("one.csr")
     # Committed, then "killed" before the renames: the ledger has the row, the files are temporary (or missing).
@@ -386,8 +386,8 @@ def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: 
     assert list((tmp_path / "fwd").glob(".*privca-tmp-*")) == [] and list(store.pending_dir.iterdir()) == []
 
     # Not committed: a run that died after writing its journal and a temporary file, before its transaction.
-    from privca.fsutil import write_temp
-    from privca.journal import open_journal
+    from privca.common.fsutil import write_temp
+    from privca.ledger.journal import open_journal
 
     folder = tmp_path / "back" / "deep"
     final = folder / "two.pem"
@@ -403,7 +403,7 @@ def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: 
 
 def test_a_journal_cut_off_while_being_written_is_a_leftover(store: Any, passphrase: Any) -> None:
     """Killed while writing its journal (before any other file): verify names it, --repair removes it."""
-    from privca.verify import verify_store
+    from privca.maintenance.verify import verify_store
 
     scratch = store.pending_dir / ".issue-4242-0badf00d.tmp"
     scratch.write_text('{"kind": "iss')
@@ -418,8 +418,8 @@ def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: A
                                                        now: Any) -> None:
     """A run committed, then died before its renames; meanwhile another run replaced the same file (--force).
     Recovery must leave the newer certificate in place and only drop the stale temporary files."""
-    import privca.signer as signer
-    from privca.journal import recover
+    import privca.authority.signer as signer
+    from privca.ledger.journal import recover
 
     csr = make_csr("same.csr")
     real_replace = os.replace
@@ -453,10 +453,10 @@ def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
     """The key file is on disk before the CA row commits. Killed in between: the journal says which file this run
     wrote, so the next rotation (or verify --repair) removes it, and the generation's name is free again. A key
     file no journal accounts for is reported and never deleted."""
-    from privca.keystore import NewCAKey
-    from privca.ledger import Ledger
-    from privca.rotation import rotate_intermediate
-    from privca.verify import verify_store
+    from privca.keys.keystore import NewCAKey
+    from privca.ledger.db import Ledger
+    from privca.authority.rotation import rotate_intermediate
+    from privca.maintenance.verify import verify_store
 
     def killed(*args: Any, **kwargs: Any) -> None:
         raise SystemExit(137)  # the kill lands after the key file is saved, before the commit

@@ -59,7 +59,7 @@ def basic_rows(fixture: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def ledger_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A full ``cas`` ledger row for a fixture certificate (the shape privca.ca writes)."""
+    """A full ``cas`` ledger row for a fixture certificate (the shape privca.authority.ca writes)."""
     cert = x509.load_pem_x509_certificate(row["pem"].encode())
     return {
         "id": row["id"], "name": row["name"], "role": row["role"], "generation": row["generation"],
@@ -74,7 +74,7 @@ def ledger_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_fixture_store(path: Path, rows: list[dict[str, Any]]) -> Path:
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     store = Store(path)
     ledger = store.create()
@@ -106,7 +106,7 @@ def scenario_stores(tmp_path_factory: pytest.TempPathFactory, fixture_cas: dict[
 def exported(tmp_path_factory: pytest.TempPathFactory, scenario_stores: dict[str, Path]) -> dict[str, Path]:
     """``privca export all`` of each fixture scenario, made once (read-only for the tests)."""
     from privca.exporters import export
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     base = tmp_path_factory.mktemp("exported")
     folders = {}
@@ -221,7 +221,7 @@ def test_openssl_reads_the_pkcs7_files(peer: str, p7b: str, inform: str, exporte
 
 def lookalike_leaf(tmp_path: Path, store_path: Path) -> Path:
     """A CA with the very same names as the store's CA but other keys, and an Expressway-C leaf under it."""
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     store = Store(store_path)
     names = {row["role"]: x509.load_pem_x509_certificate(row["pem"].encode()).subject for row in store.ledger.cas()}
@@ -419,7 +419,7 @@ def test_der_files_are_one_ca_each(exported: dict[str, Path], fixture_cas: dict[
 
 def test_rotation_keeps_active_and_retired_generations_parents_first(scenario_stores: dict[str, Path]) -> None:
     from privca.exporters import trust_context
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     store = Store(scenario_stores["rotation"])
     ctx = trust_context(store, NOW)
@@ -454,7 +454,7 @@ def test_templates_refuse_a_missing_value(scenario_stores: dict[str, Path]) -> N
 
     from privca.exporters import PEERS, trust_context
     from privca.exporters.render import render
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     ctx = trust_context(Store(scenario_stores["basic"]), NOW)
     with pytest.raises(jinja2.UndefinedError, match="bundle"):
@@ -469,7 +469,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 
 def test_same_ledger_same_bytes(scenario_stores: dict[str, Path], exported: dict[str, Path], tmp_path: Path) -> None:
     from privca.exporters import export
-    from privca.store import Store
+    from privca.ledger.store import Store
 
     store = Store(scenario_stores["rotation"])
     export(store, "all", tmp_path / "again", now=NOW + timedelta(hours=5))
@@ -641,7 +641,7 @@ def test_wheel_ships_the_templates(tmp_path: Path, scenario_stores: dict[str, Pa
         assert f"privca/exporters/templates/{peer}/INSTRUCTIONS.md.j2" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     script = ("import sys, privca; from datetime import datetime, timezone; from pathlib import Path; "
-              "from privca.exporters import export; from privca.store import Store; "
+              "from privca.exporters import export; from privca.ledger.store import Store; "
               "assert privca.__file__.startswith(sys.argv[1]), privca.__file__; "
               "export(Store(sys.argv[2]), 'cube', Path(sys.argv[3]), now=datetime(2026, 11, 29, tzinfo=timezone.utc))")
     run = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, sys.argv[1]); {script}",

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from privca.errors import CSRError
-from privca.names import dns_name_problem
-from privca.policy import check, load_csr
-from privca.profiles import load_profile
+from privca.common.names import dns_name_problem
+from privca.issuance.policy import check, load_csr
+from privca.issuance.profiles import load_profile
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.function_scoped_fixture])
@@ -75,7 +75,7 @@ def _run_policy(data: bytes) -> Any:
 
 def _assert_sound(request: Any) -> None:
     """What policy accepted obeys the rules and builds into a certificate with the same names."""
-    from privca.builder import leaf_builder, validity
+    from privca.issuance.builder import leaf_builder, validity
 
     for entry in request.sans:
         if entry.kind == "dns":

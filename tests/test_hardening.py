@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from privca.names import dns_name_problem
+from privca.common.names import dns_name_problem
 
 
 @pytest.mark.parametrize("name", ["xn--mnchen-3ya.example.com", "xn--e1afmkfd.example.com",
@@ -49,7 +49,7 @@ def test_profile_files_that_are_not_profiles(cli, store_path, tmp_path, target) 
 
 
 def test_shipped_profiles_still_load() -> None:
-    from privca.profiles import available_profiles, load_profile
+    from privca.issuance.profiles import available_profiles, load_profile
 
     assert all(load_profile(name).max_validity_days <= 3650 for name in available_profiles())
 

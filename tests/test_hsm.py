@@ -86,7 +86,7 @@ def ca_rows(store: Path) -> list[sqlite3.Row]:
 
 
 def object_label(key_ref: str) -> str:
-    from privca.hsm import TokenKeyRef
+    from privca.keys.hsm import TokenKeyRef
 
     return TokenKeyRef.parse(key_ref).label
 
@@ -135,10 +135,10 @@ class TokenCA:
 
     def issuer(self, role: str = "issuing") -> Any:
         """The CA opened in this process, as revocation and OCSP code open it."""
-        from privca.ca import load_issuer
-        from privca.keys import Passphrase
-        from privca.keystore import CASecrets
-        from privca.store import Store
+        from privca.authority.ca import load_issuer
+        from privca.keys.material import Passphrase
+        from privca.keys.keystore import CASecrets
+        from privca.ledger.store import Store
 
         store = Store(self.store)
         try:
@@ -235,8 +235,8 @@ def test_token_keys_are_sensitive_sign_only_and_never_extractable(token_ca: Toke
 def test_token_refuses_to_reveal_the_secret_value(token_ca: TokenCA) -> None:
     import pkcs11
 
-    from privca.hsm import open_token
-    from privca.keys import Passphrase
+    from privca.keys.hsm import open_token
+    from privca.keys.material import Passphrase
 
     session = open_token(MODULE, TOKEN, lambda: Passphrase(PIN.encode())).session
     label = object_label(ca_rows(token_ca.store)[1]["key_ref"])
@@ -251,7 +251,7 @@ def test_token_refuses_to_reveal_the_secret_value(token_ca: TokenCA) -> None:
 @rsa_only
 def test_rsa_pss_signatures_from_a_token_key(token_ca: TokenCA, tmp_path: Path) -> None:
     """privca itself signs with PKCS#1 v1.5 (docs/hsm.md says why); the token key signs PSS when asked."""
-    from privca.builder import base_builder, validity
+    from privca.issuance.builder import base_builder, validity
 
     issuer = token_ca.issuer()
     leaf = x509.load_pem_x509_certificate(token_ca.leaf.read_bytes())
@@ -350,7 +350,7 @@ def test_ocsp_response_signed_in_the_token_verifies_with_openssl(token_ca: Token
 
 def test_cross_certificate_signed_by_a_token_root(token_ca: TokenCA, tmp_path: Path) -> None:
     """Rolling over to a new root: the token root cross-signs it, and leaves under the new root chain to the old."""
-    from privca.builder import ca_builder, validity
+    from privca.issuance.builder import ca_builder, validity
 
     root = token_ca.issuer("root")
     new_key = ec.generate_private_key(ec.SECP256R1())
@@ -380,7 +380,7 @@ def test_cross_certificate_signed_by_a_token_root(token_ca: TokenCA, tmp_path: P
 
 
 def test_signing_threads_share_one_locked_session(token_ca: TokenCA) -> None:
-    from privca.hsm import _sessions
+    from privca.keys.hsm import _sessions
 
     key = token_ca.issuer().key
     failures: list[BaseException] = []
@@ -442,12 +442,12 @@ def test_init_with_existing_keys_made_by_another_tool(softhsm: SoftHSM, tmp_path
 def test_existing_keys_unfit_for_a_ca_are_refused(softhsm: SoftHSM, tmp_path: Path) -> None:
     import pkcs11
 
-    from privca.ca import init_ca
+    from privca.authority.ca import init_ca
     from privca.errors import KeyMaterialError
-    from privca.hsm import open_token
-    from privca.keys import Passphrase
-    from privca.keystore import CASecrets, TokenChoice
-    from privca.store import Store
+    from privca.keys.hsm import open_token
+    from privca.keys.material import Passphrase
+    from privca.keys.keystore import CASecrets, TokenChoice
+    from privca.ledger.store import Store
 
     pin = Passphrase(PIN.encode())
     session = open_token(MODULE, LAB_TOKEN, lambda: pin).session
@@ -476,11 +476,11 @@ def test_existing_keys_unfit_for_a_ca_are_refused(softhsm: SoftHSM, tmp_path: Pa
 
 
 def test_a_failed_init_removes_the_keys_it_generated(softhsm: SoftHSM, tmp_path: Path) -> None:
-    from privca.ca import init_ca
+    from privca.authority.ca import init_ca
     from privca.errors import StoreError
-    from privca.keys import Passphrase
-    from privca.keystore import CASecrets, TokenChoice
-    from privca.store import Store
+    from privca.keys.material import Passphrase
+    from privca.keys.keystore import CASecrets, TokenChoice
+    from privca.ledger.store import Store
 
     before = token_objects(LAB_TOKEN)
     in_the_way = tmp_path / "store"
@@ -515,8 +515,8 @@ def test_wrong_pin_is_one_clear_error_and_changes_nothing(token_ca: TokenCA, sof
 
 def test_a_wrong_pin_is_asked_for_and_tried_once(softhsm: SoftHSM) -> None:
     from privca.errors import KeyMaterialError
-    from privca.hsm import open_token
-    from privca.keys import Passphrase
+    from privca.keys.hsm import open_token
+    from privca.keys.material import Passphrase
 
     asked = []
 
@@ -613,10 +613,10 @@ def test_token_options_that_do_not_fit_together(cli: Any, tmp_path: Path) -> Non
 # --- the key backends side by side ----------------------------------------------------------------------------
 
 def test_each_backend_asks_only_for_its_own_secret(token_ca: TokenCA, store: Any, passphrase: Any) -> None:
-    from privca.ca import load_issuer
-    from privca.keys import Passphrase
-    from privca.keystore import CASecrets
-    from privca.store import Store
+    from privca.authority.ca import load_issuer
+    from privca.keys.material import Passphrase
+    from privca.keys.keystore import CASecrets
+    from privca.ledger.store import Store
 
     def never() -> Passphrase:
         raise AssertionError("asked for a secret this key does not need")
@@ -636,7 +636,7 @@ def test_each_backend_asks_only_for_its_own_secret(token_ca: TokenCA, store: Any
 
 def test_key_uris_round_trip_odd_labels() -> None:
     from privca.errors import KeyMaterialError
-    from privca.hsm import TokenKeyRef
+    from privca.keys.hsm import TokenKeyRef
 
     ref = TokenKeyRef("/opt/vendor lib/libcknfast.so", "UC CA; 2026=prod", "root?1 & more/%")
     uri = ref.uri()

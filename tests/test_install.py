@@ -35,7 +35,7 @@ def test_installed_wheel_carries_the_profiles(installed: Path, tmp_path: Path) -
         assert f'"name": "{name}"' in listed.stdout
     # The profiles come from the installed package, not from this checkout.
     where = subprocess.run([installed / "bin" / "python", "-c",
-                            "import privca.profiles as p; print(p.shipped_profiles_dir())"],
+                            "import privca.issuance.profiles as p; print(p.shipped_profiles_dir())"],
                            cwd=work, capture_output=True, text=True)
     assert str(ROOT) not in where.stdout and "_profiles" in where.stdout
 

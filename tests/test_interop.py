@@ -27,9 +27,9 @@ HOST = "expc1.example.com"
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory, _template_store: Path) -> dict[str, dict[str, Path]]:
     """One certificate per Expressway profile, with its key, issued from a copy of the session CA."""
-    from privca.keys import Passphrase
-    from privca.signer import issue
-    from privca.store import Store
+    from privca.keys.material import Passphrase
+    from privca.authority.signer import issue
+    from privca.ledger.store import Store
 
     from conftest import NOW, PASSPHRASE
 

@@ -57,7 +57,7 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
     ],
 )
 def test_profile_decides_eku_not_the_csr(store, passphrase, make_csr, now, profile, expected) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     [record] = issue(store, [make_csr()], passphrase, now=now, profile=profile)
     assert eku_of(load(Path(record["cert_path"]))) == expected
@@ -67,7 +67,7 @@ def test_profile_decides_eku_not_the_csr(store, passphrase, make_csr, now, profi
 
 
 def test_extensions_are_what_a_pki_engineer_expects(store, passphrase, make_csr, now) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     [record] = issue(store, [make_csr()], passphrase, now=now, profile="cucm")
     cert = load(Path(record["cert_path"]))
@@ -89,7 +89,7 @@ def test_extensions_are_what_a_pki_engineer_expects(store, passphrase, make_csr,
 
 
 def test_ec_key_gets_no_key_encipherment(store, passphrase, make_csr, now, ec_key) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     [record] = issue(store, [make_csr(key=ec_key)], passphrase, now=now)
     ku = load(Path(record["cert_path"])).extensions.get_extension_for_class(x509.KeyUsage).value
@@ -97,7 +97,7 @@ def test_ec_key_gets_no_key_encipherment(store, passphrase, make_csr, now, ec_ke
 
 
 def test_subject_keeps_only_profile_attributes(store, passphrase, make_csr, now) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     csr = make_csr(extra_subject=[x509.NameAttribute(NameOID.EMAIL_ADDRESS, "admin@example.com")])
     [record] = issue(store, [csr], passphrase, now=now)
@@ -126,10 +126,10 @@ def test_days_option_and_its_bounds(cli, store_path: Path, make_csr) -> None:
 
 
 def test_leaf_never_outlives_its_issuer(tmp_path: Path, passphrase, make_csr, now) -> None:
-    from privca.ca import init_ca
+    from privca.authority.ca import init_ca
     from privca.errors import PolicyViolation
-    from privca.signer import issue
-    from privca.store import Store
+    from privca.authority.signer import issue
+    from privca.ledger.store import Store
 
     short = Store(tmp_path / "short")
     init_ca(short, passphrase, root_cn="Short Root", issuing_cn="Short Issuing", key_type="ec:secp256r1",
@@ -189,7 +189,7 @@ def test_list_and_show(cli, store_path: Path, make_csr) -> None:
 
 
 def test_ledger_records_everything_about_a_certificate(store, passphrase, make_csr, now) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     [record] = issue(store, [make_csr()], passphrase, now=now)
     conn = sqlite3.connect(store.ledger_path)

@@ -34,7 +34,7 @@ def test_key_files_are_encrypted_pkcs8_and_owner_only(store_path: Path) -> None:
 
 
 def test_passphrase_appears_in_no_store_file(store, passphrase, make_csr, now) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     issue(store, [make_csr()], passphrase, now=now)
     store.close()
@@ -44,7 +44,7 @@ def test_passphrase_appears_in_no_store_file(store, passphrase, make_csr, now) -
 
 
 def test_passphrase_hides_itself() -> None:
-    from privca.keys import Passphrase
+    from privca.keys.material import Passphrase
 
     secret = Passphrase(b"hunter2 hunter2")
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret) and "hunter2" not in f"{secret}"

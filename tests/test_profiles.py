@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from privca.errors import ProfileError
-from privca.profiles import available_profiles, load_profile, load_profile_file
+from privca.issuance.profiles import available_profiles, load_profile, load_profile_file
 
 INVALID = sorted((Path(__file__).parent / "profiles_invalid").glob("*.toml"))
 SHIPPED = ("expressway-c", "expressway-e", "expressway-server", "expressway-client", "cucm", "unity", "cms", "cube")

@@ -60,7 +60,7 @@ def names_and_extensions(cert: x509.Certificate) -> tuple[Any, ...]:
 @pytest.fixture
 def issued(store: Any, passphrase: Any, tmp_path: Path, rsa2048_key: rsa.RSAPrivateKey) -> dict[str, Any]:
     """One Expressway-C certificate, issued from a CSR into tmp/certs."""
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     csr = write_csr(tmp_path / "certs", "expc.csr", rsa2048_key)
     return issue(store, [csr], passphrase, now=NOW)[0]
@@ -68,7 +68,7 @@ def issued(store: Any, passphrase: Any, tmp_path: Path, rsa2048_key: rsa.RSAPriv
 
 def test_renew_with_a_new_csr_keeps_names_and_profile_with_a_new_key(store: Any, store_path: Path, passphrase: Any,
                                                                      issued: dict[str, Any], tmp_path: Path) -> None:
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     new_key = ec.generate_private_key(ec.SECP256R1())
     # The device's new CSR lists the same names in another order and case: still the same names.
@@ -96,7 +96,7 @@ def test_renew_with_a_new_csr_keeps_names_and_profile_with_a_new_key(store: Any,
 
 def test_renew_with_the_csr_on_record_certifies_the_same_key_again(store: Any, store_path: Path, passphrase: Any,
                                                                    issued: dict[str, Any]) -> None:
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     record = renew(store, issued["serial"], passphrase, now=NOW + timedelta(days=370))
     assert record["key_source"] == "csr-on-record"
@@ -114,7 +114,7 @@ def test_renew_with_the_csr_on_record_certifies_the_same_key_again(store: Any, s
 @pytest.mark.parametrize("purpose", ["sslserver", "sslclient"])
 def test_renewed_certificate_verifies_with_openssl(store: Any, passphrase: Any, issued: dict[str, Any],
                                                    purpose: str) -> None:
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     record = renew(store, issued["serial"], passphrase, now=NOW)
     checked = openssl_verify(record, purpose)
@@ -128,7 +128,7 @@ def test_renewed_certificate_verifies_with_openssl(store: Any, passphrase: Any, 
 def test_renew_a_certificate_recorded_without_its_csr_uses_the_certificate_key(store: Any, store_path: Path,
                                                                                passphrase: Any,
                                                                                issued: dict[str, Any]) -> None:
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     store.ledger.conn.execute("UPDATE certificates SET csr_der = NULL WHERE serial = ?", (issued["serial"],))
     record = renew(store, issued["serial"], passphrase, now=NOW)
@@ -183,7 +183,7 @@ def test_revoke_old_puts_the_old_serial_on_the_next_crl(store_path: Path, cli: A
 
 def test_renew_under_another_profile_keeps_the_names(store: Any, passphrase: Any, issued: dict[str, Any],
                                                      tmp_path: Path) -> None:
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     record = renew(store, issued["serial"], passphrase, now=NOW, profile="expressway-server", out_dir=tmp_path / "o")
     assert record["profile"] == "expressway-server" and record["eku"] == ["serverAuth"]
@@ -195,8 +195,8 @@ def test_renew_under_another_profile_keeps_the_names(store: Any, passphrase: Any
 
 def test_renewal_after_rotating_the_intermediate_comes_from_the_new_issuer(store: Any, passphrase: Any,
                                                                          issued: dict[str, Any]) -> None:
-    from privca.renewal import renew
-    from privca.rotation import rotate_intermediate
+    from privca.lifecycle.renewal import renew
+    from privca.authority.rotation import rotate_intermediate
 
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
     record = renew(store, issued["serial"], passphrase, now=NOW)
@@ -254,7 +254,7 @@ def test_renew_refuses_bad_input_and_changes_nothing(store_path: Path, cli: Any,
 def test_renew_refuses_revoked_and_already_renewed_certificates(store: Any, passphrase: Any,
                                                                 issued: dict[str, Any]) -> None:
     from privca.errors import PolicyViolation, UsageError
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     first = renew(store, issued["serial"], passphrase, now=NOW)
     with pytest.raises(UsageError, match=f"already renewed by {first['serial']}; renew that one instead"):
@@ -268,15 +268,15 @@ def test_renew_refuses_revoked_and_already_renewed_certificates(store: Any, pass
 def test_a_failed_renewal_leaves_the_old_certificate_and_the_ledger_alone(store: Any, store_path: Path,
                                                                           passphrase: Any, issued: dict[str, Any],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import privca.revocation
+    import privca.revocation.revoke
     from privca.errors import RevocationError
-    from privca.renewal import renew
+    from privca.lifecycle.renewal import renew
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise RevocationError("refused")
 
     before = snapshot(store_path, Path(issued["cert_path"]).parent)
-    monkeypatch.setattr(privca.revocation, "mark_revoked", refuse)
+    monkeypatch.setattr(privca.revocation.revoke, "mark_revoked", refuse)
     with pytest.raises(RevocationError):
         renew(store, issued["serial"], passphrase, now=NOW, revoke_old=True)
     store.close()
@@ -290,7 +290,7 @@ def test_a_failed_renewal_leaves_the_old_certificate_and_the_ledger_alone(store:
 def estate(store: Any, store_path: Path, passphrase: Any, tmp_path: Path,
            rsa2048_key: rsa.RSAPrivateKey) -> dict[str, Any]:
     """Three certificates: one expiring soon (RSA-2048 key), one expiring soon that will need a new CSR, one later."""
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     folder = tmp_path / "certs"
     soon = issue(store, [write_csr(folder, "expc1.csr", rsa2048_key)], passphrase, now=NOW, days=20)[0]
@@ -345,7 +345,7 @@ def test_expiring_within_renews_what_it_can_and_lists_what_needs_a_new_csr(store
 
 def test_expiring_within_with_revoke_old_and_a_new_csr_for_the_rest(store: Any, store_path: Path, passphrase: Any,
                                                                     estate: dict[str, Any], tmp_path: Path) -> None:
-    from privca.renewal import renew, renew_expiring
+    from privca.lifecycle.renewal import renew, renew_expiring
 
     result = renew_expiring(store, 30, passphrase, now=NOW, revoke_old=True, out_dir=tmp_path / "renewed")
     assert [r["replaces"] for r in result["renewed"]] == [estate["soon"]["serial"]]
@@ -361,7 +361,7 @@ def test_expiring_within_with_revoke_old_and_a_new_csr_for_the_rest(store: Any, 
 
 def test_expiring_within_is_all_or_nothing(store_path: Path, cli: Any, estate: dict[str, Any],
                                            store: Any, passphrase: Any) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     issue(store, [write_csr(estate["folder"], "expc3.csr", ec.generate_private_key(ec.SECP256R1()),
                             cn="expc3.example.com", sans=["expc3.example.com"])], passphrase, now=NOW, days=10)

@@ -49,7 +49,7 @@ def _tool(name: str) -> str:
 @pytest.fixture
 def leaves(store: Any, make_csr: Any, tmp_path: Path, passphrase: Any) -> list[dict[str, Any]]:
     """Three Expressway-C certificates issued at NOW from the session CA."""
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     csrs = [make_csr(f"expc{i}.csr", cn=f"expc{i}.example.com", sans=[f"expc{i}.example.com"]) for i in range(3)]
     return issue(store, csrs, passphrase, now=NOW, out_dir=tmp_path / "certs")
@@ -164,7 +164,7 @@ def test_openssl_verify_reports_a_revoked_leaf_and_passes_a_good_one(
 def test_a_revoked_intermediate_goes_on_the_root_crl(cli: Any, store: Any, store_path: Path, leaves: list,
                                                        tmp_path: Path, make_csr: Any, passphrase: Any) -> None:
     from privca.errors import StoreError
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     issuing_serial = ledger_rows(store_path, "SELECT serial FROM cas WHERE role = 'issuing'")[0][0]
     result = cli("revoke", issuing_serial, "--ca", "--reason", "caCompromise", "--store", store_path, "--json")
@@ -180,8 +180,8 @@ def test_a_revoked_intermediate_goes_on_the_root_crl(cli: Any, store: Any, store
     # openssl: a leaf under the revoked intermediate fails at depth 1 with error 23. We need the issuing CA's
     # last CRL for the leaf level, so sign one as it stood before (none existed): use the library directly.
     fresh_store_crl = tmp_path / "empty-issuing.crl"
-    from privca.ca import load_issuer
-    from privca.revocation import build_crl
+    from privca.authority.ca import load_issuer
+    from privca.revocation.revoke import build_crl
 
     issuing_row = store.ledger.conn.execute("SELECT * FROM cas WHERE role = 'issuing'").fetchone()
     crl = build_crl(load_issuer(store, issuing_row, passphrase), [], now=NOW, days=7, crl_number=1)
@@ -227,7 +227,7 @@ def test_hold_then_release_then_revoke_for_good(cli: Any, store_path: Path, leav
 
 
 def test_crl_contents_numbers_and_signature(store: Any, store_path: Path, leaves: list, passphrase: Any) -> None:
-    from privca.revocation import REASONS, issue_crls, revoke
+    from privca.revocation.revoke import REASONS, issue_crls, revoke
 
     for record, reason in zip(leaves, ("unspecified", "superseded", "certificateHold"), strict=True):
         revoke(store, record["serial"], reason, now=NOW)
@@ -264,7 +264,7 @@ def test_crl_contents_numbers_and_signature(store: Any, store_path: Path, leaves
 
 def test_expired_certificates_leave_the_crl_after_one_crl_past_expiry(store: Any, leaves: list,
                                                                        passphrase: Any) -> None:
-    from privca.revocation import issue_crls, revoke
+    from privca.revocation.revoke import issue_crls, revoke
 
     revoke(store, leaves[0]["serial"], "keyCompromise", now=NOW)
     expiry = datetime.fromisoformat(leaves[0]["not_after"])
@@ -279,8 +279,8 @@ def test_expired_certificates_leave_the_crl_after_one_crl_past_expiry(store: Any
 
 def test_crl_is_built_from_a_list(store: Any, passphrase: Any) -> None:
     """10,000 entries: correct DER, every serial present (the benchmark measures the 100,000 case)."""
-    from privca.ca import load_issuer
-    from privca.revocation import build_crl
+    from privca.authority.ca import load_issuer
+    from privca.revocation.revoke import build_crl
 
     issuer = load_issuer(store, store.ledger.active_ca("issuing"), passphrase)
     rows = [(format(n, "x"), "2026-11-29T12:00:00Z", "keyCompromise") for n in range(1, 10_001)]
@@ -315,7 +315,7 @@ def test_bad_crl_requests_change_nothing(cli: Any, store_path: Path, leaves: lis
 
 def test_pkilint_finds_no_error_in_the_crls(store: Any, store_path: Path, leaves: list, tmp_path: Path,
                                              passphrase: Any) -> None:
-    from privca.revocation import issue_crls, revoke
+    from privca.revocation.revoke import issue_crls, revoke
 
     for record, reason in zip(leaves, ("keyCompromise", "unspecified", "certificateHold"), strict=True):
         revoke(store, record["serial"], reason, now=NOW)
@@ -350,7 +350,7 @@ def _pkilint_summary(text: str) -> dict[str, Any]:
 
 
 def test_crl_status_states(store: Any, leaves: list, passphrase: Any) -> None:
-    from privca.revocation import crl_status, issue_crls, revoke
+    from privca.revocation.revoke import crl_status, issue_crls, revoke
 
     def states(moment: datetime) -> dict[str, str]:
         return {r["ca"]: r["state"] for r in crl_status(store, moment)}
@@ -370,7 +370,7 @@ def test_crl_status_states(store: Any, leaves: list, passphrase: Any) -> None:
 def test_status_exit_codes(cli: Any, store: Any, store_path: Path, passphrase: Any,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     import privca.cli.revoke_cmd as revoke_cmd
-    from privca.revocation import issue_crls
+    from privca.revocation.revoke import issue_crls
 
     monkeypatch.setattr(revoke_cmd, "now", lambda: NOW)
     result = cli("status", "--store", store_path, "--json")
@@ -390,7 +390,7 @@ def test_status_exit_codes(cli: Any, store: Any, store_path: Path, passphrase: A
 
 def test_status_is_critical_when_nothing_can_be_issued(cli: Any, store: Any, store_path: Path,
                                                       passphrase: Any) -> None:
-    from privca.revocation import issue_crls
+    from privca.revocation.revoke import issue_crls
 
     issue_crls(store, passphrase, now=NOW)
     issuing = store.ledger.active_ca("issuing")
@@ -437,7 +437,7 @@ def test_publish_writes_crls_at_their_url_paths(cli: Any, store_path: Path, leav
 
 def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store_path: Path, make_csr: Any,
                                                      tmp_path: Path, passphrase: Any) -> None:
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     before = snapshot(store_path)
     for args in (["--crl-url", "ftp://pki.example.com/crl"], ["--ocsp-url", "http://a b"], ["--ca", "nope",
@@ -469,7 +469,7 @@ def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store
 
 def test_url_paths_cannot_escape_the_publish_folder() -> None:
     from privca.errors import UsageError
-    from privca.publish import url_path
+    from privca.revocation.publish import url_path
 
     assert url_path("http://pki.example.com/crl/issuing-1.crl").as_posix() == "crl/issuing-1.crl"
     for url in ("http://pki.example.com/", "http://h/crl/../../etc/passwd", "http://h/a/%2e%2e/b",
@@ -484,7 +484,7 @@ def test_url_paths_cannot_escape_the_publish_folder() -> None:
 @pytest.fixture
 def served(store: Any, store_path: Path, leaves: list, passphrase: Any) -> Iterator[dict[str, Any]]:
     """`privca serve` as a real process on a free loopback port, with CRLs already signed."""
-    from privca.revocation import issue_crls
+    from privca.revocation.revoke import issue_crls
 
     issue_crls(store, passphrase, now=NOW)
     process = subprocess.Popen([sys.executable, "-m", "privca", "serve", "--store", str(store_path), "--port", "0"],
@@ -602,7 +602,7 @@ def test_ocsp_get_hold_and_pkilint(served: dict[str, Any], cli: Any, store_path:
 
 def test_serve_hands_out_the_latest_crl(served: dict[str, Any], store: Any, store_path: Path, leaves: list,
                                         passphrase: Any) -> None:
-    from privca.revocation import issue_crls, revoke
+    from privca.revocation.revoke import issue_crls, revoke
 
     def fetch(path: str) -> bytes:
         with urllib.request.urlopen(served["url"] + path, timeout=10) as reply:
@@ -632,7 +632,7 @@ def test_serve_refuses_a_wrong_passphrase(store_path: Path, tmp_path: Path) -> N
 
 def test_publish_does_not_follow_a_symlinked_folder_out(cli: Any, store: Any, store_path: Path, passphrase: Any,
                                                         tmp_path: Path) -> None:
-    from privca.revocation import issue_crls
+    from privca.revocation.revoke import issue_crls
 
     issue_crls(store, passphrase, now=NOW)
     web, elsewhere = tmp_path / "www", tmp_path / "elsewhere"

@@ -56,7 +56,7 @@ def ca_pem(store_path: Path, name: str) -> str:
 def issue_leaf(store: Any, tmp: Path, name: str, passphrase: Any, key: Any = None, **csr: Any) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from privca.signer import issue
+    from privca.authority.signer import issue
 
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"{name}.csr"
@@ -81,9 +81,9 @@ def pyca_verifies(leaf_pem: str, anchors: list[str], intermediates: list[str]) -
 @pytest.fixture(scope="module")
 def rolled(_template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A store with a leaf from the first hierarchy, then a root rollover, then a leaf from the new hierarchy."""
-    from privca.keys import Passphrase
-    from privca.rotation import rotate_root
-    from privca.store import Store
+    from privca.keys.material import Passphrase
+    from privca.authority.rotation import rotate_root
+    from privca.ledger.store import Store
 
     folder = tmp_path_factory.mktemp("rolled")
     shutil.copytree(_template_store, folder / "store")
@@ -183,7 +183,7 @@ def test_cross_certificates_pass_pkilint(rolled: dict[str, Any], tmp_path: Path)
 
 
 def test_rollover_ledger_retires_the_old_generation_and_records_the_cross_certificates(rolled: dict[str, Any]) -> None:
-    from privca.rotation import cross_certificates, trusted_ca_rows
+    from privca.authority.rotation import cross_certificates, trusted_ca_rows
 
     ledger = rolled["store"].ledger
     cas = {row["name"]: row for row in ledger.cas()}
@@ -251,8 +251,8 @@ def test_rotate_root_with_a_wrong_passphrase_changes_nothing(store_path: Path, c
 def test_rotation_failing_in_the_ledger_leaves_no_key_file(store: Any, passphrase: Any, store_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from privca.errors import LedgerError
-    from privca.ledger import Ledger
-    from privca.rotation import rotate_root
+    from privca.ledger.db import Ledger
+    from privca.authority.rotation import rotate_root
 
     before = snapshot(store_path)
 
@@ -271,7 +271,7 @@ def test_rotation_failing_in_the_ledger_leaves_no_key_file(store: Any, passphras
 
 def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: Any, store_path: Path,
                                                                       passphrase: Any, tmp_path: Path) -> None:
-    from privca.rotation import rotate_intermediate, trusted_ca_rows
+    from privca.authority.rotation import rotate_intermediate, trusted_ca_rows
 
     old = issue_leaf(store, tmp_path / "a", "expc-a", passphrase)
     result = rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp384r1")
@@ -307,8 +307,8 @@ def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: An
 
 def test_retired_issuing_ca_stays_trusted_until_its_last_certificate_expires(store: Any, passphrase: Any,
                                                                            tmp_path: Path) -> None:
-    from privca.revocation import crl_issuers
-    from privca.rotation import needed_until, rotate_intermediate, trusted_ca_rows
+    from privca.revocation.revoke import crl_issuers
+    from privca.authority.rotation import needed_until, rotate_intermediate, trusted_ca_rows
 
     old = issue_leaf(store, tmp_path, "expc", passphrase)
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
@@ -322,7 +322,7 @@ def test_retired_issuing_ca_stays_trusted_until_its_last_certificate_expires(sto
 
 
 def test_retired_issuing_ca_that_signed_nothing_is_not_trusted(store: Any, passphrase: Any) -> None:
-    from privca.rotation import rotate_intermediate, trusted_ca_rows
+    from privca.authority.rotation import rotate_intermediate, trusted_ca_rows
 
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
     assert [row["name"] for row in trusted_ca_rows(store.ledger, NOW)] == ["root-1", "issuing-2"]
@@ -359,7 +359,7 @@ def test_rotate_without_a_store_is_a_clear_error(tmp_path: Path, cli: Any) -> No
 
 
 def test_next_generation_names() -> None:
-    from privca.rotation import next_generation_cn
+    from privca.authority.rotation import next_generation_cn
 
     assert next_generation_cn("Example UC Issuing CA 1", 1, 2) == "Example UC Issuing CA 2"
     assert next_generation_cn("Example UC Issuing CA 2", 2, 5) == "Example UC Issuing CA 5"
@@ -373,7 +373,7 @@ def test_next_generation_names() -> None:
 
 
 def test_a_ledger_from_before_rotation_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import privca.ledger as ledger_module
+    import privca.ledger.db as ledger_module
 
     path = tmp_path / "privca.db"
     with monkeypatch.context() as patch:
@@ -398,9 +398,9 @@ def test_a_ledger_from_before_rotation_is_upgraded_in_place(tmp_path: Path, monk
 
 
 def test_plan_after_rotating_the_intermediate(store: Any, passphrase: Any, tmp_path: Path, rsa2048_key: Any) -> None:
-    from privca.plan import rotation_plan
-    from privca.rotation import rotate_intermediate
-    from privca.signer import issue
+    from privca.lifecycle.plan import rotation_plan
+    from privca.authority.rotation import rotate_intermediate
+    from privca.authority.signer import issue
 
     csr = tmp_path / "cucm.csr"
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -433,7 +433,7 @@ def test_plan_after_rotating_the_intermediate(store: Any, passphrase: Any, tmp_p
 
 
 def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
-    from privca.plan import rotation_plan
+    from privca.lifecycle.plan import rotation_plan
 
     next_update = "2026-12-06T12:00:00Z"
     plan = rotation_plan(store, NOW, crl_schedule=lambda ledger, now: {2: next_update})
@@ -447,8 +447,8 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
     late = rotation_plan(store, NOW + timedelta(days=30), crl_schedule=lambda ledger, now: {2: next_update})
     assert [a["overdue"] for a in late["actions"] if a["what"] == "publish a fresh CRL for issuing-1"] == [True]
     # By default the schedule is the ledger's latest signed CRLs.
-    from privca.keys import Passphrase
-    from privca.revocation import issue_crls
+    from privca.keys.material import Passphrase
+    from privca.revocation.revoke import issue_crls
 
     from conftest import PASSPHRASE
 
@@ -472,7 +472,7 @@ def test_plan_cli(store_path: Path, cli: Any) -> None:
 
 def test_plan_says_to_renew_everything_a_revoked_issuing_ca_signed(store: Any, store_path: Path, cli: Any,
                                                                    passphrase: Any, tmp_path: Path) -> None:
-    from privca.plan import rotation_plan
+    from privca.lifecycle.plan import rotation_plan
 
     leaf = issue_leaf(store, tmp_path, "expc", passphrase)
     assert not [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]

@@ -145,7 +145,7 @@ def test_forged_certificate_is_caught_by_verify_and_by_openssl(store_path: Path,
 
     forged = builder.sign(rogue_key, hashes.SHA256())
     forged_pem = forged.public_bytes(Encoding.PEM).decode()
-    from privca.ca import fingerprint
+    from privca.authority.ca import fingerprint
 
     with _db(store_path) as conn:
         conn.execute("UPDATE certificates SET pem = ?, fingerprint_sha256 = ? WHERE serial = ?",
@@ -185,7 +185,7 @@ def test_keys_wrong_passphrase_and_mismatched_key(store_path: Path, cli: Any, mo
     assert code == 0 and report["skipped"] == ["keys"]
 
     monkeypatch.setenv("PRIVCA_PASSPHRASE", "correct horse battery staple")
-    from privca.keys import encrypt_private_key
+    from privca.keys.material import encrypt_private_key
 
     key_file = store_path / "keys" / "issuing-1.key.pem"
     key_file.write_bytes(encrypt_private_key(ec.generate_private_key(ec.SECP384R1()), passphrase))

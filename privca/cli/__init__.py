@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import PrivcaError
+from privca.errors import PrivcaError
 
 DESCRIPTION = "A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE)."
 
@@ -71,7 +71,7 @@ def top_level_help() -> str:
 
 def __getattr__(name: str) -> Any:
     if name == "app":  # the whole Typer app, built on first use
-        from .app import build_app
+        from privca.cli.app import build_app
 
         return build_app()
     raise AttributeError(f"module 'privca.cli' has no attribute {name!r}")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     that is not a number) into one ``Error:`` line and its exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
-        from .. import __version__
+        from privca import __version__
 
         sys.stdout.write(f"privca {__version__}\n")
         sys.exit(0)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import typer
 
-    from .app import build_app
+    from privca.cli.app import build_app
 
     app = build_app(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
     try:
@@ -125,7 +125,7 @@ def _usage_exception() -> type[Exception]:
 
 
 def _fail(message: str, code: int) -> None:
-    from ..names import printable
+    from privca.common.names import printable
 
     # One line, and no terminal control sequences from a hostile file name or value (they show as \x1b).
     sys.stderr.write(f"Error: {printable(' '.join(message.split()), limit=10_000)}\n")

@@ -6,7 +6,7 @@ from importlib import import_module
 
 import typer
 
-from . import COMMANDS, DESCRIPTION
+from privca.cli import COMMANDS, DESCRIPTION
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just the one about to run (building each command's parameters from

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import JsonOption, note, now, print_json, progress_bar, table
+from privca.cli.common import JsonOption, note, now, print_json, progress_bar, table
 
 if TYPE_CHECKING:
-    from ..audit import AuditReport
-    from ..publictrust import PublicRoots, TrustData
+    from privca.inspect.audit import AuditReport
+    from privca.inspect.publictrust import PublicRoots, TrustData
 
 FailOnOption = Annotated[str, typer.Option(
     "--fail-on", help="Exit non-zero when a finding is at least this severe: info, warning, critical or never. "
@@ -58,12 +58,12 @@ def audit(
 
         privca audit certs/ cucm1.example.com:8443 --html audit.html --csv > audit.csv
     """
-    from ..audit import audit_units
-    from ..decision import parse_expressway_version
-    from ..errors import UsageError
-    from ..findings import FAIL_ON_CHOICES, exit_code
-    from ..fsutil import check_writable_target
-    from ..sources import expand_targets
+    from privca.inspect.audit import audit_units
+    from privca.common.decision import parse_expressway_version
+    from privca.errors import UsageError
+    from privca.common.findings import FAIL_ON_CHOICES, exit_code
+    from privca.common.fsutil import check_writable_target
+    from privca.inspect.sources import expand_targets
 
     if fail_on not in FAIL_ON_CHOICES:
         raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(FAIL_ON_CHOICES)}")
@@ -80,14 +80,14 @@ def audit(
         report = audit_units(units, now=now(), expressway_version=version, password=password, public_roots=roots,
                              trust=trust, timeout=timeout, progress=advance)
     if html is not None:
-        from ..audit_report import html_text
-        from ..fsutil import atomic_write
+        from privca.inspect.report import html_text
+        from privca.common.fsutil import atomic_write
 
         atomic_write(html, html_text(report).encode(), overwrite=force)
     if json_output:
         print_json(report.to_dict())
     elif csv_output:
-        from ..audit_report import csv_text
+        from privca.inspect.report import csv_text
 
         sys.stdout.write(csv_text(report))
     else:
@@ -106,8 +106,8 @@ def audit(
 
 def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
                    trust_data: Path | None) -> "tuple[bytes | None, PublicRoots, TrustData | None]":
-    from ..publictrust import PublicRoots, default_public_roots, load_extra_store, load_trust_data
-    from ..sources import read_password_file
+    from privca.inspect.publictrust import PublicRoots, default_public_roots, load_extra_store, load_trust_data
+    from privca.inspect.sources import read_password_file
 
     password = read_password_file(password_file) if password_file is not None else None
     roots = PublicRoots.mozilla([load_extra_store(p) for p in public_roots]) if public_roots else default_public_roots()
@@ -116,7 +116,7 @@ def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
 
 
 def _print_audit(report: "AuditReport") -> None:
-    from ..names import printable  # file names and messages come from anywhere: no control sequences
+    from privca.common.names import printable  # file names and messages come from anywhere: no control sequences
 
     moment = report.generated_at
     rows = []
@@ -172,10 +172,10 @@ def check(
 
         privca check cucm-tomcat.pem --chain chain.pem --for cucm --json
     """
-    from ..check import check_certificate
-    from ..decision import parse_expressway_version
-    from ..errors import UsageError
-    from ..findings import FAIL_ON_CHOICES, exit_code
+    from privca.inspect.check import check_certificate
+    from privca.common.decision import parse_expressway_version
+    from privca.errors import UsageError
+    from privca.common.findings import FAIL_ON_CHOICES, exit_code
 
     if fail_on not in FAIL_ON_CHOICES:
         raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(FAIL_ON_CHOICES)}")
@@ -187,7 +187,7 @@ def check(
     if json_output:
         print_json(report.to_dict(moment))
     else:
-        from ..decision import version_text
+        from privca.common.decision import version_text
 
         info = report.certificate
         print(f"{cert}: {report.verdict.upper()} for {role} (profile {report.profile}; Expressway version "

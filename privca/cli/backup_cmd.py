@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, PassphraseFileOption, StoreOption, now, open_store, passphrase_source, print_json
+from privca.cli.common import JsonOption, PassphraseFileOption, StoreOption, now, open_store, passphrase_source, print_json
 
 
 def backup(
@@ -29,7 +29,7 @@ def backup(
 
         privca backup nightly.pcabk --force --passphrase-file /root/.privca-pass
     """
-    from ..backup import backup_store
+    from privca.maintenance.backup import backup_store
 
     target = open_store(store)
     summary = backup_store(target, archive, passphrase_source(passphrase_file), now=now(), force=force)
@@ -59,7 +59,7 @@ def restore(
 
         privca verify --store /srv/privca/store
     """
-    from ..backup import restore_store
+    from privca.maintenance.backup import restore_store
 
     target = open_store(store)
     summary = restore_store(archive, target, passphrase_source(passphrase_file), now=now())

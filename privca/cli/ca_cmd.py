@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, StoreOption, note, now, open_store, print_json, table
+from privca.cli.common import JsonOption, StoreOption, note, now, open_store, print_json, table
 
 app = typer.Typer(help="The CAs themselves: list and show every generation, and set their CRL and OCSP URLs.",
                   no_args_is_help=True)
@@ -61,7 +61,7 @@ def show_ca(
 
         privca ca show root-1 --pem > root-1.pem
     """
-    from ..errors import LedgerError
+    from privca.errors import LedgerError
 
     rows = open_store(store).require_ca().cas()
     names = {int(row["id"]): str(row["name"]) for row in rows}
@@ -104,7 +104,7 @@ def set_url(
 
         privca ca set-url --ocsp-url none
     """
-    from ..publish import set_urls
+    from privca.revocation.publish import set_urls
 
     changed = set_urls(open_store(store), now=now(), crl_base=crl_url, ocsp_url=ocsp_url, ca_name=ca)
     if json_output:

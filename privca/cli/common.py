@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from ..keys import Passphrase
-    from ..keystore import CASecrets
-    from ..store import Store
+    from privca.keys.material import Passphrase
+    from privca.keys.keystore import CASecrets
+    from privca.ledger.store import Store
 
 StoreOption = Annotated[
     Path | None,
@@ -55,28 +55,28 @@ def now() -> datetime:
 
 
 def open_store(store: Path | None) -> "Store":
-    from ..store import Store
+    from privca.ledger.store import Store
 
     return Store(store)
 
 
 def passphrase_source(passphrase_file: Path | None, *, confirm: bool = False) -> "Passphrase":
     """The CA passphrase from the file, the environment, or a hidden prompt (confirmed when ``confirm``)."""
-    from ..keys import PASSPHRASE_ENV
+    from privca.keys.material import PASSPHRASE_ENV
 
     return _secret(passphrase_file, PASSPHRASE_ENV, "--passphrase-file", "CA passphrase", confirm=confirm)
 
 
 def pin_source(pin_file: Path | None) -> "Passphrase":
     """The token user PIN from the file, the environment, or a hidden prompt (asked once, never retried)."""
-    from ..hsm import PIN_ENV
+    from privca.keys.hsm import PIN_ENV
 
     return _secret(pin_file, PIN_ENV, "--pin-file", "token PIN", confirm=False)
 
 
 def _secret(path: Path | None, env_name: str, option: str, what: str, *, confirm: bool) -> "Passphrase":
-    from ..errors import KeyMaterialError
-    from ..keys import Passphrase, secret_from_env_or_file
+    from privca.errors import KeyMaterialError
+    from privca.keys.material import Passphrase, secret_from_env_or_file
 
     found = secret_from_env_or_file(path, env_name, what.split()[-1])
     if found is not None:
@@ -95,7 +95,7 @@ def _secret(path: Path | None, env_name: str, option: str, what: str, *, confirm
 
 def ca_secrets(passphrase_file: Path | None, pin_file: Path | None, pkcs11_module: str | None) -> "CASecrets":
     """What opening a CA key may need; the passphrase or the PIN is asked for only if the CA's key needs it."""
-    from ..keystore import CASecrets
+    from privca.keys.keystore import CASecrets
 
     return CASecrets(passphrase=lambda: passphrase_source(passphrase_file), pin=lambda: pin_source(pin_file),
                      pkcs11_module=pkcs11_module)
@@ -108,7 +108,7 @@ def sign_first_crls(store: "Store", secrets: Any, moment: datetime) -> list[str]
     fetch or whose CRL expired as revoking everything: so a new CA starts with a fresh CRL in the ledger,
     ready for ``privca publish``.
     """
-    from ..revocation import issue_crls
+    from privca.revocation.revoke import issue_crls
 
     return [record["ca"] for record in issue_crls(store, secrets, now=moment)]
 

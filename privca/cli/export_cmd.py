@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, StoreOption, now, open_store, print_json, table
+from privca.cli.common import JsonOption, StoreOption, now, open_store, print_json, table
 
 # Kept in step with privca.exporters.peers.PEERS by tests/test_export.py (this module must not import it: start-up).
 PEER_HELP = "cucm, unity, cms, cube, expressway, pem, der, p7b, pkcs12, or all"
@@ -38,7 +38,7 @@ def export(
 
         privca export expressway --out bundles/expressway --force --json
     """
-    from ..exporters import export as export_bundle
+    from privca.exporters import export as export_bundle
 
     target = open_store(store)
     result = export_bundle(target, peer, out, now=now(), force=force)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, fingerprint_text,
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, fingerprint_text,
                      note, now, open_store, passphrase_source, pin_source, print_json, sign_first_crls)
 
 
@@ -65,18 +65,18 @@ def init(
         privca init --root-cn "Example UC Root CA" --issuing-cn "Example UC Issuing CA 1" \\
             --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token-label uc-ca
     """
-    from ..errors import UsageError
+    from privca.errors import UsageError
 
     target = open_store(store)
     if exist_ok and target.is_initialised() and target.ledger.cas():
         note(f"{target.path}: already holds a CA; nothing to do")
         return
-    from ..ca import init_ca
-    from ..keystore import CASecrets, TokenChoice
+    from privca.authority.ca import init_ca
+    from privca.keys.keystore import CASecrets, TokenChoice
 
     token = None
     if token_label is not None:
-        from ..hsm import module_path
+        from privca.keys.hsm import module_path
 
         if passphrase_file is not None:
             raise UsageError("--passphrase-file: not used with --token-label; the token's PIN protects the keys "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
                      now, open_store, print_json, progress_bar, table)
 
 
@@ -46,7 +46,7 @@ def issue(
     if dry_run:
         _preview(target, csrs, profile, out, force, json_output)
         return
-    from ..signer import issue as issue_certificates
+    from privca.authority.signer import issue as issue_certificates
 
     with progress_bar(len(csrs), "Signing") as advance:
         records = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
@@ -77,8 +77,8 @@ def issue(
 
 def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, force: bool, json_output: bool) -> None:
     """What ``issue`` would grant each CSR, from the same checks, without the CA key."""
-    from ..ca import active_issuing_row
-    from ..signer import plan
+    from privca.authority.ca import active_issuing_row
+    from privca.authority.signer import plan
 
     issuing = active_issuing_row(target)  # type: ignore[arg-type]
     planned = plan(target, csrs, profile=profile, out_dir=out, force=force)  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from .common import JsonOption, StoreOption, now, open_store, print_json, table
+from privca.errors import UsageError
+from privca.cli.common import JsonOption, StoreOption, now, open_store, print_json, table
 
 STATUSES = ("valid", "expired", "revoked", "hold")
 MAX_DAYS = 36500  # a century: beyond it the date arithmetic overflows, and no certificate lives that long
@@ -38,8 +38,8 @@ def list_certificates(
             raise UsageError(f"--status {item!r}: choose from {', '.join(STATUSES)}")
     if expiring_within is not None and not 0 <= expiring_within <= MAX_DAYS:
         raise UsageError(f"--expiring-within {expiring_within}: must be 0 to {MAX_DAYS} days")
-    from ..ledger import iso
-    from ..records import certificate_record
+    from privca.ledger.db import iso
+    from privca.ledger.records import certificate_record
 
     ledger = open_store(store).require_ca()
     moment = now()
@@ -98,14 +98,14 @@ def show(
 
         privca show 3f2a... --fullchain > expc.fullchain.pem
     """
-    from ..ca import parse_serial
-    from ..records import certificate_record
+    from privca.authority.ca import parse_serial
+    from privca.ledger.records import certificate_record
 
     target = open_store(store)
     ledger = target.require_ca()
     row = ledger.certificate(parse_serial(serial))
     if pem or fullchain or chain:
-        from ..ca import chain_rows
+        from privca.authority.ca import chain_rows
 
         if not chain:
             sys.stdout.write(row["pem"])

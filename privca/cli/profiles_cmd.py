@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOption, StoreOption, open_store, print_json, table
+from privca.cli.common import JsonOption, StoreOption, open_store, print_json, table
 
 app = typer.Typer(help="List, show and check issuance profiles.", no_args_is_help=False)
 
@@ -30,7 +30,7 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
 
 
 def _list(store: Path | None, json_output: bool) -> None:
-    from ..profiles import available_profiles, load_profile
+    from privca.issuance.profiles import available_profiles, load_profile
 
     target = open_store(store)
     loaded = [load_profile(name, target.profiles_dir) for name in available_profiles(target.profiles_dir)]
@@ -61,7 +61,7 @@ def show(name: Annotated[str, typer.Argument(help="Profile name.")], store: Stor
 
         privca profiles show expressway-server
     """
-    from ..profiles import load_profile
+    from privca.issuance.profiles import load_profile
 
     summary = load_profile(name, open_store(store).profiles_dir).summary()
     if json_output:
@@ -92,7 +92,7 @@ def check(path: Annotated[Path, typer.Argument(help="A profile TOML file.")], st
 
         privca profiles check store/profiles/expressway-c-short.toml
     """
-    from ..profiles import load_profile_file
+    from privca.issuance.profiles import load_profile_file
 
     profile = load_profile_file(path, open_store(store).profiles_dir)
     print(f"{path}: OK ({profile.name}: EKU {', '.join(profile.eku)}; {profile.validity_days} days)")

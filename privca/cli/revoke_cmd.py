@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
                      now, open_store, print_json, table)
 
 REASON_HELP = ("keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, "
@@ -48,7 +48,7 @@ def revoke(
 
         privca revoke 51be07... --reason superseded --ca
     """
-    from ..revocation import revoke as revoke_serial
+    from privca.revocation.revoke import revoke as revoke_serial
 
     record = revoke_serial(open_store(store), serial, reason, now=now(), ca=ca)
     if json_output:
@@ -68,7 +68,7 @@ def unhold(
 
         privca unhold 3f2a9c...
     """
-    from ..revocation import release
+    from privca.revocation.revoke import release
 
     record = release(open_store(store), serial, now=now())
     if json_output:
@@ -99,7 +99,7 @@ def crl(
 
         privca crl --out crl/ --days 7
     """
-    from ..revocation import check_days, issue_crls
+    from privca.revocation.revoke import check_days, issue_crls
 
     check_days(days)
     target = open_store(store)
@@ -142,7 +142,7 @@ def status(
 
         privca status --json
     """
-    from ..revocation import crl_status, issuing_health
+    from privca.revocation.revoke import crl_status, issuing_health
 
     target, moment = open_store(store), now()
     report = crl_status(target, moment)
@@ -189,7 +189,7 @@ def publish(
 
         privca crl && privca publish /var/www/pki
     """
-    from ..publish import publish as publish_crls
+    from privca.revocation.publish import publish as publish_crls
 
     report = publish_crls(open_store(store), directory, now=now())
     if json_output:

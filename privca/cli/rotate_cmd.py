@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets,
+from privca.errors import UsageError
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets,
                      fingerprint_text, note, now, open_store, print_json, progress_bar, sign_first_crls, table)
 
 app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
@@ -72,7 +72,7 @@ def renew(
     moment = now()
     secret = ca_secrets(passphrase_file, pin_file, pkcs11_module)  # asked only when something is signed
     if serial is not None:
-        from ..renewal import renew as renew_one
+        from privca.lifecycle.renewal import renew as renew_one
 
         record = renew_one(target, serial, secret, now=moment, csr_path=csr, profile=profile, days=days, out_dir=out,
                            revoke_old=revoke_old, force=force)
@@ -81,7 +81,7 @@ def renew(
         else:
             _print_renewed([record])
         return
-    from ..renewal import renew_candidates, renewal_candidates
+    from privca.lifecycle.renewal import renew_candidates, renewal_candidates
 
     assert expiring_within is not None
     candidates = renewal_candidates(target, moment, expiring_within)
@@ -146,7 +146,7 @@ def rotate_intermediate(
 
         privca rotate intermediate --issuing-cn "Example UC Issuing CA 2"
     """
-    from ..rotation import rotate_intermediate as rotate
+    from privca.authority.rotation import rotate_intermediate as rotate
 
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, issuing_cn=issuing_cn, key_type=key_type, days=days)
@@ -180,7 +180,7 @@ def rotate_root(
 
         privca rotate root --root-cn "Example UC Root CA 2" --issuing-cn "Example UC Issuing CA 3"
     """
-    from ..rotation import rotate_root as rotate
+    from privca.authority.rotation import rotate_root as rotate
 
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
@@ -223,7 +223,7 @@ def plan(
 
         privca plan --within 365 --json
     """
-    from ..plan import rotation_plan
+    from privca.lifecycle.plan import rotation_plan
 
     result = rotation_plan(open_store(store), now(), horizon_days=within, )
     if json_output:

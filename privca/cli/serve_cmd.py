@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note, open_store
+from privca.cli.common import PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note, open_store
 
 
 def serve(
@@ -31,7 +31,7 @@ def serve(
 
         openssl ocsp -url http://127.0.0.1:8080/ocsp -issuer issuing.pem -cert expc.pem -CAfile chain.pem
     """
-    from ..server import make_server
+    from privca.service.server import make_server
 
     target = open_store(store)
     server, service = make_server(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), host=host, port=port)

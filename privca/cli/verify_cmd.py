@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
                      open_store, print_json, progress_bar, table)
 
 CHECK_NAMES = "cas, certificates, keys, crl, events, permissions, leftovers, files"
@@ -42,8 +42,8 @@ def verify(
 
         privca verify --pin-file /root/.privca-pin   # CA keys in an HSM: the PIN, no passphrase
     """
-    from ..errors import IntegrityError, KeyMaterialError
-    from ..verify import certificate_count, secrets_needed, verify_store
+    from privca.errors import IntegrityError, KeyMaterialError
+    from privca.maintenance.verify import certificate_count, secrets_needed, verify_store
 
     target = open_store(store)
     skipped = list(skip or [])
@@ -66,7 +66,7 @@ def verify(
     if json_output:
         print_json(report.as_dict())
     else:
-        from ..names import printable
+        from privca.common.names import printable
 
         for line in report.repaired:
             note(f"repaired: {line}")

@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
-from .context import TrustContext, TrustedCA, build_context, trust_context
-from .peers import ALL, PEERS, Peer, peer_names
-from .writer import MARKER, write_folder
+from privca.errors import UsageError
+from privca.exporters.context import TrustContext, TrustedCA, build_context, trust_context
+from privca.exporters.peers import ALL, PEERS, Peer, peer_names
+from privca.exporters.writer import MARKER, write_folder
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from privca.ledger.store import Store
 
 __all__ = ["ALL", "PEERS", "Peer", "TrustContext", "TrustedCA", "build_context", "bundle_files", "export",
            "peer_names", "resolve_peers", "trust_context"]
@@ -43,7 +43,7 @@ def bundle_files(ctx: TrustContext, name: str) -> dict[str, bytes]:
     peers = resolve_peers(name)
     if name != ALL:
         return peers[0].build(ctx, peers[0])
-    from .render import render
+    from privca.exporters.render import render
 
     files: dict[str, bytes] = {"README.md": render("all/README.md.j2", ctx=ctx, peers=peers)}
     for peer in peers:

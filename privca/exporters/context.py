@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExportError
-from ..ledger import iso
-from ..names import common_name
+from privca.errors import ExportError
+from privca.ledger.db import iso
+from privca.common.names import common_name
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from privca.ledger.store import Store
 
 TRUSTED_STATUSES = ("active", "retired")
 
@@ -201,7 +201,7 @@ def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
 def trust_context(store: "Store", now: datetime) -> TrustContext:
     """The trust context of a store: every CA generation still needed, plus the cross-certificates of a root
     rollover (which only the generic formats carry). A clear error when the store has no CA."""
-    from ..rotation import cross_certificates, trusted_ca_rows
+    from privca.authority.rotation import cross_certificates, trusted_ca_rows
 
     ledger = store.require_ca()
     names = {int(row["id"]): row for row in ledger.cas()}

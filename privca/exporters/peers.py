@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .context import TrustContext, TrustedCA
-from .render import render
-from .truststore import DEFAULT_PASSWORD, java_truststore
+from privca.exporters.context import TrustContext, TrustedCA
+from privca.exporters.render import render
+from privca.exporters.truststore import DEFAULT_PASSWORD, java_truststore
 
 Files = dict[str, bytes]
 

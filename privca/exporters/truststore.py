@@ -26,7 +26,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from ..der import bmp_string, explicit, integer, null, octets, oid, sequence, set_of
+from privca.common.der import bmp_string, explicit, integer, null, octets, oid, sequence, set_of
 
 DEFAULT_PASSWORD = "changeit"  # Java's default trust store password; keytool -storepasswd changes it
 MAC_ITERATIONS = 10_000        # the default of JDK 12+ and OpenSSL 3 for the PKCS#12 MAC

@@ -15,8 +15,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import OutputError
-from ..fsutil import TEMP_MARK, atomic_write, fsync_dir
+from privca.errors import OutputError
+from privca.common.fsutil import TEMP_MARK, atomic_write, fsync_dir
 
 MARKER = ".privca-bundle"
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from privca.builder import ca_builder, revocation_pointers
+from privca.issuance.builder import ca_builder, revocation_pointers
 
 HERE = Path(__file__).parent
 CRL_BASE = "http://pki.example.test/crl"

@@ -1,0 +1,322 @@
+"""The CA engine: creates the root and issuing CAs, and loads the active issuer for signing.
+
+A CA is a ledger row (its certificate, status, CRL settings) plus a key: an encrypted key file in the store or a
+key in a PKCS#11 token (``privca.keys.keystore`` makes and opens both). The issuer key is used in exactly one place,
+``Issuer.sign``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from privca.errors import StoreError, UsageError
+from privca.keys.material import CA_KEY_TYPES, KeySpec
+from privca.keys.keystore import CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref, load_ca_key
+from privca.ledger.db import iso
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+    from privca.ledger.store import Store
+
+DEFAULT_ROOT_KEY = "rsa:4096"
+DEFAULT_ISSUING_KEY = "rsa:3072"
+DEFAULT_ROOT_DAYS = 7305  # 20 years: a root is a long-lived trust anchor that every peer must be given
+DEFAULT_ISSUING_DAYS = 3652  # 10 years: half the root's, so it is rotated at least once under one root
+
+
+def signature_hash(key: Any) -> Any:
+    """SHA-384 for P-384 keys (matching strength), SHA-256 otherwise (what every Cisco product accepts)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def fingerprint(cert: "x509.Certificate", algorithm: str = "sha256") -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.new(algorithm, cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def pem_of(cert: "x509.Certificate") -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.PEM).decode()
+
+
+def serial_hex(serial: int) -> str:
+    """Serials are shown and stored as lowercase hex without separators."""
+    return format(serial, "x")
+
+
+def parse_serial(text: str) -> str:
+    """A serial as people type it (hex, maybe with colons, ``0x`` or leading zeros) in its stored form."""
+    wanted = text.strip().lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
+    if any(ch not in "0123456789abcdef" for ch in wanted):
+        from privca.common.names import printable
+
+        raise UsageError(f"serial {printable(text)!r}: must be hexadecimal, as privca list shows it")
+    return wanted
+
+
+def check_url(url: str | None, option: str) -> str | None:
+    """An http(s) URL fit to be written into certificates: a host, no query or fragment, a plain path.
+
+    Expressway fetches CRLs over HTTP(S) (Expressway certificate guide, "Manage CRLs"); what goes into a
+    certificate stays there until it expires, so a malformed URL is refused now rather than discovered later.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if url is None:
+        return None
+    problem = None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in url):
+        problem = "must be an http:// or https:// URL with a host name and no spaces"
+    elif parts.query or parts.fragment or "?" in url or "#" in url:
+        problem = "must not have a query (?) or fragment (#)"
+    elif any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        problem = "must not contain . or .. path segments"
+    if problem:
+        raise UsageError(f"{option} {url!r}: {problem}")
+    return url
+
+
+def crl_file_name(ca_name: str) -> str:
+    return f"{ca_name}.crl"
+
+
+def crl_url_for(base: str | None, ca_name: str) -> str | None:
+    """The URL a CA's CRL is published at: ``<base>/<ca name>.crl``."""
+    return f"{base.rstrip('/')}/{crl_file_name(ca_name)}" if base else None
+
+
+@dataclass
+class Issuer:
+    """A CA ready to sign: its ledger row, certificate and key (decrypted, or a handle on a token key)."""
+
+    row: "sqlite3.Row"
+    cert: "x509.Certificate"
+    key: "CertificateIssuerPrivateKeyTypes"
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.row["key_type"]).split(":")[0]
+
+    def sign(self, builder: Any) -> Any:
+        """Sign a certificate or CRL builder with this CA's key."""
+        return builder.sign(self.key, signature_hash(self.key))
+
+
+def certificate_of(row: "sqlite3.Row") -> "x509.Certificate":
+    """The certificate a ledger row holds (a CA's or an issued one: both keep their PEM in ``pem``)."""
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(row["pem"].encode())
+
+
+def load_issuer(store: "Store", row: "sqlite3.Row", secrets: CASecrets | SecretSource) -> Issuer:
+    """The CA in ``row`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
+    key = load_ca_key(store, row, CASecrets.of(secrets))
+    cert = certificate_of(row)
+    if key.public_key() != cert.public_key():
+        raise StoreError(f"{describe_key_ref(store, row['key_ref'])}: key does not match the certificate of CA "
+                         f"{row['name']}")
+    return Issuer(row, cert, key)
+
+
+def active_issuing_row(store: "Store") -> "sqlite3.Row":
+    row = store.require_ca().active_ca("issuing")
+    if row is None:
+        raise StoreError(f"{store.path}: no active issuing CA; run: privca rotate intermediate")
+    return row
+
+
+def chain_rows(store: "Store", row: "sqlite3.Row") -> list["sqlite3.Row"]:
+    """``row`` followed by each parent up to its root."""
+    ledger = store.ledger
+    chain = [row]
+    while chain[-1]["parent_id"] is not None:
+        chain.append(ledger.ca(chain[-1]["parent_id"]))
+    return chain
+
+
+def crl_base_of(row: "sqlite3.Row") -> str | None:
+    """The CRL base URL a CA was set up with (its own CRL URL is ``<base>/<name>.crl``)."""
+    url = row["crl_url"]
+    suffix = "/" + crl_file_name(row["name"])
+    return url[: -len(suffix)] if url and url.endswith(suffix) else None
+
+
+def root_ca_certificate(subject: "x509.Name", key: "CertificateIssuerPrivateKeyTypes", not_before: datetime,
+                        not_after: datetime) -> "x509.Certificate":
+    """A self-signed root: no path length limit, no CRL pointer (nothing above it revokes it)."""
+    from cryptography import x509
+
+    from privca.issuance.builder import ca_builder
+
+    builder = ca_builder(subject, subject, key.public_key(), x509.random_serial_number(), not_before, not_after,
+                         None, None)
+    return builder.sign(key, signature_hash(key))
+
+
+def ca_certificate_under(parent: "x509.Certificate", parent_key: "CertificateIssuerPrivateKeyTypes",
+                         subject: "x509.Name", public_key: Any, not_before: datetime, not_after: datetime,
+                         path_length: int | None, parent_crl_url: str | None) -> "x509.Certificate":
+    """A CA certificate signed by ``parent``: an issuing CA (``path_length`` 0) or a cross-certificate (None).
+
+    Its CRL distribution point is the parent's CRL, which is where the parent would revoke it.
+    """
+    from cryptography import x509
+
+    from privca.issuance.builder import ca_builder, revocation_pointers
+
+    parent_ski = parent.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = ca_builder(subject, parent.subject, public_key, x509.random_serial_number(), not_before, not_after,
+                         parent_ski, path_length)
+    builder = revocation_pointers(builder, parent_crl_url, None)
+    return builder.sign(parent_key, signature_hash(parent_key))
+
+
+@contextmanager
+def undone_on_failure() -> Iterator[list[NewCAKey]]:
+    """Collect the keys of CAs being created; if anything fails before they are on record, undo them (delete the
+    key file, or the key generated in the token), so a key never exists without its CA in the ledger. (A kill
+    leaves that to the journal each key file is saved with, see ``NewCAKey``.)"""
+    keys: list[NewCAKey] = []
+    try:
+        yield keys
+    except BaseException:
+        for key in keys:
+            key.discard()
+        raise
+    for key in keys:
+        key.done()
+
+
+def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key: NewCAKey,
+           crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "name": name,
+        "role": role,
+        "generation": generation,
+        "parent_id": parent_id,
+        "subject": cert.subject.rfc4514_string(),
+        "serial": serial_hex(cert.serial_number),
+        "key_type": str(key.spec),
+        "key_ref": key.key_ref,
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "status": "active",
+        "fingerprint_sha256": fingerprint(cert),
+        "crl_url": crl_url_for(crl_base, name),
+        "ocsp_url": ocsp_url,
+        "created_at": iso(now),
+        "pem": pem_of(cert),
+    }
+
+
+def ca_name(common_name: str, organization: str | None) -> "x509.Name":
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    if not common_name.strip() or any(not ch.isprintable() for ch in common_name):
+        raise UsageError(f"CA common name {common_name!r}: must be printable text")
+    if len(common_name) > 64:
+        raise UsageError(f"CA common name {common_name!r}: longer than 64 characters (RFC 5280 ub-common-name)")
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        if any(not ch.isprintable() for ch in organization) or len(organization) > 64:
+            raise UsageError(f"organisation {organization!r}: must be printable text of at most 64 characters")
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def init_ca(
+    store: "Store",
+    secrets: CASecrets | SecretSource,
+    *,
+    root_cn: str,
+    issuing_cn: str,
+    org: str | None = None,
+    key_type: str | None = None,
+    root_days: int = DEFAULT_ROOT_DAYS,
+    issuing_days: int = DEFAULT_ISSUING_DAYS,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
+    token: TokenChoice | None = None,
+    root_key_label: str | None = None,
+    issuing_key_label: str | None = None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA.
+
+    The keys are encrypted files in the store, or with ``token`` keys in that PKCS#11 token: generated there, or
+    the existing ones labelled ``root_key_label`` / ``issuing_key_label``.
+    """
+    from privca.issuance.builder import validity
+
+    if root_cn.strip().casefold() == issuing_cn.strip().casefold():
+        # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
+        raise UsageError("--root-cn and --issuing-cn: must differ; Cisco trust stores match CAs by name")
+    # An existing token key has its own type; a key type given with it is a check, not a default.
+    root_spec = None if root_key_label and not key_type else KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
+    issuing_spec = (None if issuing_key_label and not key_type
+                    else KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES))
+    if not 1 <= issuing_days < root_days <= 36500:
+        raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
+    if root_key_label is not None and root_key_label == issuing_key_label:
+        raise UsageError("--root-key-label and --issuing-key-label: must name two different keys")
+    crl_base = check_url(crl_url, "--crl-url")
+    check_url(ocsp_url, "--ocsp-url")
+    root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
+    if store.is_initialised():
+        if store.ledger.cas():
+            raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
+        from privca.ledger.journal import recover
+
+        recover(store)  # an init killed before its commit left key files: undo them before making new ones
+
+    unlock = CASecrets.of(secrets)
+    with undone_on_failure() as keys:
+        root = create_ca_key(store, "root-1", root_spec, unlock, token=token, key_label=root_key_label)
+        keys.append(root)
+        issuing = create_ca_key(store, "issuing-1", issuing_spec, unlock, token=token, key_label=issuing_key_label)
+        keys.append(issuing)
+        root_cert = root_ca_certificate(root_name, root.key, *validity(now, root_days))
+        issuing_cert = ca_certificate_under(root_cert, root.key, issuing_name, issuing.key.public_key(),
+                                            *validity(now, issuing_days), 0, crl_url_for(crl_base, "root-1"))
+        ledger = store.create()
+        with ledger.write():
+            if ledger.cas():
+                raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
+            root_row = ca_row("root-1", "root", 1, None, root_cert, root, crl_base, None, now)
+            root_id = ledger.insert_ca(root_row)
+            issuing_row = ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, issuing, crl_base, ocsp_url, now)
+            ledger.insert_ca(issuing_row)
+            for key in keys:
+                key.save()
+            ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
+                                              "root_fingerprint": root_row["fingerprint_sha256"],
+                                              "issuing_fingerprint": issuing_row["fingerprint_sha256"],
+                                              "root_key": root.key_ref, "issuing_key": issuing.key_ref})
+    return [dict(root_row), dict(issuing_row)]

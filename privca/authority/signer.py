@@ -1,0 +1,347 @@
+"""Issuance: CSR files -> policy -> certificates -> ledger -> files, all or nothing.
+
+Every CSR in a batch is checked before any is signed; one bad CSR stops the whole batch with every problem listed.
+Files are written under temporary names first, the ledger transaction commits, then the files are renamed into
+place: the ledger is the source of truth, and a certificate is never on disk without being on record. A journal
+(privca/ledger/journal.py) lists the temporary files first, so that a crash anywhere is finished or undone later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from privca.authority.ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
+from privca.errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
+from privca.common.fsutil import check_writable_target, fsync_dir, write_temp
+from privca.keys.keystore import CASecrets, SecretSource
+from privca.ledger.db import Ledger, actor, iso
+from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file
+from privca.issuance.profiles import load_profile
+from privca.ledger.records import certificate_record
+from privca.ledger.store import Store
+
+DEFAULT_PROFILE = "expressway-c"
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PlannedCertificate:
+    """One certificate about to be signed: what goes in it, where its files go, and what the ledger links it to."""
+
+    request: IssuanceRequest
+    cert_path: Path
+    chain_path: Path
+    fullchain_path: Path
+    csr_der: bytes | None = None  # kept on record so the certificate can later be renewed with the same key
+    replaces: str | None = None  # serial of the certificate this one renews
+
+    @property
+    def outputs(self) -> tuple[Path, Path, Path]:
+        return self.cert_path, self.chain_path, self.fullchain_path
+
+
+def output_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
+    """``<stem>.pem``, ``<stem>.chain.pem`` and ``<stem>.fullchain.pem`` in ``folder``."""
+    return folder / f"{stem}.pem", folder / f"{stem}.chain.pem", folder / f"{stem}.fullchain.pem"
+
+
+def _output_paths(csr_path: Path, out_dir: Path | None) -> tuple[Path, Path, Path]:
+    stem = csr_path.name[:-4] if csr_path.name.lower().endswith(".csr") else csr_path.stem
+    return output_paths(out_dir if out_dir is not None else csr_path.parent, stem)
+
+
+def output_problems(outputs: Sequence[Path], source: object, *, force: bool,
+                    seen: dict[Path, object]) -> list[tuple[type[PrivcaError], str]]:
+    """Why the files of one certificate cannot be written; ``seen`` catches two certificates sharing a file."""
+    problems: list[tuple[type[PrivcaError], str]] = []
+    for output in outputs:
+        try:
+            check_writable_target(output, overwrite=force)
+        except OutputError as exc:
+            problems.append((OutputError, exc.message))
+        if output in seen:
+            problems.append((UsageError, f"{source}: would write {output}, as {seen[output]} does"))
+        seen[output] = source
+    return problems
+
+
+def raise_problems(problems: Sequence[tuple[type[PrivcaError], str]], count: int, what: str) -> None:
+    """Nothing is issued when anything is wrong: one problem as itself, several as one error listing them all."""
+    if len(problems) == 1:
+        kind, message = problems[0]
+        raise kind(f"{message}; nothing issued")
+    if problems:
+        raise PolicyViolation(f"nothing issued; {len(problems)} problems in {count} {what}",
+                              problems=[message for _, message in problems])
+
+
+def check_out_dir(out_dir: Path | None) -> None:
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is not a folder")
+
+
+def plan(
+    store: Store, csr_paths: Sequence[Path], *, profile: str = DEFAULT_PROFILE, out_dir: Path | None = None,
+    force: bool = False,
+) -> list[PlannedCertificate]:
+    """Read and check every CSR and output path; raise one error listing every problem, or return the plan."""
+    if not csr_paths:
+        raise UsageError("issue: name at least one CSR file")
+    chosen = load_profile(profile, store.profiles_dir)
+    check_out_dir(out_dir)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    planned: list[PlannedCertificate] = []
+    problems: list[tuple[type[PrivcaError], str]] = []
+    seen_outputs: dict[Path, object] = {}
+    for csr_path in csr_paths:
+        try:
+            csr = load_csr(read_csr_file(csr_path), str(csr_path))
+        except CSRError as exc:
+            problems.append((CSRError, exc.message))
+            continue
+        der = csr.public_bytes(Encoding.DER)
+        request, found = check(csr, der, str(csr_path), chosen)
+        problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
+        outputs = _output_paths(csr_path, out_dir)
+        problems += output_problems(outputs, csr_path, force=force, seen=seen_outputs)
+        if request is not None:
+            planned.append(PlannedCertificate(request, *outputs, csr_der=der))
+    raise_problems(problems, len(csr_paths), "CSR(s)")
+    return planned
+
+
+def issue(
+    store: Store,
+    csr_paths: Sequence[Path],
+    secrets: CASecrets | SecretSource,
+    *,
+    now: datetime,
+    profile: str = DEFAULT_PROFILE,
+    days: int | None = None,
+    out_dir: Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
+    active_issuing_row(store)  # no CA, no point reading CSRs
+    from privca.ledger.journal import recover
+
+    recover(store)  # finish or undo what a killed privca left behind, before planning around it
+    planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
+    return sign_and_record(store, planned, secrets, now=now, days=days, progress=progress)
+
+
+def sign_and_record(
+    store: Store,
+    planned: Sequence[PlannedCertificate],
+    secrets: CASecrets | SecretSource,
+    *,
+    now: datetime,
+    days: int | None = None,
+    progress: Progress | None = None,
+    action: str = "issue",
+    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Sign planned certificates with the active issuing CA, record them and write their files, all or nothing.
+
+    The one path for every leaf privca signs (``issue`` and ``renew``). ``in_transaction(ledger, rows)`` runs
+    inside the ledger transaction that records the certificates, for changes that must commit with them.
+    """
+    issuing_row = active_issuing_row(store)
+    lifetimes = _validity_days(planned, days)
+    issuer = load_issuer(store, issuing_row, secrets)
+    for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
+        if issuer.algorithm not in chosen.issuer_algorithms:
+            raise PolicyViolation(
+                f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} "
+                f"key; {issuing_row['name']} has {issuing_row['key_type']}"
+            )
+    signed = _sign_all(issuer, planned, lifetimes, now, progress)
+    return _record_and_write(store, issuer, planned, signed, now, action, in_transaction)
+
+
+def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> list[int]:
+    """Each certificate's lifetime: ``days`` when given (within its profile's maximum), else the profile's."""
+    lifetimes = []
+    for item in planned:
+        chosen = item.request.profile
+        if days is not None and not 1 <= days <= chosen.max_validity_days:
+            raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
+        lifetimes.append(days or chosen.validity_days)
+    return lifetimes
+
+
+def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: list[int], now: datetime,
+              progress: Progress | None) -> list[Any]:
+    from cryptography import x509
+
+    from privca.issuance.builder import leaf_builder, validity
+
+    issuer_expiry = issuer.cert.not_valid_after_utc
+    if issuer_expiry <= now:
+        raise PolicyViolation(f"issuing CA {issuer.row['name']}: expired on {iso(issuer_expiry)}; nothing issued; "
+                              "run: privca rotate intermediate")
+    for days in sorted(set(lifetimes)):
+        if validity(now, days)[1] > issuer_expiry:
+            raise PolicyViolation(
+                f"{days} days would outlive the issuing CA {issuer.row['name']} (expires {iso(issuer_expiry)}); "
+                "use a smaller --days or run: privca rotate intermediate"
+            )
+    signed = []
+    for item, days in zip(planned, lifetimes, strict=True):
+        not_before, not_after = validity(now, days)
+        builder = leaf_builder(item.request, issuer.cert, x509.random_serial_number(), not_before, not_after,
+                               issuer.row["crl_url"], issuer.row["ocsp_url"])
+        signed.append(issuer.sign(builder))
+        if progress is not None:
+            progress(1)
+    return signed
+
+
+def _record_and_write(
+    store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list[Any], now: datetime, action: str,
+    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None,
+) -> list[dict[str, Any]]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from privca.ledger.journal import open_journal
+
+    chain_pem = "".join(row["pem"] for row in chain_rows(store, issuer.row))
+    who, issued_at = actor(), iso(now)
+    rows: list[dict[str, Any]] = []
+    files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
+    entries: list[dict[str, str]] = []
+    absolute = {folder: str(folder.absolute()) for folder in {item.cert_path.parent for item in planned}}
+    chain_bytes = chain_pem.encode()
+    for item, cert in zip(planned, certs, strict=True):
+        serial = serial_hex(cert.serial_number)
+        leaf = cert.public_bytes(Encoding.PEM)
+        leaf_pem = leaf.decode()
+        where = absolute[item.cert_path.parent]
+        paths = {}
+        for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
+                                  ("fullchain", item.fullchain_path, leaf + chain_bytes)):
+            paths[role] = os.path.join(where, final.name)
+            files.append((final, serial, data))
+            entries.append({"final": paths[role], "tag": serial, "role": role})
+        request = item.request
+        rows.append({
+            "serial": serial,
+            "issuer_id": issuer.id,
+            "profile": request.profile.name,
+            "subject": request.subject.rfc4514_string(),
+            "sans": json.dumps([entry.value for entry in request.sans]),
+            "eku": json.dumps(list(request.profile.eku)),
+            "key_type": request.key_algorithm,
+            "key_size": request.key_param,
+            "not_before": iso(cert.not_valid_before_utc),
+            "not_after": iso(cert.not_valid_after_utc),
+            "status": "valid",
+            "fingerprint_sha256": fingerprint(cert),
+            "csr_sha256": request.csr_sha256,
+            "csr_der": item.csr_der,
+            "requested_eku": json.dumps(request.requested_eku),
+            "replaces": item.replaces,
+            "issued_by": who,
+            "issued_at": issued_at,
+            "cert_path": paths["cert"],
+            "chain_path": paths["chain"],
+            "fullchain_path": paths["fullchain"],
+            "pem": leaf_pem,
+        })
+    folders = {item.cert_path.parent for item in planned}
+    created = _missing_folders(folders)
+    temps: list[tuple[Path, Path]] = []
+    ledger = store.ledger
+    # The journal names every temporary file before the first is written, so that a crash at any point below
+    # is finished or undone by the next write (or privca verify --repair); see privca/ledger/journal.py.
+    with open_journal(store, "issue", entries, created_dirs=[f.absolute() for f in created],
+                      issuer_id=issuer.id) as journal:
+        try:
+            for folder in sorted(created, key=lambda f: len(f.parts)):
+                try:
+                    folder.mkdir()
+                except OSError as exc:
+                    raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+            for final, serial, data in files:
+                temps.append((write_temp(final, data, tag=serial, durable=False), final))
+            with ledger.write():
+                # The passphrase prompt may have taken a while: the CA must still be the one that issues.
+                if ledger.ca(issuer.id)["status"] != "active":
+                    raise LedgerError(f"CA {issuer.row['name']}: no longer the active issuing CA (rotated or revoked "
+                                      "meanwhile); nothing issued, run the command again")
+                ledger.insert_certificates(rows)
+                events = []
+                for row, item in zip(rows, planned, strict=True):
+                    details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
+                               "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
+                    if item.replaces is not None:
+                        details["replaces"] = item.replaces
+                    events.append((details, row["serial"]))
+                ledger.record_events(now, action, events)
+                if in_transaction is not None:
+                    in_transaction(ledger, rows)
+        except BaseException:
+            for temp, _ in temps:
+                temp.unlink(missing_ok=True)
+            for folder in sorted(created, key=lambda f: len(f.parts), reverse=True):  # leave the location as it was
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            journal.finish()
+            raise
+        # Committed: the certificates exist. Put the files in place; if this is cut short, the journal stays
+        # and the files are finished from the ledger.
+        for temp, final in temps:
+            os.replace(temp, final)
+        for folder in folders:
+            fsync_dir(folder)
+        journal.finish()
+    records = []
+    for row, item in zip(rows, planned, strict=True):
+        record = certificate_record(row, with_status=False)
+        record["requested_eku"] = item.request.requested_eku
+        record["notes"] = item.request.notes
+        if item.replaces is not None:
+            record["replaces"] = item.replaces
+        records.append(record)
+    return records
+
+
+def _missing_folders(folders: set[Path]) -> list[Path]:
+    """Every folder (and missing parent) that has to be created for ``folders``."""
+    missing: set[Path] = set()
+    for folder in folders:
+        for candidate in (folder, *folder.parents):
+            if candidate.exists() or candidate.is_symlink():
+                break
+            missing.add(candidate)
+    return sorted(missing)
+
+
+def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
+    """Recovery rule for "issue" journals: what a certificate file holds, from the ledger; None if the
+    certificate never committed (or a later certificate has since been written to the same file)."""
+    ledger = store.ledger
+    row = ledger.conn.execute(
+        "SELECT id, pem FROM certificates WHERE issuer_id = ? AND serial = ?", (journal["issuer_id"], entry["tag"])
+    ).fetchone()
+    if row is None:
+        return None
+    column = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}[entry["role"]]
+    # Only rows after this one (a rowid range, not a scan of the whole ledger) can have replaced the file.
+    newer = ledger.conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
+                                (row["id"], entry["final"])).fetchone()
+    if newer is not None:
+        return None
+    chain_pem = "".join(ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
+    return {"cert": row["pem"], "chain": chain_pem, "fullchain": row["pem"] + chain_pem}[entry["role"]].encode()

@@ -1,0 +1,454 @@
+"""privca audit: the inventory that comes first in Cisco's guidance for the clientAuth sunset.
+
+For every certificate found in files, folders and live TLS endpoints: what it is (``certinfo``), its chain up to
+the root and whether that root is public (``publictrust``), and a verdict with reasons and the remedy Cisco's
+decision tree leads to (``decision``), under the dated public-trust timeline in ``data/public_trust.toml``.
+Each certificate is reported once, with every place it was found. Nothing is written; nothing is trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cryptography.x509.oid import NameOID
+
+from privca.common import decision
+from privca.inspect.certinfo import CertInfo, describe
+from privca.inspect.chain import ChainPath, Pool, order_problem
+from privca.common.findings import SEVERITIES, Finding, finding, headline, worst
+from privca.common.names import is_wildcard, san_text_length
+from privca.inspect.publictrust import PublicRoots, TrustData, certifi_version, default_public_roots, shipped_trust_data
+from privca.inspect.sources import DEFAULT_TIMEOUT, Loaded, Unit, cert_file_base, key_file_base, load_unit
+
+EXPIRING_DAYS = 30
+MAX_SAN_TEXT = 999  # Expressway ignores SAN text past 999 characters (TAC 213872)
+WEAK_HASHES = ("sha1", "md5")
+PUBLIC_KINDS = ("public", "formerly-public", "likely-public")
+
+
+@dataclass
+class Root:
+    """Where a certificate's chain ends. ``kind``: public, formerly-public, likely-public, private or unknown."""
+
+    kind: str
+    name: str | None = None
+    stores: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def text(self) -> str:
+        if self.kind == "public":
+            return f"public ({', '.join(self.stores)}): {self.name}"
+        if self.kind in ("private", "formerly-public"):
+            return f"{self.kind}: {self.name}" + (f" ({self.note})" if self.note else "")
+        return f"{self.kind}: {self.note}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "stores": self.stores, "note": self.note}
+
+
+@dataclass
+class CertificateReport:
+    info: CertInfo
+    locations: list[str]
+    chain: list[str]
+    root: Root
+    findings: list[Finding]
+
+    @property
+    def verdict(self) -> str:
+        top = headline(self.findings)
+        return top.verdict if top and top.verdict else "ok"
+
+    @property
+    def severity(self) -> str:
+        return worst(self.findings) or "info"
+
+    @property
+    def remedy(self) -> str | None:
+        top = headline(self.findings)
+        return top.remedy if top else None
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {**self.info.to_dict(now), "locations": self.locations, "chain": self.chain,
+                "root": self.root.to_dict(), "verdict": self.verdict, "severity": self.severity,
+                "remedy": self.remedy, "findings": [f.to_dict() for f in self.findings]}
+
+
+@dataclass
+class AuditReport:
+    generated_at: datetime
+    expressway_version: str | None
+    stores: list[str]
+    trust: TrustData
+    certificates: list[CertificateReport]
+    errors: list[tuple[str, str]]  # (target, message)
+    skipped: int
+    units: int
+
+    def worst(self) -> str | None:
+        severities = [c.severity for c in self.certificates] + (["warning"] if self.errors else [])
+        return worst([finding(s, "", "", "") for s in severities])
+
+    def summary(self) -> dict[str, Any]:
+        by_verdict: dict[str, int] = {}
+        by_severity = {"info": 0, "warning": 0, "critical": 0}
+        for report in self.certificates:
+            by_verdict[report.verdict] = by_verdict.get(report.verdict, 0) + 1
+            by_severity[report.severity] += 1
+        return {"targets": self.units, "certificates": len(self.certificates), "unreadable": len(self.errors),
+                "skipped_files": self.skipped, "by_verdict": by_verdict, "by_severity": by_severity,
+                "worst": self.worst()}
+
+    def to_dict(self) -> dict[str, Any]:
+        from privca import __version__
+
+        now = self.generated_at
+        return {
+            "privca_version": __version__,
+            "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expressway_version": decision.version_text(self.expressway_version),
+            "public_root_stores": self.stores,
+            "certifi_version": certifi_version(),
+            "trust_data": self.trust.summary(),
+            "summary": self.summary(),
+            "certificates": [c.to_dict(now) for c in self.certificates],
+            "errors": [{"target": target, "message": message} for target, message in self.errors],
+        }
+
+
+@dataclass
+class _Entry:
+    """One distinct certificate (by SHA-256) and what the files around it say."""
+
+    info: CertInfo
+    locations: list[str] = field(default_factory=list)
+    extra: list[Finding] = field(default_factory=list)
+
+
+def audit(targets: list[str], *, now: datetime, **options: Any) -> AuditReport:
+    """Audit files, folders and ``host:port`` endpoints. See ``audit_units`` for the options."""
+    from privca.inspect.sources import expand_targets
+
+    return audit_units(expand_targets(targets), now=now, **options)
+
+
+def audit_units(
+    units: list[Unit],
+    *,
+    now: datetime,
+    expressway_version: str | None = None,
+    password: bytes | None = None,
+    public_roots: PublicRoots | None = None,
+    trust: TrustData | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[int], None] | None = None,
+) -> AuditReport:
+    """Read every unit, then assess every distinct certificate. Bad units become errors, never exceptions.
+
+    ``expressway_version`` is one of decision.LEGACY, X15_4, X15_5 (see ``decision.parse_expressway_version``).
+    """
+    public = public_roots if public_roots is not None else default_public_roots()
+    trust = trust if trust is not None else shipped_trust_data()
+    entries: dict[str, _Entry] = {}
+    errors: list[tuple[str, str]] = []
+    skipped = 0
+    loaded_units: list[tuple[Loaded, list[_Entry]]] = []
+    for unit in units:
+        loaded = load_unit(unit, password=password, timeout=timeout)
+        if loaded.error:
+            errors.append((unit.name, loaded.error))
+        elif loaded.skipped:
+            skipped += 1
+        in_unit = []
+        for index, (cert, der) in enumerate(loaded.certs):
+            info = describe(cert, der)
+            entry = entries.get(info.sha256)
+            if entry is None:
+                entry = entries[info.sha256] = _Entry(info)
+            location = unit.name if len(loaded.certs) == 1 else f"{unit.name}#{index + 1}"
+            entry.locations.append(location)
+            in_unit.append(entry)
+        for remark in loaded.remarks:
+            for entry in in_unit[:1]:
+                entry.extra.append(finding("info", "input.note", f"{unit.name}: {remark}", "RFC5280"))
+        loaded_units.append((loaded, in_unit))
+        if progress is not None:
+            progress(1)
+
+    pool = Pool([e.info for e in entries.values()], public)
+    _file_findings(loaded_units, pool)
+    reports = [_assess(entry, pool, public, trust, now, expressway_version) for entry in entries.values()]
+    reports.sort(key=lambda r: (-SEVERITIES.index(r.severity), r.info.not_after))
+    return AuditReport(now, expressway_version, public.labels, trust, reports, errors, skipped, len(units))
+
+
+def _file_findings(loaded_units: list[tuple[Loaded, list[_Entry]]], pool: Pool) -> None:
+    """Findings that depend on how a file or endpoint holds a certificate: chain order and private keys."""
+    keys_by_base: dict[tuple[str, str], tuple[str, list[object]]] = {}
+    for loaded, _ in loaded_units:
+        unit = loaded.unit
+        if unit.path is not None and loaded.key_publics and not loaded.certs:
+            base = key_file_base(unit.path.name)
+            if base is not None:
+                keys_by_base[(str(unit.path.parent), base)] = (unit.name, loaded.key_publics)
+    for loaded, in_unit in loaded_units:
+        if not in_unit:
+            continue
+        leaf = in_unit[0]
+        if not loaded.ordered:  # PKCS#7 has no order: the certificate is the one no other in the file names as issuer
+            issuers = {e.info.cert.issuer for e in in_unit if e.info.cert.issuer != e.info.cert.subject}
+            leaf = next((e for e in in_unit if not e.info.is_ca and e.info.cert.subject not in issuers), leaf)
+        elif len(in_unit) > 1 and not leaf.info.is_ca:
+            problem = order_problem([e.info for e in in_unit])
+            if problem:
+                leaf.extra.append(finding("warning", "chain.order", f"{loaded.unit.name}: {problem}", "TAC221698",
+                                          verdict="chain-order",
+                                          remedy="Put the certificate first, then its issuing CA, up to the root."))
+        unit = loaded.unit
+        keys = loaded.key_publics
+        key_source = unit.name
+        if not keys and unit.path is not None:
+            key_source, keys = keys_by_base.get((str(unit.path.parent), cert_file_base(unit.path.name)), ("", []))
+        if keys:
+            public_key = leaf.info.cert.public_key()
+            if any(key == public_key for key in keys):
+                leaf.extra.append(finding("info", "key.match", f"the private key in {key_source} matches", "RFC5280"))
+            else:
+                leaf.extra.append(finding(
+                    "critical", "key.mismatch", f"the private key in {key_source} does not match this certificate",
+                    "EXP-CERT-X15.4", verdict="broken",
+                    remedy="Find the key that was generated with this certificate's CSR, or make a new CSR and reissue."))
+
+
+def _assess(entry: _Entry, pool: Pool, public: PublicRoots, trust: TrustData, now: datetime,
+            version: str | None) -> CertificateReport:
+    info = entry.info
+    path = pool.path(info)
+    root = classify_root(path, public, trust)
+    findings: list[Finding] = [*entry.extra]
+    findings += _validity(info, now)
+    findings += _crypto(info)
+    findings += _chain(info, path, now)
+    findings += _root_findings(info, path, root, trust)
+    if not info.is_ca:
+        findings += _names(info)
+        findings += _timeline(info, path, root, trust, now, version)
+    elif info.eku is not None:
+        findings += _ca_eku(info, root)
+    for problem in info.problems:
+        findings.append(finding("warning", "encoding", problem, "RFC5280", verdict="unreadable-parts",
+                                remedy="Reissue it; some of its contents cannot be decoded."))
+    return CertificateReport(info, entry.locations, path.labels(), root, findings)
+
+
+def classify_root(path: ChainPath, public: PublicRoots, trust: TrustData) -> Root:
+    """Public (in a public store), formerly public (removed by browsers), private, or unknown (chain incomplete)."""
+    if path.complete:
+        anchor = path.end.issuer or path.top
+        stores = [path.end.store] if path.end.store else public.stores_of(anchor)
+        removed = trust.removed(anchor)
+        if stores:
+            return Root("public", anchor.label, stores)
+        if removed:
+            return Root("formerly-public", anchor.label, note=f"removed from {', '.join(removed.removed_from)} "
+                                                               f"on {removed.date.isoformat()}")
+        return Root("private", anchor.label)
+    if path.end.status == "bad-signature":
+        return Root("unknown", note="chain broken: no certificate with the issuer's name signed it")
+    cutoff = trust.cutoff_for(chain_organizations(path))
+    if cutoff is not None:
+        return Root("likely-public", note=f"issued by {cutoff.name}; root not given")
+    return Root("unknown", note="root not given")
+
+
+def chain_organizations(path: ChainPath) -> list[str]:
+    """O= of every issuer on the path: how a public CA is recognised when its root was not given."""
+    names: list[str] = []
+    for info in path.certs:
+        try:
+            names += [str(a.value) for a in info.cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        except Exception:  # an undecodable issuer name: nothing to recognise
+            continue
+    return names
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _validity(info: CertInfo, now: datetime) -> list[Finding]:
+    if info.not_after < now:
+        return [finding("critical", "validity.expired", f"expired on {_day(info.not_after)}", "RFC5280",
+                        verdict="expired", remedy="Replace it now; peers reject expired certificates.")]
+    if info.not_before > now:
+        return [finding("warning", "validity.not-yet-valid", f"not valid before {_day(info.not_before)}", "RFC5280",
+                        verdict="not-yet-valid", remedy="Check the issuing CA's clock.")]
+    days = info.days_left(now)
+    if days <= EXPIRING_DAYS:
+        return [finding("warning", "validity.expiring", f"expires in {days} days ({_day(info.not_after)})", "RFC5280",
+                        verdict="expiring", remedy=f"Renew before {_day(info.not_after)}.")]
+    return []
+
+
+def _crypto(info: CertInfo) -> list[Finding]:
+    found = []
+    if info.signature_hash in WEAK_HASHES and not info.self_issued:
+        # A root's self-signature is never checked (it is trusted by being in the store); every other one is.
+        found.append(finding("critical", "signature.sha1", f"signed with {info.signature_hash.upper()}: refused by "
+                             "current TLS stacks and by the CA/B Baseline Requirements", "BR", verdict="broken",
+                             remedy="Reissue it signed with SHA-256."))
+    if info.key_type == "rsa" and info.key_size < 2048:
+        found.append(finding("critical", "key.size", f"RSA-{info.key_size} key: too small (at least 2048 bits)",
+                             "EXP-CERT-X15.4", verdict="broken", remedy="Reissue with an RSA-2048 or larger key."))
+    elif info.key_type == "rsa" and info.key_size > 4096:
+        found.append(finding("warning", "key.size", f"RSA-{info.key_size} key: Expressway SIP TLS zones fail with "
+                             "8192-bit keys and CUCM takes at most 4096 bits", "EXP-TROUBLE-X14.3",
+                             verdict="broken", remedy="Reissue with an RSA-4096 or smaller key."))
+    elif info.key_type not in ("rsa", "ec"):
+        found.append(finding("warning", "key.type", f"{info.key_type} key: Cisco UC products take RSA or ECDSA",
+                             "EXP-CERT-X15.4", verdict="unsupported", remedy="Reissue with an RSA or ECDSA key."))
+    return found
+
+
+def _names(info: CertInfo) -> list[Finding]:
+    if not info.has_eku("serverAuth"):
+        return []
+    found = []
+    if not info.sans:
+        found.append(finding("warning", "san.missing", "no subjectAltName: Expressway and CUCM validate the SAN, not "
+                             "the CN", "EXP-ADMIN-X15.4", verdict="unsupported",
+                             remedy="Reissue with the node FQDNs as DNS SANs."))
+        return found
+    wildcards = [e.value for e in info.sans if e.kind == "dns" and is_wildcard(e.value)]
+    if wildcards:
+        found.append(finding("warning", "san.wildcard", f"wildcard SAN {wildcards[0]}: Expressway and CUCM do not "
+                             "support wildcard certificates", "TAC213872", verdict="unsupported",
+                             remedy="Reissue with each node's FQDN as a SAN instead of a wildcard."))
+    if info.common_name and info.common_name.lower() not in {e.value.lower() for e in info.sans}:
+        found.append(finding("warning", "san.cn", f"CN {info.common_name} is not among the SANs", "EXP-ADMIN-X15.4",
+                             verdict="unsupported", remedy="Reissue with the CN repeated as a DNS SAN."))
+    length = san_text_length(info.sans)
+    if length > MAX_SAN_TEXT:
+        found.append(finding("warning", "san.length", f"SAN text is {length} characters; Expressway ignores text "
+                             f"past {MAX_SAN_TEXT}", "TAC213872", verdict="unsupported",
+                             remedy="Remove SANs or split the certificate."))
+    return found
+
+
+def _chain(info: CertInfo, path: ChainPath, now: datetime) -> list[Finding]:
+    found = []
+    end = path.end
+    if end.status == "bad-signature":
+        found.append(finding("critical", "chain.signature", f"no certificate named {path.top.issuer} verifies the "
+                             f"signature of {path.top.label}: wrong or re-keyed issuing CA", "RFC5280",
+                             verdict="broken", remedy="Get the issuing CA certificate that really signed it."))
+    elif end.status == "missing" and not path.top.self_issued:
+        found.append(finding("info", "chain.incomplete", f"issuer {path.top.issuer} not among the certificates "
+                             "given; add the CA certificates to follow the chain to its root", "RFC5280"))
+    for ca in path.cas:
+        if ca.eku is not None:
+            for purpose in ("clientAuth", "serverAuth"):
+                if info.eku is not None and purpose in info.eku and not ca.has_eku(purpose):
+                    found.append(finding(
+                        "critical", "chain.eku", f"CA {ca.label} restricts the certificates under it to "
+                        f"{', '.join(ca.eku)}: this certificate's {purpose} is void (OpenSSL: unsuitable certificate "
+                        "purpose)", "OPENSSL-PURPOSE", verdict="broken",
+                        remedy=f"Issue it from a CA whose EKU includes {purpose}, or none."))
+        if ca.not_after < now:
+            found.append(finding("critical", "chain.expired", f"CA {ca.label} expired on {_day(ca.not_after)}",
+                                 "RFC5280", verdict="broken", remedy="Renew the CA and reissue under it."))
+        elif info.not_after > ca.not_after:
+            found.append(finding("warning", "chain.outlives", f"outlives CA {ca.label}: the chain stops validating "
+                                 f"on {_day(ca.not_after)}, before this certificate's {_day(info.not_after)}",
+                                 "RFC5280", verdict="chain-expires",
+                                 remedy=f"Renew before {_day(ca.not_after)} or renew the CA."))
+    return found
+
+
+def _root_findings(info: CertInfo, path: ChainPath, root: Root, trust: TrustData) -> list[Finding]:
+    found = [finding("info", "root.class", f"root {root.text()}", _root_source(root, trust))]
+    anchor = path.end.issuer if path.complete and path.end.issuer else (path.top if path.complete else None)
+    removed = trust.removed(anchor) if anchor is not None else None
+    if removed is not None:
+        affected = removed.applies_to == "all" or info.not_before.date() >= removed.date
+        where = " and ".join(removed.removed_from)
+        if affected:
+            found.append(finding("warning", "root.removed", f"root {removed.name} was removed from {where} on "
+                                 f"{removed.date.isoformat()}: browsers do not trust this certificate; UC peers "
+                                 "that keep the root in their trust store are not affected", removed.source,
+                                 verdict="removed-root",
+                                 remedy="Replace it with a certificate from a current root where browsers or Jabber "
+                                        "clients must trust it; for mTLS between UC products no action is needed."))
+        else:
+            found.append(finding("info", "root.removed", f"root {removed.name} was removed from {where} on "
+                                 f"{removed.date.isoformat()}; this certificate was issued before, so it stays "
+                                 "trusted until it expires", removed.source))
+    return found
+
+
+def _root_source(root: Root, trust: TrustData) -> str:
+    if root.kind == "public":
+        return "Mozilla root store via certifi https://github.com/certifi/python-certifi"
+    return f"privca public-trust data (revision {trust.revision})"
+
+
+def _ca_eku(info: CertInfo, root: Root) -> list[Finding]:
+    if info.has_eku("clientAuth"):
+        return []
+    severity = "info" if root.kind in PUBLIC_KINDS else "warning"
+    return [finding(severity, "ca.eku", f"restricts every certificate under it to {', '.join(info.eku or ())}: "
+                    "clientAuth certificates issued under it fail as TLS clients", "OPENSSL-PURPOSE",
+                    verdict="restricted", remedy="Issue TLS client certificates from a CA without this restriction.")]
+
+
+def client_auth_deadline(path: ChainPath, trust: TrustData) -> tuple[datetime, str, str]:
+    """The first day renewals lose clientAuth: the CA's own cut-off or Chrome's leaf date, whichever is first."""
+    chrome = datetime.combine(trust.chrome_leaf_serverauth_only_from, datetime.min.time(), tzinfo=timezone.utc)
+    cutoff = trust.cutoff_for(chain_organizations(path))
+    if cutoff is not None:
+        ends = datetime.combine(cutoff.client_auth_ends, datetime.min.time(), tzinfo=timezone.utc)
+        if ends < chrome:
+            return ends, cutoff.name, cutoff.source
+    return chrome, trust.chrome_policy, trust.chrome_source
+
+
+def _timeline(info: CertInfo, path: ChainPath, root: Root, trust: TrustData, now: datetime,
+              version: str | None) -> list[Finding]:
+    server, client = info.has_eku("serverAuth"), info.has_eku("clientAuth")
+    eku_text = "+".join(info.eku) if info.eku is not None else "no EKU extension (any purpose)"
+    if not server and not client:
+        return [finding("info", "eku.not-tls", f"EKU {eku_text}: not a TLS certificate", "RFC5280",
+                        verdict="not-tls")]
+    public = root.kind in PUBLIC_KINDS
+    if client and not server:
+        return [finding("info", "eku.client-only", f"EKU {eku_text}: a TLS client certificate (X15.5 Client store)",
+                        "TAC225693")]
+    if not client:
+        severity, remedy = decision.server_only(version, public=public)
+        return [finding(severity, "eku.server-only", f"EKU {eku_text}: no clientAuth, so it cannot be presented as a "
+                        "TLS client certificate", "TAC225482", verdict="server-only", remedy=remedy)]
+    if root.kind == "private":
+        return [finding("info", "eku.private-combined", f"EKU {eku_text} from a private CA: outside the browser root "
+                        "programs, so clientAuth stays", "FN74362")]
+    ends, who, source = client_auth_deadline(path, trust)
+    if not public:
+        return [finding("info", "timeline.unknown-root", f"EKU {eku_text}; root not given: if this certificate is "
+                        f"from a public CA, renewals lose clientAuth by {_day(ends)}", trust.chrome_source)]
+    keeps = f"keeps working until it expires on {_day(info.not_after)}"
+    if now < ends:
+        last_issue = ends - timedelta(days=1)
+        keeps_until = last_issue + timedelta(days=trust.max_validity_days(last_issue.date()))
+        return [finding("warning", "timeline.renew-early", f"public certificate with clientAuth: {keeps}; {who} "
+                        f"issues clientAuth only until {_day(last_issue)}", source, verdict="renew-early",
+                        remedy=decision.renew_early(_day(ends), _day(keeps_until), version))]
+    return [finding("warning", "timeline.clientauth-ends", f"public certificate with clientAuth: {keeps}; {who} "
+                    f"stopped issuing clientAuth on {_day(ends)}, so its renewal will be serverAuth-only and mTLS "
+                    "(Expressway-C, SIP TLS to CUCM, CMS, CUBE) breaks", source, verdict="clientauth-ends",
+                    remedy=decision.after_public_client_auth(version))]
+
+
+__all__ = ["AuditReport", "CertificateReport", "Root", "audit", "audit_units", "classify_root",
+           "client_auth_deadline"]

@@ -1,0 +1,404 @@
+"""privca check: before uploading, will this certificate (and key, and chain) work for this product role?
+
+Roles are the shipped issuance profiles of the same name, so issuance and check agree on EKUs, key types and
+SAN rules; the Expressway version refines the EKU rules (decision.py). Every finding names its rule and source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from privca.common import decision
+from privca.inspect.certinfo import CertInfo, describe
+from privca.inspect.chain import ChainPath, Pool, order_problem
+from privca.errors import CertificateInputError, UsageError
+from privca.common.findings import Finding, finding, worst
+from privca.common.names import dns_name_problem, is_wildcard, printable, san_text_length
+from privca.issuance.profiles import Profile, load_profile
+from privca.inspect.publictrust import PublicRoots, default_public_roots
+from privca.inspect.sources import MAX_FILE_BYTES, Unit, load_file
+
+EXPIRING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a product role needs beyond its profile: the documents behind its EKU rule, and upload quirks."""
+
+    name: str
+    product: str
+    eku_source: str
+    expressway: bool = False  # key file unencrypted and ending with a newline (Expressway upload rules)
+    no_wildcards_source: str | None = None  # products documented not to support wildcards: critical
+    max_rsa_bits_source: str | None = None
+    bundle_newline: bool = False  # Cisco Meeting Server bundles end with one newline
+
+
+ROLES = {
+    "expressway-c": Role("expressway-c", "Expressway-C", "FN74362", expressway=True, no_wildcards_source="TAC213872",
+                         max_rsa_bits_source="EXP-TROUBLE-X14.3"),
+    "expressway-e": Role("expressway-e", "Expressway-E", "EXP-ADMIN-X15.4", expressway=True,
+                         no_wildcards_source="TAC213872", max_rsa_bits_source="EXP-TROUBLE-X14.3"),
+    "expressway-server": Role("expressway-server", "Expressway X15.5 Server store", "TAC225693", expressway=True,
+                              no_wildcards_source="TAC213872", max_rsa_bits_source="EXP-TROUBLE-X14.3"),
+    "expressway-client": Role("expressway-client", "Expressway X15.5 Client store", "TAC225693", expressway=True,
+                              no_wildcards_source="TAC213872", max_rsa_bits_source="EXP-TROUBLE-X14.3"),
+    "cucm": Role("cucm", "Unified CM", "TAC213872", no_wildcards_source="CUCM-SEC-12.5SU6",
+                 max_rsa_bits_source="CUCM-SEC-12.5SU6"),
+    "unity": Role("unity", "Unity Connection", "FN74345", no_wildcards_source="CUCM-SEC-12.5SU6",
+                  max_rsa_bits_source="CUCM-SEC-12.5SU6"),
+    "cms": Role("cms", "Meeting Server", "TAC213821", bundle_newline=True),
+    "cube": Role("cube", "CUBE", "TAC220380"),
+}
+
+
+@dataclass
+class CheckReport:
+    role: str
+    profile: str
+    expressway_version: str | None
+    certificate: CertInfo
+    chain: list[str]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def severity(self) -> str:
+        return worst(self.findings) or "info"
+
+    @property
+    def verdict(self) -> str:
+        """``fail``: the product refuses it or mTLS breaks; ``warn``: it works with caveats; ``pass``."""
+        return {"critical": "fail", "warning": "warn", "info": "pass"}[self.severity]
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {"role": self.role, "profile": self.profile,
+                "expressway_version": decision.version_text(self.expressway_version), "verdict": self.verdict,
+                "severity": self.severity, "certificate": self.certificate.to_dict(now), "chain": self.chain,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def required_eku(role: str, profile: Profile, version: str | None) -> tuple[str, ...]:
+    """The EKUs the role needs: the profile's, except where the Expressway version relaxes them."""
+    if role == "expressway-e" and version in (decision.X15_4, decision.X15_5):
+        return ("serverAuth",)  # X15.4 EnableServerEkuUpload; X15.5 server store (TAC 225482, 225693)
+    return profile.eku
+
+
+def check_certificate(
+    cert_path: Path,
+    *,
+    role: str,
+    now: datetime,
+    key_path: Path | None = None,
+    chain_path: Path | None = None,
+    expressway_version: str | None = None,
+    password: bytes | None = None,
+    public_roots: PublicRoots | None = None,
+) -> CheckReport:
+    """Check one certificate file for ``role``. CertificateInputError when a file cannot be read at all."""
+    if role not in ROLES:
+        raise UsageError(f"--for {role!r}: unknown role; choose one of {', '.join(ROLES)}")
+    spec = ROLES[role]
+    profile = load_profile(role)
+    cert_data, certs, embedded_keys = _read(cert_path, password)
+    chain_data: bytes = b""
+    chain_certs: list[Any] = []
+    if chain_path is not None:
+        chain_data, chain_certs, _ = _read(chain_path, password)
+    infos = [describe(cert, der) for cert, der in certs + chain_certs]
+    leaf, rest = infos[0], infos[1:]
+    public = public_roots if public_roots is not None else default_public_roots()
+    pool = Pool(rest, public)
+    path = pool.path(leaf)
+    needed = required_eku(role, profile, expressway_version)
+
+    findings: list[Finding] = []
+    findings += _leaf_shape(leaf, spec)
+    findings += _eku(leaf, needed, spec, expressway_version)
+    findings += _version(spec, expressway_version)
+    findings += _validity(leaf, now)
+    findings += _key(leaf, profile, spec)
+    findings += _key_usage(leaf, profile, spec)
+    findings += _names(leaf, profile, spec)
+    findings += _chain(leaf, rest, path, needed, now, chain_given=bool(rest))
+    findings += _key_file(leaf, key_path, embedded_keys, spec)
+    if spec.bundle_newline:
+        for name, data in ((cert_path, cert_data), (chain_path, chain_data)):
+            if name is not None and data.lstrip().startswith(b"-----") and not data.endswith(b"\n"):
+                findings.append(finding("warning", "bundle.newline", f"{name} does not end with a newline; Meeting "
+                                        "Server bundles end with one trailing newline", "TAC221698"))
+    if not any(f.severity == "critical" and f.rule.startswith(("chain.", "eku.", "signature.")) for f in findings):
+        findings += _path_validation(leaf, path, needed, now)
+    return CheckReport(role, profile.name, expressway_version, leaf, path.labels(), findings)
+
+
+def _read(path: Path, password: bytes | None) -> tuple[bytes, list[Any], list[object]]:
+    loaded = load_file(Unit("file", str(path), path), password=password)
+    if loaded.error:
+        raise CertificateInputError(f"{path}: {loaded.error}")
+    if not loaded.certs:
+        raise CertificateInputError(f"{path}: holds no certificate")
+    try:
+        data = path.read_bytes()[: MAX_FILE_BYTES]
+    except OSError as exc:
+        raise CertificateInputError(f"{path}: cannot read ({exc.strerror})") from None
+    return data, loaded.certs, loaded.key_publics
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _leaf_shape(leaf: CertInfo, spec: Role) -> list[Finding]:
+    found = []
+    if leaf.is_ca:
+        found.append(finding("critical", "leaf.is-ca", f"{leaf.label} is a CA certificate; {spec.product} needs its own "
+                             "server or client certificate first in the file", "RFC5280"))
+    for problem in leaf.problems:
+        found.append(finding("warning", "encoding", problem, "RFC5280"))
+    return found
+
+
+def _eku(leaf: CertInfo, needed: tuple[str, ...], spec: Role, version: str | None) -> list[Finding]:
+    if leaf.eku is None:
+        return [finding("info", "eku.absent", "no EKU extension: OpenSSL-based peers accept it for any purpose",
+                        "RFC5280")]
+    missing = [name for name in needed if not leaf.has_eku(name)]
+    if not missing:
+        return [finding("info", "eku.role", f"EKU {'+'.join(leaf.eku)} covers {'+'.join(needed)} for {spec.product}",
+                        spec.eku_source)]
+    why = {
+        "clientAuth": "it cannot be presented as a TLS client certificate, so mTLS where this product initiates "
+                      "(traversal, SIP TLS neighbour zones, clustering) fails",
+        "serverAuth": "TLS clients reject it as a server certificate",
+    }
+    message = f"EKU {'+'.join(leaf.eku) or 'empty'} lacks {'+'.join(missing)} needed by {spec.product}: " + \
+              "; ".join(why.get(name, f"{name} is required") for name in missing)
+    if spec.name == "expressway-e" and version is None and missing == ["clientAuth"]:
+        message += " (X15.4 and later accept serverAuth-only on Expressway-E: give --expressway-version)"
+    if spec.name in ("cucm", "unity") and missing == ["clientAuth"]:
+        message += f"; {spec.product} accepts the upload, but secure registration through Expressway-C fails"
+    return [finding("critical", "eku.role", message, spec.eku_source)]
+
+
+def _version(spec: Role, version: str | None) -> list[Finding]:
+    if spec.name in ("expressway-server", "expressway-client") and version in (decision.LEGACY, decision.X15_4):
+        return [finding("warning", "role.version", f"separate server and client certificates need Expressway X15.5; "
+                        f"this Expressway runs {decision.version_text(version)}: use role expressway-c",
+                        "TAC225693")]
+    return []
+
+
+def _validity(leaf: CertInfo, now: datetime) -> list[Finding]:
+    if leaf.not_after < now:
+        return [finding("critical", "validity.expired", f"expired on {_day(leaf.not_after)}", "RFC5280")]
+    if leaf.not_before > now:
+        return [finding("critical", "validity.not-yet-valid", f"not valid before {_day(leaf.not_before)}", "RFC5280")]
+    days = leaf.days_left(now)
+    if days <= EXPIRING_DAYS:
+        return [finding("warning", "validity.expiring", f"expires in {days} days ({_day(leaf.not_after)})", "RFC5280")]
+    return []
+
+
+def _key(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
+    if leaf.key_type == "rsa" and leaf.key_size < 2048:
+        return [finding("critical", "key.size", f"RSA-{leaf.key_size}: too small; use RSA-2048 or larger",
+                        "EXP-CERT-X15.4")]
+    if leaf.key_type == "rsa" and leaf.key_size > 4096 and spec.max_rsa_bits_source:
+        return [finding("critical", "key.size", f"RSA-{leaf.key_size}: {spec.product} takes at most 4096 bits "
+                        "(8192-bit keys break Expressway SIP TLS zones)", spec.max_rsa_bits_source)]
+    if leaf.key_text not in profile.key_allowed:
+        return [finding("warning", "key.type", f"key {leaf.key_text} is not one privca's {profile.name} profile issues "
+                        f"({', '.join(profile.key_allowed)})", "EXP-CERT-X15.4" if spec.expressway else
+                        "CUCM-ADMIN-12.5SU3" if spec.name in ("cucm", "unity") else "TAC220380")]
+    return []
+
+
+def _key_usage(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
+    if leaf.key_usage is None:
+        return []
+    found = []
+    if "digitalSignature" not in leaf.key_usage:
+        found.append(finding("warning", "key-usage.digital-signature", "keyUsage lacks digitalSignature: TLS 1.3 "
+                             "and ECDHE handshakes need it", "RFC8446"))
+    if {"keyCertSign", "cRLSign"} & set(leaf.key_usage) and not leaf.is_ca:
+        found.append(finding("warning", "key-usage.ca", "keyUsage has CA bits (keyCertSign/cRLSign) on a leaf",
+                             "RFC5280"))
+    expected = profile.key_usage_for(leaf.key_type)
+    missing = [name for name in expected if name not in leaf.key_usage and name != "digitalSignature"]
+    if missing and spec.name in ("cucm", "unity"):
+        found.append(finding("warning", "key-usage.profile", f"keyUsage lacks {', '.join(missing)}: {spec.product} "
+                             "CSRs ask for it and the CA must not drop it", "CUCM-ADMIN-12.5SU3"))
+    return found
+
+
+def _names(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
+    found: list[Finding] = []
+    if not leaf.sans:
+        if profile.san_required:
+            found.append(finding("critical", "san.missing", f"no subjectAltName: {spec.product} peers validate the "
+                                 "SAN, not the CN", "EXP-ADMIN-X15.4"))
+        return found
+    for entry in leaf.sans:
+        if entry.kind == "dns" and is_wildcard(entry.value):
+            severity = "critical" if spec.no_wildcards_source else "warning"
+            found.append(finding(severity, "san.wildcard", f"wildcard SAN {printable(entry.value)}: "
+                                 f"{spec.product} does not support wildcard certificates" if spec.no_wildcards_source
+                                 else f"wildcard SAN {printable(entry.value)}: privca's {profile.name} profile never "
+                                 "issues wildcards", spec.no_wildcards_source or "TAC213872"))
+        elif entry.kind == "dns" and (problem := dns_name_problem(entry.value)):
+            found.append(finding("warning", "san.dns", f"SAN DNS:{printable(entry.value)}: {problem}", "RFC5280"))
+        elif entry.kind not in profile.san_types:
+            found.append(finding("warning", "san.type", f"SAN {printable(entry.text())}: {entry.kind} names are not "
+                                 f"what {spec.product} matches on (privca's {profile.name} profile issues "
+                                 f"{', '.join(profile.san_types)})", "EXP-ADMIN-X15.4"))
+    length = san_text_length(leaf.sans)
+    if length > profile.max_san_length:
+        found.append(finding("warning", "san.length", f"SAN text is {length} characters; Expressway ignores text past "
+                             f"{profile.max_san_length}", "TAC213872"))
+    if profile.cn_must_be_in_san and leaf.common_name and \
+            leaf.common_name.lower() not in {e.value.lower() for e in leaf.sans}:
+        found.append(finding("warning", "san.cn", f"CN {leaf.common_name} is not among the SANs; Expressway validates "
+                             "on the SAN", "EXP-ADMIN-X15.4"))
+    return found
+
+
+def _chain(leaf: CertInfo, rest: list[CertInfo], path: ChainPath, needed: tuple[str, ...], now: datetime, *,
+           chain_given: bool) -> list[Finding]:
+    found: list[Finding] = []
+    if leaf.signature_hash in ("sha1", "md5"):
+        found.append(finding("critical", "signature.sha1", f"{leaf.label} is signed with {leaf.signature_hash.upper()}",
+                             "EXP-CERT-X15.4"))
+    if not chain_given:
+        if path.end.store:
+            found.append(finding("info", "chain.public", f"issued directly under {path.end.issuer.label if path.end.issuer else '?'} "
+                                 f"({path.end.store})", "RFC5280"))
+        else:
+            found.append(finding("info", "chain.none", "no chain given (--chain): the CA certificates must be in "
+                                 "the product's trust store before this certificate is uploaded", "EXP-MRA-X15.0"))
+    problem = order_problem([leaf, *rest]) if rest else None
+    if problem:
+        found.append(finding("warning", "chain.order", problem, "TAC221698"))
+    on_path = {c.sha256 for c in path.certs}
+    for extra in rest:
+        if extra.sha256 not in on_path:
+            found.append(finding("warning", "chain.extra", f"{extra.label} is not part of this certificate's chain",
+                                 "RFC5280"))
+    if path.end.status == "bad-signature":
+        found.append(finding("critical", "chain.signature", f"no certificate named {path.top.issuer} verifies the "
+                             f"signature of {path.top.label}", "RFC5280"))
+    elif path.end.status == "missing" and chain_given:
+        found.append(finding("warning", "chain.complete", f"chain incomplete: issuer {path.top.issuer} not given; "
+                             "the root and every intermediate must be in the trust store before upload",
+                             "EXP-MRA-X15.0"))
+    for ca in path.cas:
+        if not ca.is_ca:
+            found.append(finding("critical", "chain.not-ca", f"{ca.label} issues certificates but is not a CA "
+                                 "(basicConstraints CA:TRUE missing)", "TAC220380"))
+        if ca.signature_hash in ("sha1", "md5") and not ca.self_issued:
+            found.append(finding("critical", "signature.sha1", f"CA {ca.label} is signed with "
+                                 f"{ca.signature_hash.upper()}", "BR"))
+        for purpose in needed:
+            if ca.eku is not None and not ca.has_eku(purpose):
+                found.append(finding("critical", "chain.eku", f"CA {ca.label} restricts the certificates under it to "
+                                     f"{', '.join(ca.eku)}: {purpose} fails (OpenSSL: unsuitable certificate purpose)",
+                                     "OPENSSL-PURPOSE"))
+        if ca.not_after < now:
+            found.append(finding("critical", "chain.expired", f"CA {ca.label} expired on {_day(ca.not_after)}",
+                                 "RFC5280"))
+        elif leaf.not_after > ca.not_after:
+            found.append(finding("warning", "chain.outlives", f"outlives CA {ca.label}: the chain stops validating on "
+                                 f"{_day(ca.not_after)}", "RFC5280"))
+    return found
+
+
+def _key_file(leaf: CertInfo, key_path: Path | None, embedded: list[object], spec: Role) -> list[Finding]:
+    public_key = leaf.cert.public_key()
+    if key_path is None:
+        if embedded:
+            matches = any(key == public_key for key in embedded)
+            return [finding("info" if matches else "critical", "key.match" if matches else "key.mismatch",
+                            "the private key in the certificate "
+                            "file " + ("matches" if matches else "does not match the certificate"), "EXP-CERT-X15.4")]
+        return []
+    data = _read_key(key_path)
+    found: list[Finding] = []
+    encrypted = b"ENCRYPTED" in data[:200] if data.lstrip().startswith(b"-----") else False
+    if spec.expressway and not data.endswith(b"\n"):
+        found.append(finding("critical", "key.newline", f"{key_path} does not end with a newline; Expressway MRA fails "
+                             "with such a key file", "EXP-TROUBLE-X14.3"))
+    if encrypted:
+        found.append(finding("critical" if spec.expressway else "info", "key.encrypted",
+                             f"{key_path} is password-protected" + ("; Expressway needs an unencrypted key file"
+                                                                   if spec.expressway else
+                                                                   "; the match with the certificate was not checked"),
+                             "EXP-ADMIN-X15.4"))
+        return found
+    key = _load_key(key_path, data)
+    if key.public_key() == public_key:
+        found.append(finding("info", "key.match", f"{key_path} matches the certificate", "RFC5280"))
+    else:
+        found.append(finding("critical", "key.mismatch", f"{key_path} does not match the certificate: the product "
+                             "refuses the pair", "EXP-CERT-X15.4"))
+    return found
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(64 * 1024 + 1)
+    except OSError as exc:
+        raise CertificateInputError(f"{path}: cannot read the key ({exc.strerror})") from None
+    if len(data) > 64 * 1024 or not data.strip():
+        raise CertificateInputError(f"{path}: not a private key file")
+    return data
+
+
+def _load_key(path: Path, data: bytes) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+
+    try:
+        if data.lstrip().startswith(b"-----"):
+            return load_pem_private_key(data, None)
+        return load_der_private_key(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise CertificateInputError(f"{path}: not a readable PEM or DER private key") from None
+
+
+def _path_validation(leaf: CertInfo, path: ChainPath, needed: tuple[str, ...], now: datetime) -> list[Finding]:
+    """Cross-check with pyca/cryptography's RFC 5280 verifier, which enforces EKU through the chain as OpenSSL does."""
+    if not path.complete or path.end.issuer is None:
+        return []
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    anchor = path.end.issuer.cert
+    intermediates = [c.cert for c in path.certs[1:] if c.cert != anchor]
+    builder = PolicyBuilder().store(Store([anchor])).time(now)
+    found = []
+    for purpose in needed:
+        try:
+            if purpose == "serverAuth":
+                dns = next((e.value for e in leaf.sans if e.kind == "dns" and not is_wildcard(e.value)), None)
+                if dns is None:
+                    continue
+                builder.build_server_verifier(x509.DNSName(dns)).verify(leaf.cert, intermediates)
+            elif purpose == "clientAuth":
+                builder.build_client_verifier().verify(leaf.cert, intermediates)
+        except VerificationError as exc:
+            found.append(finding("warning", "path.verify", f"a strict RFC 5280 verifier rejects it for {purpose}: "
+                                 f"{printable(str(exc), 200)}", "PYCA-VERIFY"))
+        except ValueError as exc:  # e.g. a key type the verifier does not support
+            found.append(finding("info", "path.verify", f"not cross-checked for {purpose}: {printable(str(exc), 120)}",
+                                 "PYCA-VERIFY"))
+        else:
+            found.append(finding("info", "path.verify", f"chain verifies for {purpose} up to {path.end.issuer.label}",
+                                 "PYCA-VERIFY"))
+    return found
+
+
+__all__ = ["ROLES", "CheckReport", "Role", "check_certificate", "required_eku"]

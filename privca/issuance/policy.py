@@ -1,0 +1,289 @@
+"""Does this CSR fit this profile? Small checks, one rule each; all problems are collected, none is fatal alone.
+
+A CSR is a request: the extensions it asks for (EKU, key usage, basic constraints) are reported, never copied.
+Only the subject attributes the profile keeps and the SANs that pass the profile's rules reach the certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from privca.errors import CSRError
+from privca.keys.material import describe_public_key
+from privca.common.names import SanEntry, dns_name_problem, ip_problem, printable, san_entries, san_text_length
+from privca.issuance.profiles import EKU_NAMES_BY_OID, Profile
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+MAX_CSR_BYTES = 64 * 1024  # an Expressway CSR is ~1.5 KiB; anything this large is not a CSR
+
+_ATTRIBUTE_NAMES = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+}
+
+
+@dataclass
+class IssuanceRequest:
+    """What the operator and profile decided (subject, SANs, profile) next to what the CSR asked for."""
+
+    source: str
+    csr_sha256: str | None  # None for a renewal from the certificate's own public key
+    profile: Profile
+    subject: x509.Name
+    sans: list[SanEntry]
+    general_names: list[x509.GeneralName]
+    public_key: "CertificatePublicKeyTypes"
+    key_algorithm: str
+    key_param: str
+    requested_eku: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def key_type(self) -> str:
+        return f"{self.key_algorithm}:{self.key_param}"
+
+
+def load_csr(data: bytes, source: str) -> x509.CertificateSigningRequest:
+    """Parse a PEM or DER CSR; CSRError naming ``source`` when it is not one."""
+    if not data.strip():
+        raise CSRError(f"{source}: the file is empty")
+    if len(data) > MAX_CSR_BYTES:
+        raise CSRError(f"{source}: larger than {MAX_CSR_BYTES // 1024} KiB; this is not a CSR")
+    try:
+        if b"-----BEGIN" in data:
+            if b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST-----" not in data:
+                raise CSRError(f"{source}: PEM file holds no CERTIFICATE REQUEST block")
+            return x509.load_pem_x509_csr(data.replace(b"NEW CERTIFICATE REQUEST", b"CERTIFICATE REQUEST"))
+        return x509.load_der_x509_csr(data)
+    except CSRError:
+        raise
+    except Exception:  # cryptography raises ValueError and friends for every malformed encoding
+        raise CSRError(f"{source}: not a valid PEM or DER certificate signing request") from None
+
+
+def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile) -> tuple[IssuanceRequest | None, list[str]]:
+    """Check one parsed CSR against ``profile``; return the request (if it passed) and the problems found."""
+    problems: list[str] = []
+
+    try:
+        signature_ok = csr.is_signature_valid
+    except Exception:
+        signature_ok = False
+    if not signature_ok:
+        problems.append("the CSR signature does not verify (corrupted or tampered CSR)")
+
+    try:
+        public_key = csr.public_key()
+    except Exception:
+        return None, problems + ["the public key cannot be read"]
+    algorithm, param = describe_public_key(public_key)
+    problems += _key_problems(public_key, algorithm, param, profile)
+
+    try:
+        extensions = list(csr.extensions)
+    except Exception as exc:  # duplicate or malformed requested extensions
+        return None, problems + [f"the requested extensions cannot be read ({printable(str(exc))})"]
+
+    subject, subject_notes, subject_problems = _subject(csr, profile)
+    problems += subject_problems
+    requested_eku: list[str] = []
+    sans: list[SanEntry] = []
+    general_names: list[x509.GeneralName] = []
+    notes = list(subject_notes)
+    for ext in extensions:
+        value = ext.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            general_names = list(value)
+            sans = san_entries(value)
+        elif isinstance(value, x509.BasicConstraints):
+            if value.ca:
+                problems.append("the CSR asks to be a CA (basicConstraints CA:TRUE); privca never issues CAs from a CSR")
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            requested_eku = [EKU_NAMES_BY_OID.get(oid.dotted_string, oid.dotted_string) for oid in value]
+        elif isinstance(value, x509.KeyUsage):
+            notes.append("requested key usage ignored; the profile decides")
+        else:
+            notes.append(f"requested extension {ext.oid.dotted_string} ignored")
+    problems += _san_problems(sans, subject, profile)
+
+    if requested_eku:
+        missing = [name for name in profile.eku if name not in requested_eku]
+        dropped = [name for name in requested_eku if name not in profile.eku]
+        if dropped:
+            notes.append(f"asked for {', '.join(requested_eku)}; profile {profile.name} grants {', '.join(profile.eku)}")
+        elif missing:
+            notes.append(f"granted {', '.join(missing)} beyond what the CSR asked for, as profile {profile.name} says")
+
+    if problems:
+        return None, problems
+    request = IssuanceRequest(
+        source=source,
+        csr_sha256=hashlib.sha256(der).hexdigest(),
+        profile=profile,
+        subject=subject,
+        sans=sans,
+        general_names=general_names,
+        public_key=public_key,
+        key_algorithm=algorithm,
+        key_param=param,
+        requested_eku=requested_eku,
+        notes=notes,
+    )
+    return request, []
+
+
+def request_from_certificate(
+    cert: x509.Certificate, public_key: "CertificatePublicKeyTypes", source: str, profile: Profile, *,
+    csr_sha256: str | None = None, requested_eku: list[str] | None = None,
+) -> tuple[IssuanceRequest | None, list[str]]:
+    """A renewal request: the names of an issued certificate and ``public_key``, checked against ``profile``.
+
+    The same rules as ``check`` apply to the key, the subject and the SANs, so a renewal never slips past a
+    profile that has been tightened since the certificate was issued.
+    """
+    algorithm, param = describe_public_key(public_key)
+    problems = _key_problems(public_key, algorithm, param, profile)
+    subject, notes, subject_problems = _kept_subject(list(cert.subject), profile)
+    problems += subject_problems
+    try:
+        general_names = list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        general_names = []
+    sans = san_entries(general_names)
+    problems += _san_problems(sans, subject, profile)
+    if problems:
+        return None, problems
+    request = IssuanceRequest(
+        source=source,
+        csr_sha256=csr_sha256,
+        profile=profile,
+        subject=subject,
+        sans=sans,
+        general_names=general_names,
+        public_key=public_key,
+        key_algorithm=algorithm,
+        key_param=param,
+        requested_eku=list(requested_eku or []),
+        notes=notes,
+    )
+    return request, []
+
+
+def _key_problems(public_key: object, algorithm: str, param: str, profile: Profile) -> list[str]:
+    spec = f"{algorithm}:{param}"
+    if isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        if public_key.key_size < 2048:
+            return [f"RSA-{public_key.key_size} key is too weak; use RSA 2048 to 4096 bits or ECDSA"]
+        if public_key.key_size > 4096:
+            return [f"RSA-{public_key.key_size} key is over 4096 bits, which Expressway and CUCM do not support"]
+        # CA/Browser Forum BR 6.1.6: an odd exponent of at least 65537; e=1 or e=3 keys are broken or hostile.
+        if numbers.e < 65537 or numbers.e % 2 == 0:
+            return [f"RSA public exponent {numbers.e} is not allowed; use 65537"]
+    elif not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return [f"{algorithm} keys are not supported; use RSA or ECDSA"]
+    if spec not in profile.key_allowed:
+        return [f"key type {spec} is not allowed by profile {profile.name} (allowed: {', '.join(profile.key_allowed)})"]
+    return []
+
+
+def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
+    try:
+        with warnings.catch_warnings():
+            # cryptography warns (on stderr) about a malformed attribute such as a three-letter country while
+            # parsing; each attribute is rebuilt in _kept_subject, which raises for the same fault and reports it.
+            warnings.simplefilter("ignore")
+            attributes = list(csr.subject)
+    except Exception:
+        return x509.Name([]), [], ["the subject cannot be read"]
+    return _kept_subject(attributes, profile)
+
+
+def _kept_subject(attributes: list[x509.NameAttribute], profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
+    """The subject attributes ``profile`` keeps, with notes on those dropped and problems with those kept."""
+    kept: list[x509.NameAttribute] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    common_names = []
+    for attribute in attributes:
+        short = _ATTRIBUTE_NAMES.get(attribute.oid, attribute.oid.dotted_string)
+        value = attribute.value if isinstance(attribute.value, str) else ""
+        if any(not ch.isprintable() for ch in value):
+            problems.append(f"subject {short} contains control characters: {printable(value)}")
+            continue
+        if short not in profile.subject_keep:
+            notes.append(f"subject {short}={printable(value)} dropped (not kept by profile {profile.name})")
+            continue
+        if short == "CN":
+            common_names.append(value)
+        try:
+            kept.append(x509.NameAttribute(attribute.oid, value))
+        except ValueError as exc:  # e.g. a country that is not two letters
+            problems.append(f"subject {short}={printable(value)}: {printable(str(exc))}")
+    if len(common_names) > 1:
+        problems.append("the subject has more than one CN")
+    if profile.require_cn and not common_names:
+        problems.append("the subject has no CN; Cisco products expect the node or cluster FQDN there")
+    return x509.Name(kept), notes, problems
+
+
+def _san_problems(sans: list[SanEntry], subject: x509.Name, profile: Profile) -> list[str]:
+    problems: list[str] = []
+    if profile.san_required and not sans:
+        problems.append("the CSR has no subjectAltName; Expressway and CUCM validate names on the SAN, not the CN")
+    seen: set[str] = set()
+    for entry in sans:
+        if entry.kind not in profile.san_types:
+            problems.append(f"SAN {printable(entry.text())}: {entry.kind} names are not allowed by profile {profile.name}")
+            continue
+        if entry.kind == "dns":
+            if profile.allow_wildcards and entry.value.startswith("*.") and "*" not in entry.value[2:]:
+                problem = dns_name_problem(entry.value[2:])
+            else:
+                problem = dns_name_problem(entry.value)
+            if problem:
+                problems.append(f"SAN DNS:{printable(entry.value)}: {problem}")
+            if entry.value.lower() in seen:
+                problems.append(f"SAN DNS:{printable(entry.value)}: listed twice")
+            seen.add(entry.value.lower())
+        elif entry.kind == "ip" and (problem := ip_problem(entry.value)):
+            problems.append(f"SAN IP:{printable(entry.value)}: {problem}")
+    length = san_text_length(sans)
+    if length > profile.max_san_length:
+        problems.append(
+            f"SAN text is {length} characters; Expressway ignores SAN text past {profile.max_san_length}, remove names"
+        )
+    common_names = [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if profile.cn_must_be_in_san and common_names and sans:
+        cn = str(common_names[0])
+        if cn.lower() not in {entry.value.lower() for entry in sans}:
+            problems.append(f"CN {printable(cn)} is not among the SANs; add it to the CSR's SAN list")
+    return problems
+
+
+def read_csr_file(path: Path) -> bytes:
+    """The bytes of a CSR file, with a clear error for missing, unreadable or non-regular files."""
+    try:
+        if not path.is_file():
+            raise CSRError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CSR_BYTES + 1)
+    except OSError as exc:
+        raise CSRError(f"{path}: cannot read ({exc.strerror})") from None
+    return data

@@ -1,0 +1,1 @@
+"""CA key material: encrypted key files, the key store, and PKCS#11 tokens."""

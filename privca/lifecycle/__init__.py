@@ -1,0 +1,1 @@
+"""Renewal and the plan of what to renew or rotate, by when."""

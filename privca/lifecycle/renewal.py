@@ -1,0 +1,288 @@
+"""Renewal: a new certificate with a new serial for the same names and profile, linked to the one it replaces.
+
+The key comes from a new CSR (recommended: the device makes a new key) or is the key on record: the CSR the old
+certificate was issued from, whose signature proved the device holds the key, or for certificates recorded before
+CSRs were kept, the old certificate's own public key. Either way the subject and SANs come from the old
+certificate and the profile decides every extension, exactly as for ``privca issue``; the names and the key are
+checked against the profile as it is today. Signing, recording and writing files is ``signer.sign_and_record``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from privca.authority.ca import certificate_of, parse_serial
+from privca.errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
+from privca.keys.keystore import CASecrets, SecretSource
+from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
+from privca.issuance.profiles import Profile, load_profile
+from privca.authority.signer import (PlannedCertificate, Progress, check_out_dir, output_paths, output_problems,
+                     raise_problems, sign_and_record)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from privca.ledger.db import Ledger
+    from privca.ledger.store import Store
+
+# A renewal's files are named after the old ones plus the renewal date: expc.pem -> expc-20271101.pem.
+_DATE_SUFFIX = re.compile(r"-\d{8}$")
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+
+KEY_FROM_NEW_CSR = "new-csr"
+KEY_FROM_CSR_ON_RECORD = "csr-on-record"
+KEY_FROM_CERTIFICATE = "certificate"
+
+
+@dataclass
+class Renewal:
+    """One certificate to renew: the ledger row, and either a ready request or why it needs a new CSR."""
+
+    row: "sqlite3.Row"
+    key_source: str
+    request: IssuanceRequest | None = None
+    csr_der: bytes | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``renew --dry-run`` and ``plan`` show for this certificate."""
+        return {"serial": self.row["serial"], "subject": self.row["subject"], "profile": self.row["profile"],
+                "not_after": self.row["not_after"], "key_source": self.key_source, "problems": self.problems}
+
+
+def _check_renewable(ledger: "Ledger", row: "sqlite3.Row") -> None:
+    if row["status"] == "revoked":
+        raise PolicyViolation(f"serial {row['serial']}: revoked ({row['revocation_reason']}) on {row['revoked_at']}; "
+                              "a revoked certificate is not renewed; issue a new one with privca issue")
+    if row["status"] != "valid":
+        raise PolicyViolation(f"serial {row['serial']}: on hold; release or revoke it before renewing")
+    for successor in ledger.successors(row["serial"]):
+        if successor["status"] == "valid":
+            raise UsageError(f"serial {row['serial']}: already renewed by {successor['serial']}; "
+                             f"renew that one instead: privca renew {successor['serial']}")
+
+
+def _profile(name: str, store: "Store", cache: dict[str, Profile]) -> Profile:
+    if name not in cache:
+        cache[name] = load_profile(name, store.profiles_dir)
+    return cache[name]
+
+
+def same_key_renewal(row: "sqlite3.Row", profile: Profile) -> Renewal:
+    """Renew with the key on record: the CSR the certificate was issued from, else its own public key."""
+    from cryptography import x509
+
+    cert = certificate_of(row)
+    source = f"serial {row['serial']}"
+    public_key = cert.public_key()
+    key_source, csr_der = KEY_FROM_CERTIFICATE, None
+    if row["csr_der"] is not None:
+        csr = x509.load_der_x509_csr(bytes(row["csr_der"]))
+        # The CSR on record is only used if it still proves possession of the very key that was certified.
+        if csr.is_signature_valid and csr.public_key() == public_key:
+            key_source, csr_der = KEY_FROM_CSR_ON_RECORD, bytes(row["csr_der"])
+    request, problems = request_from_certificate(cert, public_key, source, profile, csr_sha256=row["csr_sha256"]
+                                                 if csr_der is not None else None,
+                                                 requested_eku=json.loads(row["requested_eku"] or "[]"))
+    return Renewal(row, key_source, request, csr_der, problems)
+
+
+def _refuse(source: str, problems: list[str]) -> NoReturn:
+    if len(problems) == 1:
+        raise PolicyViolation(f"{source}: {problems[0]}; nothing renewed")
+    raise PolicyViolation(f"{source}: nothing renewed; {len(problems)} problems", problems=problems)
+
+
+def _name_set(request: IssuanceRequest) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Subject attributes and SANs, compared without regard to order or letter case (DNS names are caseless)."""
+    subject = sorted((attribute.oid.dotted_string, str(attribute.value).casefold()) for attribute in request.subject)
+    sans = sorted({(entry.kind, entry.value.casefold()) for entry in request.sans})
+    return subject, sans
+
+
+def new_csr_renewal(row: "sqlite3.Row", profile: Profile, csr_path: Path) -> Renewal:
+    """Renew with the key of a new CSR, whose names must be those of the certificate it renews."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    csr = load_csr(read_csr_file(csr_path), str(csr_path))
+    der = csr.public_bytes(Encoding.DER)
+    from_csr, problems = check(csr, der, str(csr_path), profile)
+    if from_csr is None:
+        _refuse(str(csr_path), problems)
+    cert = certificate_of(row)
+    renewal, problems = request_from_certificate(cert, from_csr.public_key, str(csr_path), profile,
+                                                 csr_sha256=from_csr.csr_sha256, requested_eku=from_csr.requested_eku)
+    if renewal is None:
+        _refuse(f"serial {row['serial']}", problems)
+    if _name_set(from_csr) != _name_set(renewal):
+        raise PolicyViolation(
+            f"{csr_path}: names differ from certificate {row['serial']} (CSR: {from_csr.subject.rfc4514_string()}; "
+            f"{', '.join(entry.text() for entry in from_csr.sans)}); a renewal keeps the names: use privca issue "
+            "for a certificate with other names"
+        )
+    renewal.notes = from_csr.notes
+    if from_csr.public_key == cert.public_key():
+        renewal.notes.append("the CSR carries the same key as the certificate it renews; a new key is recommended")
+    return Renewal(row, KEY_FROM_NEW_CSR, renewal, der)
+
+
+def _output_stem(row: "sqlite3.Row", now: datetime) -> str:
+    if row["cert_path"]:
+        name = Path(row["cert_path"]).name
+        stem = name[:-4] if name.endswith(".pem") else Path(name).stem
+    else:  # recorded without files: name them after the first SAN
+        sans = json.loads(row["sans"])
+        stem = _UNSAFE_FILE_CHARACTERS.sub("_", sans[0] if sans else row["serial"])
+    return f"{_DATE_SUFFIX.sub('', stem)}-{now:%Y%m%d}"
+
+
+def _output_folder(row: "sqlite3.Row", out_dir: Path | None, csr_path: Path | None) -> Path:
+    """``--out``, else next to the new CSR, else next to the old certificate, else the current folder."""
+    if out_dir is not None:
+        return out_dir
+    if csr_path is not None:
+        return csr_path.parent
+    if row["cert_path"] and Path(row["cert_path"]).parent.is_dir():
+        return Path(row["cert_path"]).parent
+    return Path(".")
+
+
+def _planned(renewal: Renewal, folder: Path, now: datetime) -> PlannedCertificate:
+    assert renewal.request is not None
+    return PlannedCertificate(renewal.request, *output_paths(folder, _output_stem(renewal.row, now)),
+                              csr_der=renewal.csr_der, replaces=renewal.row["serial"])
+
+
+def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: datetime,
+                     rows_by_serial: dict[str, "sqlite3.Row"]) -> Any:
+    """The changes that commit together with the renewed certificates: each old certificate is renewed only once,
+    and with ``--revoke-old`` it is revoked as superseded."""
+    from privca.revocation.revoke import mark_revoked
+
+    def apply(ledger: "Ledger", rows: list[dict[str, Any]]) -> None:
+        for item, new in zip(planned, rows, strict=True):
+            old = rows_by_serial[str(item.replaces)]
+            if [s["serial"] for s in ledger.successors(old["serial"]) if s["status"] == "valid"] != [new["serial"]]:
+                raise LedgerError(f"serial {old['serial']}: renewed by another privca meanwhile; nothing renewed")
+            if revoke_old:
+                current = ledger.conn.execute("SELECT * FROM certificates WHERE id = ?", (old["id"],)).fetchone()
+                if current["status"] != "valid":
+                    raise LedgerError(f"serial {old['serial']}: no longer valid in the ledger; nothing renewed")
+                # RFC 5280 5.3.1: superseded, so the next CRL lists the certificate the renewal replaced.
+                mark_revoked(ledger, current, "superseded", now, {"replaced_by": new["serial"]})
+
+    return apply
+
+
+def renew(
+    store: "Store",
+    serial: str,
+    secrets: CASecrets | SecretSource,
+    *,
+    now: datetime,
+    csr_path: Path | None = None,
+    profile: str | None = None,
+    days: int | None = None,
+    out_dir: Path | None = None,
+    revoke_old: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Renew one certificate; return the new certificate's record with ``replaces``, ``key_source`` and
+    ``old_status``. Without ``csr_path`` the key on record is certified again."""
+    from privca.ledger.journal import recover
+
+    ledger = store.require_ca()
+    recover(store)  # finish or undo what a killed privca left behind, before planning around it
+    row = ledger.certificate(parse_serial(serial))
+    _check_renewable(ledger, row)
+    chosen = load_profile(profile or row["profile"], store.profiles_dir)
+    check_out_dir(out_dir)
+    if csr_path is not None:
+        renewal = new_csr_renewal(row, chosen, csr_path)
+    else:
+        renewal = same_key_renewal(row, chosen)
+        if renewal.request is None:
+            raise PolicyViolation(f"serial {row['serial']}: cannot renew with the key on record "
+                                  f"({'; '.join(renewal.problems)}); get a new CSR from the device and run: "
+                                  f"privca renew {row['serial']} --csr NEW.csr")
+    item = _planned(renewal, _output_folder(row, out_dir, csr_path), now)
+    raise_problems(output_problems(item.outputs, f"serial {row['serial']}", force=force, seen={}), 1, "certificate")
+    records = sign_and_record(store, [item], secrets, now=now, days=days, action="renew",
+                              in_transaction=_after_recording([item], revoke_old, now, {row["serial"]: row}))
+    _annotate(records[0], renewal, revoke_old)
+    return records[0]
+
+
+def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[Renewal]:
+    """Every valid certificate expiring within ``within_days`` that has not been renewed yet, each either ready
+    for a same-key renewal or with the reasons it needs a new CSR from the device."""
+    if within_days < 0:
+        raise UsageError("--expiring-within: must be 0 or more days")
+    ledger = store.require_ca()
+    profiles: dict[str, Profile] = {}
+    candidates = []
+    for row in list(ledger.query_certificates(now=now, expiring_within_days=within_days)):
+        if any(successor["status"] == "valid" for successor in ledger.successors(row["serial"])):
+            continue  # already renewed
+        try:
+            chosen = _profile(row["profile"], store, profiles)
+        except ProfileError as exc:
+            candidates.append(Renewal(row, KEY_FROM_CERTIFICATE, problems=[exc.message]))
+            continue
+        candidates.append(same_key_renewal(row, chosen))
+    return candidates
+
+
+def renew_candidates(
+    store: "Store",
+    candidates: list[Renewal],
+    secrets: CASecrets | SecretSource,
+    *,
+    now: datetime,
+    days: int | None = None,
+    out_dir: Path | None = None,
+    revoke_old: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Renew the ready ``candidates`` with the key on record and list the others, which need a new CSR from the
+    device. One transaction: either every ready certificate is renewed, or none is.
+
+    Returns ``{"renewed": [records], "needs_csr": [summaries]}``; with ``dry_run``, ``"renewed"`` lists what
+    would be renewed and nothing is signed (no passphrase needed).
+    """
+    check_out_dir(out_dir)
+    ready = [candidate for candidate in candidates if candidate.request is not None]
+    needs_csr = [candidate.summary() for candidate in candidates if candidate.request is None]
+    if dry_run or not ready:
+        return {"renewed": [candidate.summary() for candidate in ready] if dry_run else [], "needs_csr": needs_csr}
+    planned = [_planned(candidate, _output_folder(candidate.row, out_dir, None), now) for candidate in ready]
+    problems: list[tuple[type[PrivcaError], str]] = []
+    seen: dict[Path, object] = {}
+    for item in planned:
+        problems += output_problems(item.outputs, f"serial {item.replaces}", force=force, seen=seen)
+    raise_problems(problems, len(planned), "renewals")
+    rows_by_serial = {candidate.row["serial"]: candidate.row for candidate in ready}
+    records = sign_and_record(store, planned, secrets, now=now, days=days, progress=progress, action="renew",
+                              in_transaction=_after_recording(planned, revoke_old, now, rows_by_serial))
+    for record, candidate in zip(records, ready, strict=True):
+        _annotate(record, candidate, revoke_old)
+    return {"renewed": records, "needs_csr": needs_csr}
+
+
+def renew_expiring(store: "Store", within_days: int, secrets: CASecrets | SecretSource, *, now: datetime,
+                   **options: Any) -> dict[str, Any]:
+    """``renew --expiring-within``: ``renew_candidates`` for every certificate expiring within ``within_days``."""
+    return renew_candidates(store, renewal_candidates(store, now, within_days), secrets, now=now, **options)
+
+
+def _annotate(record: dict[str, Any], renewal: Renewal, revoke_old: bool) -> None:
+    """Add where the key came from and what became of the old certificate to a renewed certificate's record."""
+    record["key_source"] = renewal.key_source
+    record["old_status"] = "revoked" if revoke_old else "valid"

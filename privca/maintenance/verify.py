@@ -1,0 +1,550 @@
+"""``privca verify``: prove the store is whole, or name what is wrong with it.
+
+Each check is a small generator of findings, registered in ``CHECKS`` under a name that ``--skip`` accepts:
+
+- ``cas``          every CA row's certificate parses and matches its serial, subject and fingerprint, and is signed
+                   by its parent (a root by itself);
+- ``certificates`` every certificate row's PEM parses and matches its serial, subject, validity and fingerprint,
+                   and its signature verifies against the issuing CA row's certificate;
+- ``keys``         every CA key decrypts and matches its CA certificate (needs the passphrase);
+- ``crl``          CRL numbers never go backwards;
+- ``events``       the events log is an unbroken hash chain; every certificate has an event naming it (its issue)
+                   and every serial an event names is in the ledger, so an edited or deleted row is detected and
+                   named;
+- ``permissions``  the store, its folders, the ledger and the keys are owner-only;
+- ``leftovers``    no interrupted write left a journal or a temporary file behind, and no CA key file is there
+                   that no CA uses;
+- ``files``        every certificate file the ledger names that is still there holds what the ledger says (a
+                   missing one is a note: exported files get moved).
+
+``repair=True`` first finishes or undoes interrupted writes (privca/ledger/journal.py) and removes group/other access,
+then checks. Findings are facts, never exceptions: a damaged store is reported, not crashed on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privca.common.fsutil import TEMP_MARK, writer_alive
+from privca.ledger.db import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cryptography import x509
+
+    from privca.keys.material import Passphrase
+    from privca.keys.keystore import CASecrets
+    from privca.ledger.store import Store
+
+
+@dataclass
+class Finding:
+    check: str
+    subject: str  # what the finding is about: "certificate 3f2a", "event #12", a path
+    problem: str
+
+    def text(self) -> str:
+        return f"{self.subject}: {self.problem}"
+
+
+@dataclass
+class Report:
+    store: str
+    checked: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)  # worth knowing, not a problem: the store is still whole
+    repaired: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    events_head: str = GENESIS_HASH
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "ok": self.ok,
+            "checked": self.checked,
+            "skipped": self.skipped,
+            "repaired": self.repaired,
+            "events_head": self.events_head,
+            "findings": [{"check": f.check, "subject": f.subject, "problem": f.problem} for f in self.findings],
+            "notes": [{"check": f.check, "subject": f.subject, "note": f.problem} for f in self.notes],
+        }
+
+
+@dataclass
+class Context:
+    """What every check may use: the store, its ledger, the CA certificates, and what the caller gave."""
+
+    store: "Store"
+    ledger_conn: "sqlite3.Connection"
+    secrets: "CASecrets | None"
+    report: Report
+    progress: Callable[[int], None] | None
+    ca_certs: dict[int, "x509.Certificate"] = field(default_factory=dict)
+    stray_keys: list[Path] = field(default_factory=list)
+
+    def load_ca_certs(self) -> None:
+        """The readable CA certificates by CA id (the "cas" check reports the unreadable ones)."""
+        for row in self.ledger_conn.execute("SELECT id, pem FROM cas"):
+            cert = _load_pem_cert(row["pem"])
+            if not isinstance(cert, str):
+                self.ca_certs[row["id"]] = cert
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.report.checked[what] = self.report.checked.get(what, 0) + n
+
+
+Check = Callable[[Context], Iterator[Finding]]
+
+
+# --- CAs and certificates -------------------------------------------------------------------------------------
+
+def _load_pem_cert(pem: Any) -> "x509.Certificate | str":
+    """The certificate, or why it cannot be read."""
+    from cryptography import x509
+
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+        return "the stored PEM is not a CERTIFICATE block"
+    try:
+        return x509.load_pem_x509_certificate(pem.encode())
+    except Exception as exc:  # cryptography raises ValueError and friends for every malformed encoding
+        return f"the stored PEM does not parse ({_short(exc)})"
+
+
+def _short(exc: Exception) -> str:
+    from privca.common.names import printable
+
+    return printable(str(exc) or type(exc).__name__, 120)
+
+
+def _row_mismatches(row: "sqlite3.Row", cert: "x509.Certificate") -> Iterator[str]:
+    from privca.authority.ca import fingerprint, serial_hex
+
+    if serial_hex(cert.serial_number) != row["serial"]:
+        yield f"the ledger says serial {row['serial']} but the certificate has {serial_hex(cert.serial_number)}"
+    if cert.serial_number <= 0:
+        yield "the certificate's serial number is not positive (RFC 5280 4.1.2.2)"
+    if fingerprint(cert) != row["fingerprint_sha256"]:
+        yield "the stored SHA-256 fingerprint does not match the certificate"
+    try:
+        subject = cert.subject.rfc4514_string()
+    except Exception as exc:
+        subject = f"<unreadable: {_short(exc)}>"
+    if subject != row["subject"]:
+        yield f"the ledger says subject {row['subject']!r} but the certificate has {subject!r}"
+    if iso(cert.not_valid_after_utc) != row["not_after"]:
+        yield f"the ledger says not after {row['not_after']} but the certificate says {iso(cert.not_valid_after_utc)}"
+
+
+def _signature_problem(cert: "x509.Certificate", issuer: "x509.Certificate") -> str | None:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception as exc:  # InvalidSignature, ValueError (issuer name mismatch), TypeError (key type)
+        return f"the signature does not verify against its issuing CA ({_short(exc) or 'invalid signature'})"
+    return None
+
+
+def check_cas(ctx: Context) -> Iterator[Finding]:
+    rows = ctx.ledger_conn.execute("SELECT * FROM cas ORDER BY id").fetchall()
+    if not rows:
+        yield Finding("cas", str(ctx.store.path), "the ledger holds no CA")
+    for row in rows:
+        ctx.count("cas")
+        cert = _load_pem_cert(row["pem"])
+        subject = f"CA {row['name']}"
+        if isinstance(cert, str):
+            yield Finding("cas", subject, cert)
+            continue
+        for problem in _row_mismatches(row, cert):
+            yield Finding("cas", subject, problem)
+    for row in rows:
+        loaded = ctx.ca_certs.get(row["id"])
+        if loaded is None:
+            continue
+        parent = ctx.ca_certs.get(row["parent_id"]) if row["parent_id"] is not None else loaded
+        if parent is None:
+            yield Finding("cas", f"CA {row['name']}", f"its parent CA #{row['parent_id']} is missing or unreadable")
+        elif bad_signature := _signature_problem(loaded, parent):
+            yield Finding("cas", f"CA {row['name']}", bad_signature)
+
+
+def check_certificates(ctx: Context) -> Iterator[Finding]:
+    cursor = ctx.ledger_conn.execute("SELECT * FROM certificates ORDER BY id")
+    while batch := cursor.fetchmany(1000):
+        for row in batch:
+            ctx.count("certificates")
+            subject = f"certificate {row['serial']}"
+            cert = _load_pem_cert(row["pem"])
+            if isinstance(cert, str):
+                yield Finding("certificates", subject, cert)
+                continue
+            for problem in _row_mismatches(row, cert):
+                yield Finding("certificates", subject, problem)
+            issuer = ctx.ca_certs.get(row["issuer_id"])
+            if issuer is None:
+                yield Finding("certificates", subject, f"its issuing CA #{row['issuer_id']} is missing or unreadable")
+            elif bad_signature := _signature_problem(cert, issuer):
+                yield Finding("certificates", subject, bad_signature)
+        if ctx.progress is not None:
+            ctx.progress(len(batch))
+
+
+# --- keys -----------------------------------------------------------------------------------------------------
+
+def check_keys(ctx: Context) -> Iterator[Finding]:
+    """Each CA key opens (a key file with the passphrase, a token key with the PIN) and matches its certificate."""
+    from cryptography import x509
+
+    from privca.errors import PrivcaError
+    from privca.keys.material import load_private_key
+    from privca.keys.keystore import describe_key_ref, is_token_ref, load_ca_key, token_of
+
+    if ctx.secrets is None:
+        ctx.report.skipped.append("keys")
+        return
+    for row in ctx.ledger_conn.execute("SELECT * FROM cas ORDER BY id"):
+        ref = str(row["key_ref"])
+        ctx.count("keys")
+        # A secret that was not given, a PIN the token refuses or a token that is not there is an error of this run
+        # (raised once: HSMs lock the user after a few wrong PINs), not a finding about the store.
+        if is_token_ref(ref):
+            from privca.keys.hsm import open_token
+
+            token = token_of(row, ctx.secrets)
+            assert token is not None  # a token reference always names its token
+            open_token(token.module, token.label, ctx.secrets.get_pin)
+        else:
+            passphrase = ctx.secrets.get_passphrase()
+        try:
+            if is_token_ref(ref):
+                key = load_ca_key(ctx.store, row, ctx.secrets)
+            else:
+                # Full validation here (trusted=False): verify is where a tampered key file must be caught.
+                key = load_private_key(ctx.store.path / ref, passphrase, trusted=False)
+        except PrivcaError as exc:
+            yield Finding("keys", f"CA {row['name']}", exc.message)
+            continue
+        try:
+            public = x509.load_pem_x509_certificate(row["pem"].encode()).public_key()
+        except Exception:
+            continue  # "cas" reports the unreadable certificate
+        if key.public_key() != public:
+            yield Finding("keys", f"CA {row['name']}", f"{describe_key_ref(ctx.store, ref)}: the key does not match "
+                          "the CA certificate")
+
+
+def secrets_needed(store: "Store") -> list[str]:
+    """Which secrets checking the CA keys takes: "passphrase" (key files), "pin" (token keys), or both."""
+    from privca.keys.keystore import is_token_ref
+
+    refs = [str(row[0]) for row in store.require_ca().conn.execute("SELECT key_ref FROM cas")]
+    return [name for name, needed in (("passphrase", any(not is_token_ref(r) for r in refs)),
+                                      ("pin", any(is_token_ref(r) for r in refs))) if needed]
+
+
+# --- CRL numbers ----------------------------------------------------------------------------------------------
+
+def check_crl_numbers(ctx: Context) -> Iterator[Finding]:
+    """CRL numbers are monotonic (RFC 5280 5.2.3): in the CA rows, and along the CRL events of each CA."""
+    current = {}
+    for row in ctx.ledger_conn.execute("SELECT name, crl_number FROM cas"):
+        ctx.count("crl_numbers")
+        current[row["name"]] = row["crl_number"]
+        if not isinstance(row["crl_number"], int) or row["crl_number"] < 0:
+            yield Finding("crl", f"CA {row['name']}", f"CRL number {row['crl_number']!r} is not a whole number >= 0")
+    last: dict[str, tuple[int, int]] = {}
+    for event in ctx.ledger_conn.execute("SELECT id, details FROM events WHERE details LIKE '%crl_number%' ORDER BY id"):
+        details = _json(event["details"])
+        ca, number = details.get("ca"), details.get("crl_number")
+        if not isinstance(ca, str) or not isinstance(number, int):
+            continue
+        if ca in last and number <= last[ca][1]:
+            yield Finding("crl", f"event #{event['id']}", f"CRL number {number} of CA {ca} does not go above "
+                          f"{last[ca][1]} (event #{last[ca][0]})")
+        last[ca] = (event["id"], number)
+    for ca, (event_id, number) in last.items():
+        if isinstance(current.get(ca), int) and current[ca] < number:
+            yield Finding("crl", f"CA {ca}", f"CRL number {current[ca]} went backwards from {number} (event #{event_id})")
+
+
+def _json(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+def check_events(ctx: Context) -> Iterator[Finding]:
+    prev_hash, expected_id = GENESIS_HASH, 1
+    issued: set[str] = set()  # serials an issue or renew event put on record
+    named: set[str] = set()  # serials any event names (revocations, rotations, ...)
+    cursor = ctx.ledger_conn.execute("SELECT * FROM events ORDER BY id")
+    while batch := cursor.fetchmany(5000):
+        for event in batch:
+            ctx.count("events")
+            name = f"event #{event['id']}"
+            if event["id"] != expected_id:
+                missing = f"#{expected_id}" if event["id"] == expected_id + 1 else f"#{expected_id} to #{event['id'] - 1}"
+                yield Finding("events", f"event {missing}", "deleted from the events log")
+            if event["prev_hash"] != prev_hash:
+                yield Finding("events", name, "does not follow the event before it (an event was deleted or edited)")
+            digest = event_hash(event["prev_hash"], event["id"], event["at"], event["action"], event["actor"],
+                                event["serial"], event["details"])
+            if digest != event["hash"]:
+                yield Finding("events", name, f"was edited after it was recorded ({event['action']} "
+                              f"{event['serial'] or ''} at {event['at']})".replace(" )", ")"))
+            if event["serial"]:
+                named.add(event["serial"])
+                if event["action"] in ISSUING_ACTIONS:
+                    issued.add(event["serial"])
+            prev_hash, expected_id = event["hash"], event["id"] + 1
+    ctx.report.events_head = prev_hash
+    certificates = {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM certificates")}
+    on_record = certificates | {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM cas")}
+    for serial in sorted(certificates - issued):
+        yield Finding("events", f"certificate {serial}", "has no issue event (the event was deleted, or the row added "
+                      "behind privca's back)")
+    for serial in sorted(named - on_record):
+        yield Finding("events", f"certificate {serial}", "was issued (the events log says so) but its ledger row is "
+                      "gone: it can no longer be revoked; restore the ledger from a backup")
+
+
+# --- permissions ----------------------------------------------------------------------------------------------
+
+def _store_paths(store: "Store") -> Iterator[tuple[Path, int]]:
+    """Everything in the store with the mode it must not exceed: folders 0700, files 0600."""
+    yield store.path, 0o700
+    for root, dirs, files in os.walk(store.path):
+        for name in dirs:
+            yield Path(root) / name, 0o700
+        for name in files:
+            if Path(root) == store.path and name in ("README.md", ".gitignore"):
+                continue  # the checkout's own notes in the default store folder
+            yield Path(root) / name, 0o600
+
+
+def check_permissions(ctx: Context, repair: bool = False) -> Iterator[Finding]:
+    for path, allowed in _store_paths(ctx.store):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        ctx.count("paths")
+        if stat.S_ISLNK(info.st_mode):
+            yield Finding("permissions", str(path), "is a symbolic link inside the store; replace it with the real file")
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            if repair:
+                os.chmod(path, mode & ~0o077)
+                ctx.report.repaired.append(f"{path}: removed group/other access (was {mode:04o})")
+                continue
+            yield Finding("permissions", str(path), f"mode {mode:04o} lets others in; run: chmod go-rwx {path}")
+        if info.st_uid != os.getuid():
+            yield Finding("permissions", str(path), f"is owned by uid {info.st_uid}, not by you (uid {os.getuid()})")
+
+
+# --- interrupted writes ---------------------------------------------------------------------------------------
+
+def _ledger_folders(ctx: Context) -> set[Path]:
+    folders = {ctx.store.path, ctx.store.keys_dir, ctx.store.profiles_dir}
+    query = "SELECT DISTINCT cert_path FROM certificates UNION SELECT DISTINCT fullchain_path FROM certificates"
+    for (path,) in ctx.ledger_conn.execute(query):
+        if path:
+            folders.add(Path(path).parent)
+    return folders
+
+
+def stray_temp_files(ctx: Context) -> list[Path]:
+    """Temporary files (fsutil.TEMP_MARK) in the store and in every folder the ledger has written to."""
+    found = []
+    for folder in sorted(_ledger_folders(ctx)):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found += [folder / name for name in names if TEMP_MARK in name]
+    return sorted(found)
+
+
+def check_leftovers(ctx: Context) -> Iterator[Finding]:
+    from privca.ledger.journal import abandoned_journals
+
+    for journal in abandoned_journals(ctx.store):
+        ctx.count("journals")
+        yield Finding("leftovers", str(journal), "an interrupted write left this journal; run: privca verify --repair")
+    for path in _stray_not_live(ctx):
+        yield Finding("leftovers", str(path), "temporary file left by an interrupted write; run: privca verify --repair")
+    for path in ctx.stray_keys:
+        yield Finding("leftovers", str(path), "a key file that no CA in the ledger uses and no interrupted write "
+                      "accounts for; privca never deletes a key on its own: if the ledger was restored from an older "
+                      "backup it may belong to a CA made since, otherwise move it out of the store")
+
+
+def unreferenced_key_files(store: "Store") -> list[Path]:
+    """Key files in ``keys/`` that no CA row names and no journal accounts for (the journal of a rotation or init
+    that died before its commit is reported, and undone by --repair, on its own).
+
+    Read outside the checks' snapshot in this order: files, journals, CA rows. A key file is saved after its
+    journal is written and the journal removed after the CA row commits, so a rotation finishing meanwhile is
+    covered by its journal or its row, never reported.
+    """
+    from privca.ledger.journal import named_files
+
+    files = sorted(store.keys_dir.glob("*.key.pem")) if store.keys_dir.is_dir() else []
+    if not files:
+        return []
+    journaled = {path.absolute() for path in named_files(store)}
+    named = {str(row[0]) for row in store.ledger.conn.execute("SELECT key_ref FROM cas")}
+    return [path for path in files if f"keys/{path.name}" not in named and path.absolute() not in journaled]
+
+
+def _stray_not_live(ctx: Context) -> list[Path]:
+    """Temporary files that no running privca is writing. Listed before the live journals are read: a file
+    written by a command that starts in between is then still covered by that command's journal."""
+    from privca.ledger.journal import live_temp_files
+
+    candidates = stray_temp_files(ctx)
+    live = live_temp_files(ctx.store)
+    return [path for path in candidates if path not in live and path.exists() and not writer_alive(path)]
+
+
+def repair_leftovers(ctx: Context) -> None:
+    """Finish or undo interrupted writes; remove temporary files no journal accounts for."""
+    from privca.ledger.journal import recover
+
+    for done in recover(ctx.store):
+        verb = "finished from the ledger" if done.direction == "forward" else "undone (never committed)"
+        ctx.report.repaired.append(f"{done.journal}: interrupted {done.kind} of {done.files} files {verb}")
+    for path in _stray_not_live(ctx):
+        path.unlink(missing_ok=True)
+        ctx.report.repaired.append(f"{path}: removed a temporary file of an interrupted write")
+
+
+# --- files ----------------------------------------------------------------------------------------------------
+
+def check_files(ctx: Context) -> Iterator[Finding]:
+    """Each file the ledger names holds what the ledger says (only the newest certificate written to a path).
+
+    The files are exports: administrators move them into place on their servers, so a missing one is a note, not
+    a problem. A file that is there with other content than the ledger's is a finding: the certificate or chain
+    someone relies on is not the one on record.
+    """
+    chains: dict[int, bytes] = {}
+    newest = ("SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
+              "USING (id) ORDER BY c.id")
+    for column in ("cert_path", "chain_path", "fullchain_path"):
+        cursor = ctx.ledger_conn.execute(newest.format(column=column))
+        while batch := cursor.fetchmany(1000):
+            for row in batch:
+                if not row[column]:
+                    continue
+                ctx.count("files")
+                if row["issuer_id"] not in chains:
+                    chains[row["issuer_id"]] = _chain_pem(ctx, row["issuer_id"])
+                chain = chains[row["issuer_id"]]
+                leaf = str(row["pem"]).encode()
+                expected = {"cert_path": leaf, "chain_path": chain, "fullchain_path": leaf + chain}[column]
+                path = Path(row[column])
+                try:
+                    actual = path.read_bytes() if not path.is_symlink() else None
+                except OSError:
+                    option = {"cert_path": "--pem", "chain_path": "--chain", "fullchain_path": "--fullchain"}[column]
+                    ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
+                                                    f"{row['serial']}); to write it again: privca show "
+                                                    f"{row['serial']} {option}"))
+                    continue
+                if actual != expected:
+                    yield Finding("files", str(path), f"does not hold what the ledger has for certificate {row['serial']}")
+
+
+def _chain_pem(ctx: Context, ca_id: int) -> bytes:
+    parts, seen = [], set()
+    current: Any = ca_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = ctx.ledger_conn.execute("SELECT pem, parent_id FROM cas WHERE id = ?", (current,)).fetchone()
+        if row is None:
+            break
+        parts.append(str(row["pem"]))
+        current = row["parent_id"]
+    return "".join(parts).encode()
+
+
+# --- running the checks ---------------------------------------------------------------------------------------
+
+CHECKS: dict[str, Check] = {
+    "cas": check_cas,
+    "certificates": check_certificates,
+    "keys": check_keys,
+    "crl": check_crl_numbers,
+    "events": check_events,
+    "permissions": check_permissions,
+    "leftovers": check_leftovers,
+    "files": check_files,
+}
+
+
+def verify_store(
+    store: "Store",
+    *,
+    passphrase: "CASecrets | Passphrase | None" = None,
+    skip: tuple[str, ...] | list[str] = (),
+    repair: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Run every check not in ``skip`` and return the findings.
+
+    ``passphrase`` opens the CA keys: the passphrase of key files, or a ``CASecrets`` that also has the token PIN
+    (each secret is asked for only if a key needs it); None skips the key check.
+    """
+    from privca.errors import UsageError
+    from privca.keys.keystore import CASecrets
+
+    unknown = [name for name in skip if name not in CHECKS]
+    if unknown:
+        raise UsageError(f"--skip {unknown[0]}: no such check; choose from {', '.join(CHECKS)}")
+    ledger = store.require_ca()
+    report = Report(str(store.path), skipped=[name for name in CHECKS if name in skip])
+    ctx = Context(store, ledger.conn, None if passphrase is None else CASecrets.of(passphrase), report, progress)
+    if repair:
+        if "leftovers" not in skip:
+            repair_leftovers(ctx)
+        if "permissions" not in skip:
+            list(check_permissions(ctx, repair=True))
+            report.checked.pop("paths", None)
+    if "leftovers" not in skip:
+        ctx.stray_keys = unreferenced_key_files(store)
+    # One read transaction: every check sees the same ledger even while another process issues.
+    ledger.conn.execute("BEGIN")
+    try:
+        with warnings.catch_warnings():
+            # cryptography warns about what it still parses (a zero or negative serial); the checks report it.
+            warnings.simplefilter("ignore")
+            ctx.load_ca_certs()
+            for name, check in CHECKS.items():
+                if name in skip:
+                    continue
+                report.findings += list(check(ctx))
+    finally:
+        ledger.conn.execute("COMMIT")
+    return report
+
+
+def certificate_count(store: "Store") -> int:
+    """How many certificates ``verify_store`` will check (for a progress bar)."""
+    return int(store.require_ca().conn.execute("SELECT count(*) FROM certificates").fetchone()[0])

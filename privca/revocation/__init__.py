@@ -1,0 +1,1 @@
+"""Status of what was issued: revoke, CRLs, OCSP answers, publishing."""

@@ -1,0 +1,128 @@
+"""OCSP responses (RFC 6960) answered live from the ledger and signed by the CA that issued the certificate.
+
+The CA signs its own responses (RFC 6960 section 4.2.2.2: the responder may be the issuing CA); privca's CA
+certificates carry digitalSignature for this. A CA answers only when it has an OCSP URL, that is when its
+certificates point at a responder; a request about any other CA gets ``unauthorized``.
+
+Requests may identify the issuer with SHA-1, SHA-256, SHA-384 or SHA-512 hashes (Cisco Expressway requires an
+OCSP responder that supports SHA-256). The request's nonce is echoed (RFC 8954).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from privca.authority.ca import Issuer, serial_hex, signature_hash
+from privca.errors import PrivcaError
+from privca.ledger.db import Ledger
+from privca.revocation.revoke import reason_flag
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cryptography import x509
+
+# A response is signed live from the ledger; clients may cache it this long. Short, so that a revocation reaches
+# every peer within the hour even when it caches "good".
+RESPONSE_VALIDITY = timedelta(hours=1)
+CERT_ID_HASHES = ("sha1", "sha256", "sha384", "sha512")
+MAX_REQUEST_BYTES = 16 * 1024  # an OCSP request for one certificate is ~100 bytes
+
+
+def _public_key_bits(cert: "x509.Certificate") -> bytes:
+    """The subjectPublicKey BIT STRING contents, which RFC 6960 4.1.1 hashes into issuerKeyHash."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.public_bytes(Encoding.DER, PublicFormat.PKCS1)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    raise TypeError(f"unsupported CA key type {type(key).__name__}")
+
+
+def cert_id_keys(cert: "x509.Certificate") -> list[tuple[str, bytes, bytes]]:
+    """``(hash name, issuerNameHash, issuerKeyHash)`` for each hash a request may use to name this CA."""
+    name, key = cert.subject.public_bytes(), _public_key_bits(cert)
+    return [(algorithm, hashlib.new(algorithm, name).digest(), hashlib.new(algorithm, key).digest())
+            for algorithm in CERT_ID_HASHES]
+
+
+def certificate_status(ledger: Ledger, ca_id: int, serial: str) -> "sqlite3.Row | None":
+    """``(status, revoked_at, revocation_reason)`` of a certificate or intermediate CA issued by ``ca_id``."""
+    return ledger.conn.execute(
+        "SELECT status, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND serial = ?"
+        " UNION ALL SELECT status, revoked_at, revocation_reason FROM cas WHERE parent_id = ? AND serial = ?",
+        (ca_id, serial, ca_id, serial),
+    ).fetchone()
+
+
+class Responder:
+    """Answers OCSP requests for the given CAs. Thread-safe: the ledger is opened per request."""
+
+    def __init__(self, ledger_path: Any, issuers: Sequence[Issuer]) -> None:
+        self.ledger_path = ledger_path
+        self.issuers = {key: issuer for issuer in issuers for key in cert_id_keys(issuer.cert)}
+
+    def respond(self, request_der: bytes, now: datetime) -> bytes:
+        """The DER OCSPResponse for a DER OCSPRequest: a signed answer, or an unsuccessful status."""
+        from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.x509 import ocsp
+
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            key = (request.hash_algorithm.name, request.issuer_name_hash, request.issuer_key_hash)
+            serial = request.serial_number
+            nonces = [ext.value for ext in request.extensions if isinstance(ext.value, x509.OCSPNonce)]
+        except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
+            # Unparseable, several certificates in one request, or a hash such as MD5 that is not offered.
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        issuer = self.issuers.get(key)
+        if issuer is None:
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        try:
+            ledger = Ledger(self.ledger_path)
+            try:
+                # The CA's own status is read per request: a CA revoked while the service runs (for example
+                # after a key compromise) must not go on vouching for its certificates with that key.
+                issuer_status = ledger.ca(issuer.id)["status"]
+                found = certificate_status(ledger, issuer.id, serial_hex(serial))
+            finally:
+                ledger.close()
+        except PrivcaError:
+            return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+        if issuer_status == "revoked":
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
+        if found is not None:
+            if found["status"] in ("revoked", "hold"):
+                status = ocsp.OCSPCertStatus.REVOKED
+                revoked_at = datetime.fromisoformat(found["revoked_at"])
+                reason = reason_flag(found["revocation_reason"])
+            else:
+                status = ocsp.OCSPCertStatus.GOOD
+        this_update = now.replace(microsecond=0)
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            request.issuer_name_hash, request.issuer_key_hash, serial, request.hash_algorithm, status,
+            this_update, this_update + RESPONSE_VALIDITY, revoked_at, reason,
+        ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
+        for nonce in nonces[:1]:
+            builder = builder.add_extension(nonce, critical=False)
+        return _der(builder.sign(issuer.key, signature_hash(issuer.key)))
+
+
+def _der(response: Any) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return bytes(response.public_bytes(Encoding.DER))
+
+
+def _unsuccessful(status: Any) -> bytes:
+    from cryptography.x509 import ocsp
+
+    return _der(ocsp.OCSPResponseBuilder.build_unsuccessful(status))

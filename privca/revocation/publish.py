@@ -1,0 +1,137 @@
+"""Where revocation information lives: the CRL and OCSP URLs of each CA, and publishing CRLs under those URLs.
+
+A CA's ``crl_url`` goes into the CRL distribution point of every certificate it issues afterwards (RFC 5280
+4.2.1.13) and its ``ocsp_url`` into their authority information access (RFC 5280 4.2.2.1). ``publish`` writes
+each CA's latest CRL to ``DIR/<URL path>`` so that a web server whose document root is ``DIR`` serves it at
+exactly that URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from privca.authority.ca import check_url, crl_url_for
+from privca.errors import OutputError, RevocationError, UsageError
+from privca.common.fsutil import atomic_write, check_writable_target
+from privca.revocation.revoke import crl_issuers, crl_pem, latest_crl
+
+if TYPE_CHECKING:
+    from privca.ledger.store import Store
+
+CLEAR = "none"  # `--crl-url none` / `--ocsp-url none` remove a URL
+
+
+def url_path(url: str) -> PurePosixPath:
+    """The path part of an http(s) URL as a relative path (``http://h/crl/a.crl`` -> ``crl/a.crl``).
+
+    Raises:
+        UsageError: the path is empty or would climb out of the folder it is published under.
+    """
+    parts = [unquote(part) for part in urlsplit(url).path.split("/") if part]
+    if not parts or any(part in (".", "..") or "/" in part or "\\" in part or "\0" in part for part in parts):
+        raise UsageError(f"URL {url!r}: needs a plain path such as /crl/issuing-1.crl to publish a file under")
+    return PurePosixPath(*parts)
+
+
+def _check_inside(out_dir: Path, target: Path) -> None:
+    """The file must land inside the published folder, even when a sub-folder on the way is a symbolic link."""
+    root = out_dir.resolve()
+    parent = target.parent.resolve()
+    if parent != root and root not in parent.parents:
+        raise OutputError(f"{target.parent}: leads outside {out_dir} (a symbolic link); privca publishes only inside it")
+
+
+def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, Any]]:
+    """Write each CA's latest CRL to ``out_dir/<path of its CRL URL>`` (DER) and the same name plus ``.pem``.
+
+    Every target is checked before anything is written. CAs without a CRL URL are reported as skipped.
+
+    Raises:
+        RevocationError: a CA has a CRL URL but no signed CRL yet (run ``privca crl``).
+        UsageError: no CA has a CRL URL, or two CAs share one.
+        OutputError: ``out_dir`` or a target is not writable.
+    """
+    ledger = store.require_ca()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is not a folder")
+    planned: list[tuple[dict[str, Any], Path, bytes]] = []
+    report: list[dict[str, Any]] = []
+    problems: list[str] = []
+    seen: dict[Path, str] = {}
+    for row in crl_issuers(ledger, now):
+        if not row["crl_url"]:
+            report.append({"ca": row["name"], "crl_url": None, "skipped": "no CRL URL"})
+            continue
+        crl = latest_crl(ledger, row["id"])
+        if crl is None:
+            problems.append(f"{row['name']}: no CRL signed yet; run: privca crl")
+            continue
+        target = out_dir / url_path(row["crl_url"])
+        _check_inside(out_dir, target)
+        if target in seen:
+            raise UsageError(f"{row['name']} and {seen[target]}: share the CRL URL {row['crl_url']}; give each its own")
+        seen[target] = row["name"]
+        for path in (target, target.with_name(target.name + ".pem")):
+            check_writable_target(path, overwrite=True)
+        item = {"ca": row["name"], "crl_url": row["crl_url"], "crl_number": crl["crl_number"],
+                "next_update": crl["next_update"], "files": [str(target), str(target) + ".pem"]}
+        planned.append((item, target, bytes(crl["der"])))
+    if problems:
+        raise RevocationError("nothing published", problems=problems)
+    if not planned:
+        raise UsageError("no CA has a CRL URL; set one with: privca ca set-url --crl-url http://pki.example.com/crl")
+    for item, target, der in planned:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{target.parent}: cannot create the folder ({exc.strerror})") from None
+        atomic_write(target, der, overwrite=True)
+        atomic_write(target.with_name(target.name + ".pem"), crl_pem(der), overwrite=True)
+        report.append(item)
+    return report
+
+
+def set_urls(
+    store: "Store", *, now: datetime, crl_base: str | None = None, ocsp_url: str | None = None,
+    ca_name: str | None = None,
+) -> list[dict[str, Any]]:
+    """Set (or with ``"none"`` clear) the CRL base URL and the OCSP URL of the CAs.
+
+    ``crl_base`` applies to every CA (each CA's CRL is ``<base>/<ca name>.crl``); ``ocsp_url`` to the issuing
+    CAs, whose leaves carry it. ``ca_name`` limits both to one CA. Only certificates issued afterwards carry the
+    new URLs: keep publishing at the old ones until the older certificates have expired.
+    """
+    if crl_base is None and ocsp_url is None:
+        raise UsageError("set-url: give --crl-url and/or --ocsp-url")
+    if crl_base not in (None, CLEAR):
+        check_url(crl_base, "--crl-url")
+    if ocsp_url not in (None, CLEAR):
+        check_url(ocsp_url, "--ocsp-url")
+    ledger = store.require_ca()
+    changed = []
+    with ledger.write():
+        rows = ledger.cas()
+        if ca_name is not None:
+            rows = [row for row in rows if row["name"] == ca_name]
+            if not rows:
+                names = ", ".join(row["name"] for row in ledger.cas())
+                raise UsageError(f"--ca {ca_name!r}: no such CA; choose one of {names}")
+        for row in rows:
+            if row["status"] == "revoked":
+                continue
+            new = {"crl_url": row["crl_url"], "ocsp_url": row["ocsp_url"]}
+            if crl_base is not None:
+                new["crl_url"] = None if crl_base == CLEAR else crl_url_for(crl_base, row["name"])
+            if ocsp_url is not None and (ca_name is not None or row["role"] == "issuing"):
+                new["ocsp_url"] = None if ocsp_url == CLEAR else ocsp_url
+            old = {"crl_url": row["crl_url"], "ocsp_url": row["ocsp_url"]}
+            if new == old:
+                continue
+            ledger.conn.execute("UPDATE cas SET crl_url = ?, ocsp_url = ? WHERE id = ?",
+                                (new["crl_url"], new["ocsp_url"], row["id"]))
+            ledger.record_event(now, "ca-urls", {"ca": row["name"], "before": old, "after": new})
+            changed.append({"ca": row["name"], **new})
+    return changed

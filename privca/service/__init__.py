@@ -1,0 +1,1 @@
+"""The HTTP service: CRLs and OCSP for peers."""
