@@ -145,7 +145,7 @@ def test_chain_rules(estate: Estate, files: Any) -> None:
     ordered = run(files("full.pem", issued, estate.private_ca, estate.private_root), "cms")
     assert problems(ordered) == set()
     incomplete = run(cert, "cms", chain_path=files("root-only.pem", estate.private_root))
-    assert problems(incomplete) == {"chain.complete", "chain.extra", "chain.order"}
+    assert problems(incomplete) == {"chain.incomplete", "chain.extra", "chain.order"}
     unrelated = run(cert, "cms", chain_path=files("mixed.pem", estate.private_ca, estate.private_root,
                                                   estate.public_root))
     assert problems(unrelated) == {"chain.extra", "chain.order"}

@@ -25,6 +25,7 @@ from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_fi
 from privca.issuance.profiles import load_profile
 from privca.ledger.records import certificate_record
 from privca.ledger.store import Store
+from privca.rules import chain as chain_rules
 
 DEFAULT_PROFILE = "expressway-c"
 
@@ -214,7 +215,7 @@ def _record_and_write(
 
     from privca.ledger.journal import open_journal
 
-    chain_pem = "".join(row["pem"] for row in chain_rows(store, issuer.row))
+    chain_pem = chain_rules.chain_pem(row["pem"] for row in chain_rows(store, issuer.row))
     who, issued_at = actor(), iso(now)
     rows: list[dict[str, Any]] = []
     files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
@@ -343,5 +344,5 @@ def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, 
                                 (row["id"], entry["final"])).fetchone()
     if newer is not None:
         return None
-    chain_pem = "".join(ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
-    return {"cert": row["pem"], "chain": chain_pem, "fullchain": row["pem"] + chain_pem}[entry["role"]].encode()
+    cas = (ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
+    return chain_rules.file_content(entry["role"], row["pem"], cas)

@@ -73,8 +73,9 @@ TABLE_COLUMNS = ("serial", "status", "profile", "subject", "not_after")
 
 
 def _status(status: str, not_after: str, stamp: str) -> str:
-    """The status people see: a valid certificate past its notAfter is expired (as certificate_record says)."""
-    return "expired" if status == "valid" and not_after < stamp else str(status)
+    from privca.rules.validity import status_at
+
+    return status_at(str(status), not_after, stamp)
 
 
 def show(
@@ -107,10 +108,11 @@ def show(
     if pem or fullchain or chain:
         from privca.authority.ca import chain_rows
 
-        if not chain:
-            sys.stdout.write(row["pem"])
-        if fullchain or chain:
-            sys.stdout.write("".join(ca["pem"] for ca in chain_rows(target, ledger.ca(row["issuer_id"]))))
+        from privca.rules.chain import file_content
+
+        cas = (ca["pem"] for ca in chain_rows(target, ledger.ca(row["issuer_id"])))
+        sys.stdout.write(file_content("fullchain" if fullchain else "chain" if chain else "cert", row["pem"], cas)
+                         .decode())
         return
     names = {int(ca["id"]): str(ca["name"]) for ca in ledger.cas()}
     record = certificate_record(row, now=now(), ca_names=names)

@@ -19,13 +19,15 @@ from privca.common import decision
 from privca.inspect.certinfo import CertInfo, describe
 from privca.inspect.chain import ChainPath, Pool, order_problem
 from privca.common.findings import SEVERITIES, Finding, finding, headline, worst
-from privca.common.names import is_wildcard, san_text_length
 from privca.inspect.publictrust import PublicRoots, TrustData, certifi_version, default_public_roots, shipped_trust_data
 from privca.inspect.sources import DEFAULT_TIMEOUT, Loaded, Unit, cert_file_base, key_file_base, load_unit
+from privca.rules import chain as chain_rules
+from privca.rules import keys as key_rules
+from privca.rules import names as name_rules
+from privca.rules import validity as validity_rules
+from privca.rules.catalogue import Breach, grade
+from privca.rules.validity import day
 
-EXPIRING_DAYS = 30
-MAX_SAN_TEXT = 999  # Expressway ignores SAN text past 999 characters (TAC 213872)
-WEAK_HASHES = ("sha1", "md5")
 PUBLIC_KINDS = ("public", "formerly-public", "likely-public")
 
 
@@ -202,11 +204,10 @@ def _file_findings(loaded_units: list[tuple[Loaded, list[_Entry]]], pool: Pool) 
             issuers = {e.info.cert.issuer for e in in_unit if e.info.cert.issuer != e.info.cert.subject}
             leaf = next((e for e in in_unit if not e.info.is_ca and e.info.cert.subject not in issuers), leaf)
         elif len(in_unit) > 1 and not leaf.info.is_ca:
-            problem = order_problem([e.info for e in in_unit])
-            if problem:
-                leaf.extra.append(finding("warning", "chain.order", f"{loaded.unit.name}: {problem}", "TAC221698",
-                                          verdict="chain-order",
-                                          remedy="Put the certificate first, then its issuing CA, up to the root."))
+            order = chain_rules.order(order_problem([e.info for e in in_unit]), loaded.unit.name)
+            if order is not None:
+                leaf.extra.append(grade("audit", order, "warning", verdict="chain-order",
+                                        remedy="Put the certificate first, then its issuing CA, up to the root."))
         unit = loaded.unit
         keys = loaded.key_publics
         key_source = unit.name
@@ -275,96 +276,82 @@ def chain_organizations(path: ChainPath) -> list[str]:
     return names
 
 
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+_VALIDITY = {  # rule -> severity, verdict, remedy
+    "validity.expired": ("critical", "expired", "Replace it now; peers reject expired certificates."),
+    "validity.not-yet-valid": ("warning", "not-yet-valid", "Check the issuing CA's clock."),
+    "validity.expiring": ("warning", "expiring", "Renew before {day}."),
+}
 
 
 def _validity(info: CertInfo, now: datetime) -> list[Finding]:
-    if info.not_after < now:
-        return [finding("critical", "validity.expired", f"expired on {_day(info.not_after)}", "RFC5280",
-                        verdict="expired", remedy="Replace it now; peers reject expired certificates.")]
-    if info.not_before > now:
-        return [finding("warning", "validity.not-yet-valid", f"not valid before {_day(info.not_before)}", "RFC5280",
-                        verdict="not-yet-valid", remedy="Check the issuing CA's clock.")]
-    days = info.days_left(now)
-    if days <= EXPIRING_DAYS:
-        return [finding("warning", "validity.expiring", f"expires in {days} days ({_day(info.not_after)})", "RFC5280",
-                        verdict="expiring", remedy=f"Renew before {_day(info.not_after)}.")]
-    return []
+    breach = validity_rules.validity(info.not_before, info.not_after, now)
+    if breach is None:
+        return []
+    severity, verdict, remedy = _VALIDITY[breach.rule.id]
+    return [grade("audit", breach, severity, verdict=verdict, remedy=remedy.format(day=day(info.not_after)))]
+
+
+_KEY = {  # rule -> severity, verdict, remedy
+    "key.rsa-min": ("critical", "broken", "Reissue with an RSA-2048 or larger key."),
+    "key.rsa-max": ("warning", "broken", "Reissue with an RSA-4096 or smaller key."),
+    "key.algorithm": ("warning", "unsupported", "Reissue with an RSA or ECDSA key."),
+}
 
 
 def _crypto(info: CertInfo) -> list[Finding]:
     found = []
-    if info.signature_hash in WEAK_HASHES and not info.self_issued:
-        # A root's self-signature is never checked (it is trusted by being in the store); every other one is.
-        found.append(finding("critical", "signature.sha1", f"signed with {info.signature_hash.upper()}: refused by "
-                             "current TLS stacks and by the CA/B Baseline Requirements", "BR", verdict="broken",
-                             remedy="Reissue it signed with SHA-256."))
-    if info.key_type == "rsa" and info.key_size < 2048:
-        found.append(finding("critical", "key.size", f"RSA-{info.key_size} key: too small (at least 2048 bits)",
-                             "EXP-CERT-X15.4", verdict="broken", remedy="Reissue with an RSA-2048 or larger key."))
-    elif info.key_type == "rsa" and info.key_size > 4096:
-        found.append(finding("warning", "key.size", f"RSA-{info.key_size} key: Expressway SIP TLS zones fail with "
-                             "8192-bit keys and CUCM takes at most 4096 bits", "EXP-TROUBLE-X14.3",
-                             verdict="broken", remedy="Reissue with an RSA-4096 or smaller key."))
-    elif info.key_type not in ("rsa", "ec"):
-        found.append(finding("warning", "key.type", f"{info.key_type} key: Cisco UC products take RSA or ECDSA",
-                             "EXP-CERT-X15.4", verdict="unsupported", remedy="Reissue with an RSA or ECDSA key."))
+    weak = chain_rules.weak_signature(info.signature_hash, self_issued=info.self_issued, label="it")
+    if weak is not None:
+        found.append(grade("audit", weak, "critical", verdict="broken", remedy="Reissue it signed with SHA-256."))
+    for breach in key_rules.key_breaches(info.key_type, info.key_size):
+        severity, verdict, remedy = _KEY[breach.rule.id]
+        found.append(grade("audit", breach, severity, verdict=verdict, remedy=remedy))
     return found
+
+
+_NAMES = {  # rule -> remedy (every name finding is a warning, verdict unsupported)
+    "san.missing": "Reissue with the node FQDNs as DNS SANs.",
+    "san.wildcard": "Reissue with each node's FQDN as a SAN instead of a wildcard.",
+    "san.cn": "Reissue with the CN repeated as a DNS SAN.",
+    "san.length": "Remove SANs or split the certificate.",
+}
 
 
 def _names(info: CertInfo) -> list[Finding]:
     if not info.has_eku("serverAuth"):
         return []
-    found = []
+    breaches: list[Breach | None]
     if not info.sans:
-        found.append(finding("warning", "san.missing", "no subjectAltName: Expressway and CUCM validate the SAN, not "
-                             "the CN", "EXP-ADMIN-X15.4", verdict="unsupported",
-                             remedy="Reissue with the node FQDNs as DNS SANs."))
-        return found
-    wildcards = [e.value for e in info.sans if e.kind == "dns" and is_wildcard(e.value)]
-    if wildcards:
-        found.append(finding("warning", "san.wildcard", f"wildcard SAN {wildcards[0]}: Expressway and CUCM do not "
-                             "support wildcard certificates", "TAC213872", verdict="unsupported",
-                             remedy="Reissue with each node's FQDN as a SAN instead of a wildcard."))
-    if info.common_name and info.common_name.lower() not in {e.value.lower() for e in info.sans}:
-        found.append(finding("warning", "san.cn", f"CN {info.common_name} is not among the SANs", "EXP-ADMIN-X15.4",
-                             verdict="unsupported", remedy="Reissue with the CN repeated as a DNS SAN."))
-    length = san_text_length(info.sans)
-    if length > MAX_SAN_TEXT:
-        found.append(finding("warning", "san.length", f"SAN text is {length} characters; Expressway ignores text "
-                             f"past {MAX_SAN_TEXT}", "TAC213872", verdict="unsupported",
-                             remedy="Remove SANs or split the certificate."))
-    return found
+        breaches = [name_rules.missing_san()]
+    else:
+        wildcards = (name_rules.wildcard(e.value) for e in info.sans if e.kind == "dns")
+        breaches = [next((w for w in wildcards if w is not None), None), name_rules.cn_in_san(info.common_name, info.sans),
+                    name_rules.length(info.sans)]
+    return [grade("audit", breach, "warning", verdict="unsupported", remedy=_NAMES[breach.rule.id])
+            for breach in breaches if breach is not None]
 
 
 def _chain(info: CertInfo, path: ChainPath, now: datetime) -> list[Finding]:
     found = []
     end = path.end
     if end.status == "bad-signature":
-        found.append(finding("critical", "chain.signature", f"no certificate named {path.top.issuer} verifies the "
-                             f"signature of {path.top.label}: wrong or re-keyed issuing CA", "RFC5280",
-                             verdict="broken", remedy="Get the issuing CA certificate that really signed it."))
+        found.append(grade("audit", chain_rules.bad_signature(str(path.top.issuer), path.top.label), "critical",
+                           verdict="broken", remedy="Get the issuing CA certificate that really signed it."))
     elif end.status == "missing" and not path.top.self_issued:
-        found.append(finding("info", "chain.incomplete", f"issuer {path.top.issuer} not among the certificates "
-                             "given; add the CA certificates to follow the chain to its root", "RFC5280"))
+        found.append(grade("audit", chain_rules.incomplete(str(path.top.issuer)), "info"))
+    purposes = [p for p in ("clientAuth", "serverAuth") if info.eku is not None and p in info.eku]
     for ca in path.cas:
-        if ca.eku is not None:
-            for purpose in ("clientAuth", "serverAuth"):
-                if info.eku is not None and purpose in info.eku and not ca.has_eku(purpose):
-                    found.append(finding(
-                        "critical", "chain.eku", f"CA {ca.label} restricts the certificates under it to "
-                        f"{', '.join(ca.eku)}: this certificate's {purpose} is void (OpenSSL: unsuitable certificate "
-                        "purpose)", "OPENSSL-PURPOSE", verdict="broken",
-                        remedy=f"Issue it from a CA whose EKU includes {purpose}, or none."))
-        if ca.not_after < now:
-            found.append(finding("critical", "chain.expired", f"CA {ca.label} expired on {_day(ca.not_after)}",
-                                 "RFC5280", verdict="broken", remedy="Renew the CA and reissue under it."))
-        elif info.not_after > ca.not_after:
-            found.append(finding("warning", "chain.outlives", f"outlives CA {ca.label}: the chain stops validating "
-                                 f"on {_day(ca.not_after)}, before this certificate's {_day(info.not_after)}",
-                                 "RFC5280", verdict="chain-expires",
-                                 remedy=f"Renew before {_day(ca.not_after)} or renew the CA."))
+        for purpose in purposes:
+            found += [grade("audit", breach, "critical", verdict="broken",
+                            remedy=f"Issue it from a CA whose EKU includes {purpose}, or none.")
+                      for breach in chain_rules.ca_restricts(ca.label, ca.eku, [purpose])]
+        expiry = chain_rules.ca_expiry(ca.label, ca.not_after, info.not_after, now)
+        if expiry is not None and expiry.rule.id == "chain.expired":
+            found.append(grade("audit", expiry, "critical", verdict="broken",
+                               remedy="Renew the CA and reissue under it."))
+        elif expiry is not None:
+            found.append(grade("audit", expiry, "warning", verdict="chain-expires",
+                               remedy=f"Renew before {day(ca.not_after)} or renew the CA."))
     return found
 
 
@@ -436,16 +423,16 @@ def _timeline(info: CertInfo, path: ChainPath, root: Root, trust: TrustData, now
     ends, who, source = client_auth_deadline(path, trust)
     if not public:
         return [finding("info", "timeline.unknown-root", f"EKU {eku_text}; root not given: if this certificate is "
-                        f"from a public CA, renewals lose clientAuth by {_day(ends)}", trust.chrome_source)]
-    keeps = f"keeps working until it expires on {_day(info.not_after)}"
+                        f"from a public CA, renewals lose clientAuth by {day(ends)}", trust.chrome_source)]
+    keeps = f"keeps working until it expires on {day(info.not_after)}"
     if now < ends:
         last_issue = ends - timedelta(days=1)
         keeps_until = last_issue + timedelta(days=trust.max_validity_days(last_issue.date()))
         return [finding("warning", "timeline.renew-early", f"public certificate with clientAuth: {keeps}; {who} "
-                        f"issues clientAuth only until {_day(last_issue)}", source, verdict="renew-early",
-                        remedy=decision.renew_early(_day(ends), _day(keeps_until), version))]
+                        f"issues clientAuth only until {day(last_issue)}", source, verdict="renew-early",
+                        remedy=decision.renew_early(day(ends), day(keeps_until), version))]
     return [finding("warning", "timeline.clientauth-ends", f"public certificate with clientAuth: {keeps}; {who} "
-                    f"stopped issuing clientAuth on {_day(ends)}, so its renewal will be serverAuth-only and mTLS "
+                    f"stopped issuing clientAuth on {day(ends)}, so its renewal will be serverAuth-only and mTLS "
                     "(Expressway-C, SIP TLS to CUCM, CMS, CUBE) breaks", source, verdict="clientauth-ends",
                     remedy=decision.after_public_client_auth(version))]
 

@@ -20,12 +20,12 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from privca.common.names import SanEntry, printable, san_entries
 from privca.issuance.profiles import EKU_NAMES_BY_OID, KEY_USAGES
+from privca.rules.validity import days_left
 
 ANY_EKU = "anyExtendedKeyUsage"
 _EKU_NAMES = {**EKU_NAMES_BY_OID, "2.5.29.37.0": ANY_EKU}
 # RFC 5280 names of the KeyUsage flags, in the order RFC 5280 4.2.1.3 lists them.
 _KEY_USAGE_FLAGS = tuple((name, attribute) for name, attribute in KEY_USAGES.items())
-SECONDS_PER_DAY = 86400
 
 
 @dataclass
@@ -92,7 +92,7 @@ class CertInfo:
 
     def days_left(self, now: datetime) -> int:
         """Whole days until notAfter (negative once expired)."""
-        return int((self.not_after - now).total_seconds() // SECONDS_PER_DAY)
+        return days_left(self.not_after, now)
 
     def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {

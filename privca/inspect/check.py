@@ -16,13 +16,15 @@ from privca.inspect.certinfo import CertInfo, describe
 from privca.inspect.chain import ChainPath, Pool, order_problem
 from privca.errors import CertificateInputError, UsageError
 from privca.common.findings import Finding, finding, worst
-from privca.common.names import dns_name_problem, is_wildcard, printable, san_text_length
+from privca.common.names import is_wildcard, printable
 from privca.issuance.profiles import Profile, load_profile
 from privca.inspect.publictrust import PublicRoots, default_public_roots
 from privca.inspect.sources import MAX_FILE_BYTES, Unit, load_file
-
-EXPIRING_DAYS = 30
-
+from privca.rules import chain as chain_rules
+from privca.rules import keys as key_rules
+from privca.rules import names as name_rules
+from privca.rules import validity as validity_rules
+from privca.rules.catalogue import Breach, grade
 
 @dataclass(frozen=True)
 class Role:
@@ -148,10 +150,6 @@ def _read(path: Path, password: bytes | None) -> tuple[bytes, list[Any], list[ob
     return data, loaded.certs, loaded.key_publics
 
 
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
-
-
 def _leaf_shape(leaf: CertInfo, spec: Role) -> list[Finding]:
     found = []
     if leaf.is_ca:
@@ -166,7 +164,7 @@ def _eku(leaf: CertInfo, needed: tuple[str, ...], spec: Role, version: str | Non
     if leaf.eku is None:
         return [finding("info", "eku.absent", "no EKU extension: OpenSSL-based peers accept it for any purpose",
                         "RFC5280")]
-    missing = [name for name in needed if not leaf.has_eku(name)]
+    missing = chain_rules.missing_eku(leaf.eku, needed)
     if not missing:
         return [finding("info", "eku.role", f"EKU {'+'.join(leaf.eku)} covers {'+'.join(needed)} for {spec.product}",
                         spec.eku_source)]
@@ -193,28 +191,23 @@ def _version(spec: Role, version: str | None) -> list[Finding]:
 
 
 def _validity(leaf: CertInfo, now: datetime) -> list[Finding]:
-    if leaf.not_after < now:
-        return [finding("critical", "validity.expired", f"expired on {_day(leaf.not_after)}", "RFC5280")]
-    if leaf.not_before > now:
-        return [finding("critical", "validity.not-yet-valid", f"not valid before {_day(leaf.not_before)}", "RFC5280")]
-    days = leaf.days_left(now)
-    if days <= EXPIRING_DAYS:
-        return [finding("warning", "validity.expiring", f"expires in {days} days ({_day(leaf.not_after)})", "RFC5280")]
-    return []
+    breach = validity_rules.validity(leaf.not_before, leaf.not_after, now)
+    if breach is None:
+        return []
+    return [grade("check", breach, "warning" if breach.rule.id == "validity.expiring" else "critical")]
 
 
 def _key(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
-    if leaf.key_type == "rsa" and leaf.key_size < 2048:
-        return [finding("critical", "key.size", f"RSA-{leaf.key_size}: too small; use RSA-2048 or larger",
-                        "EXP-CERT-X15.4")]
-    if leaf.key_type == "rsa" and leaf.key_size > 4096 and spec.max_rsa_bits_source:
-        return [finding("critical", "key.size", f"RSA-{leaf.key_size}: {spec.product} takes at most 4096 bits "
-                        "(8192-bit keys break Expressway SIP TLS zones)", spec.max_rsa_bits_source)]
-    if leaf.key_text not in profile.key_allowed:
-        return [finding("warning", "key.type", f"key {leaf.key_text} is not one privca's {profile.name} profile issues "
-                        f"({', '.join(profile.key_allowed)})", "EXP-CERT-X15.4" if spec.expressway else
-                        "CUCM-ADMIN-12.5SU3" if spec.name in ("cucm", "unity") else "TAC220380")]
-    return []
+    if leaf.key_type == "rsa" and (breach := key_rules.rsa_size(leaf.key_size)) is not None:
+        if breach.rule.id == "key.rsa-min":
+            return [grade("check", breach, "critical")]
+        if spec.max_rsa_bits_source:
+            return [grade("check", breach, "critical", source=spec.max_rsa_bits_source)]
+    source = "EXP-CERT-X15.4" if spec.expressway else "CUCM-ADMIN-12.5SU3" if spec.name in ("cucm", "unity") else \
+        "TAC220380"
+    breach = key_rules.algorithm(leaf.key_type) or \
+        key_rules.allowed_by_profile(leaf.key_text, profile.key_allowed, profile.name)
+    return [grade("check", breach, "warning", source=source)] if breach else []
 
 
 def _key_usage(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
@@ -236,83 +229,67 @@ def _key_usage(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
 
 
 def _names(leaf: CertInfo, profile: Profile, spec: Role) -> list[Finding]:
-    found: list[Finding] = []
     if not leaf.sans:
-        if profile.san_required:
-            found.append(finding("critical", "san.missing", f"no subjectAltName: {spec.product} peers validate the "
-                                 "SAN, not the CN", "EXP-ADMIN-X15.4"))
-        return found
+        return [grade("check", name_rules.missing_san(), "critical")] if profile.san_required else []
+    found: list[Finding] = []
     for entry in leaf.sans:
-        if entry.kind == "dns" and is_wildcard(entry.value):
-            severity = "critical" if spec.no_wildcards_source else "warning"
-            found.append(finding(severity, "san.wildcard", f"wildcard SAN {printable(entry.value)}: "
-                                 f"{spec.product} does not support wildcard certificates" if spec.no_wildcards_source
-                                 else f"wildcard SAN {printable(entry.value)}: privca's {profile.name} profile never "
-                                 "issues wildcards", spec.no_wildcards_source or "TAC213872"))
-        elif entry.kind == "dns" and (problem := dns_name_problem(entry.value)):
-            found.append(finding("warning", "san.dns", f"SAN DNS:{printable(entry.value)}: {problem}", "RFC5280"))
-        elif entry.kind not in profile.san_types:
-            found.append(finding("warning", "san.type", f"SAN {printable(entry.text())}: {entry.kind} names are not "
-                                 f"what {spec.product} matches on (privca's {profile.name} profile issues "
-                                 f"{', '.join(profile.san_types)})", "EXP-ADMIN-X15.4"))
-    length = san_text_length(leaf.sans)
-    if length > profile.max_san_length:
-        found.append(finding("warning", "san.length", f"SAN text is {length} characters; Expressway ignores text past "
-                             f"{profile.max_san_length}", "TAC213872"))
-    if profile.cn_must_be_in_san and leaf.common_name and \
-            leaf.common_name.lower() not in {e.value.lower() for e in leaf.sans}:
-        found.append(finding("warning", "san.cn", f"CN {leaf.common_name} is not among the SANs; Expressway validates "
-                             "on the SAN", "EXP-ADMIN-X15.4"))
+        if entry.kind == "dns" and (wildcard := name_rules.wildcard(entry.value)) is not None:
+            if spec.no_wildcards_source:
+                found.append(grade("check", wildcard, "critical", source=spec.no_wildcards_source))
+            else:  # not documented as unsupported by this product, but privca never issues one for it
+                found.append(grade("check", wildcard, "warning"))
+        elif entry.kind == "dns" and (wrong := name_rules.dns_syntax(entry.value)) is not None:
+            found.append(grade("check", wrong, "warning"))
+        elif (wrong := name_rules.san_type(entry, profile.san_types, profile.name)) is not None:
+            found.append(grade("check", wrong, "warning"))
+    too_long = name_rules.length(leaf.sans, profile.max_san_length)
+    if too_long is not None:
+        found.append(grade("check", too_long, "warning"))
+    if profile.cn_must_be_in_san and (cn := name_rules.cn_in_san(leaf.common_name, leaf.sans)) is not None:
+        found.append(grade("check", cn, "warning"))
     return found
 
 
 def _chain(leaf: CertInfo, rest: list[CertInfo], path: ChainPath, needed: tuple[str, ...], now: datetime, *,
            chain_given: bool) -> list[Finding]:
     found: list[Finding] = []
-    if leaf.signature_hash in ("sha1", "md5"):
-        found.append(finding("critical", "signature.sha1", f"{leaf.label} is signed with {leaf.signature_hash.upper()}",
-                             "EXP-CERT-X15.4"))
+    if (weak := chain_rules.weak_signature(leaf.signature_hash, self_issued=False, label=leaf.label)) is not None:
+        found.append(grade("check", weak, "critical", source="EXP-CERT-X15.4"))
     if not chain_given:
-        if path.end.store:
-            found.append(finding("info", "chain.public", f"issued directly under {path.end.issuer.label if path.end.issuer else '?'} "
-                                 f"({path.end.store})", "RFC5280"))
-        else:
-            found.append(finding("info", "chain.none", "no chain given (--chain): the CA certificates must be in "
-                                 "the product's trust store before this certificate is uploaded", "EXP-MRA-X15.0"))
-    problem = order_problem([leaf, *rest]) if rest else None
-    if problem:
-        found.append(finding("warning", "chain.order", problem, "TAC221698"))
+        found.append(_no_chain_given(path))
+    if rest and (order := chain_rules.order(order_problem([leaf, *rest]))) is not None:
+        found.append(grade("check", order, "warning"))
     on_path = {c.sha256 for c in path.certs}
     for extra in rest:
         if extra.sha256 not in on_path:
             found.append(finding("warning", "chain.extra", f"{extra.label} is not part of this certificate's chain",
                                  "RFC5280"))
     if path.end.status == "bad-signature":
-        found.append(finding("critical", "chain.signature", f"no certificate named {path.top.issuer} verifies the "
-                             f"signature of {path.top.label}", "RFC5280"))
+        found.append(grade("check", chain_rules.bad_signature(str(path.top.issuer), path.top.label), "critical"))
     elif path.end.status == "missing" and chain_given:
-        found.append(finding("warning", "chain.complete", f"chain incomplete: issuer {path.top.issuer} not given; "
-                             "the root and every intermediate must be in the trust store before upload",
-                             "EXP-MRA-X15.0"))
+        found.append(grade("check", chain_rules.incomplete(str(path.top.issuer)), "warning"))
     for ca in path.cas:
-        if not ca.is_ca:
-            found.append(finding("critical", "chain.not-ca", f"{ca.label} issues certificates but is not a CA "
-                                 "(basicConstraints CA:TRUE missing)", "TAC220380"))
-        if ca.signature_hash in ("sha1", "md5") and not ca.self_issued:
-            found.append(finding("critical", "signature.sha1", f"CA {ca.label} is signed with "
-                                 f"{ca.signature_hash.upper()}", "BR"))
-        for purpose in needed:
-            if ca.eku is not None and not ca.has_eku(purpose):
-                found.append(finding("critical", "chain.eku", f"CA {ca.label} restricts the certificates under it to "
-                                     f"{', '.join(ca.eku)}: {purpose} fails (OpenSSL: unsuitable certificate purpose)",
-                                     "OPENSSL-PURPOSE"))
-        if ca.not_after < now:
-            found.append(finding("critical", "chain.expired", f"CA {ca.label} expired on {_day(ca.not_after)}",
-                                 "RFC5280"))
-        elif leaf.not_after > ca.not_after:
-            found.append(finding("warning", "chain.outlives", f"outlives CA {ca.label}: the chain stops validating on "
-                                 f"{_day(ca.not_after)}", "RFC5280"))
+        found += _ca_on_path(ca, leaf, needed, now)
     return found
+
+
+def _no_chain_given(path: ChainPath) -> Finding:
+    if path.end.store:
+        issuer = path.end.issuer.label if path.end.issuer else "?"
+        return finding("info", "chain.public", f"issued directly under {issuer} ({path.end.store})", "RFC5280")
+    return finding("info", "chain.none", "no chain given (--chain): the CA certificates must be in the product's "
+                   "trust store before this certificate is uploaded", "EXP-MRA-X15.0")
+
+
+def _ca_on_path(ca: CertInfo, leaf: CertInfo, needed: tuple[str, ...], now: datetime) -> list[Finding]:
+    breaches: list[Breach | None] = [
+        None if ca.is_ca else chain_rules.not_a_ca(ca.label),
+        chain_rules.weak_signature(ca.signature_hash, self_issued=ca.self_issued, label=f"CA {ca.label}"),
+        *chain_rules.ca_restricts(ca.label, ca.eku, needed),
+        chain_rules.ca_expiry(ca.label, ca.not_after, leaf.not_after, now),
+    ]
+    return [grade("check", breach, "warning" if breach.rule.id == "chain.outlives" else "critical")
+            for breach in breaches if breach is not None]
 
 
 def _key_file(leaf: CertInfo, key_path: Path | None, embedded: list[object], spec: Role) -> list[Finding]:

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from privca.errors import CSRError
 from privca.keys.material import describe_public_key
-from privca.common.names import SanEntry, dns_name_problem, ip_problem, printable, san_entries, san_text_length
+from privca.common.names import SanEntry, printable, san_entries
 from privca.issuance.profiles import EKU_NAMES_BY_OID, Profile
+from privca.rules import keys as key_rules
+from privca.rules import names as name_rules
+from privca.rules.catalogue import Breach, refusal
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -186,21 +190,13 @@ def request_from_certificate(
 
 
 def _key_problems(public_key: object, algorithm: str, param: str, profile: Profile) -> list[str]:
-    spec = f"{algorithm}:{param}"
-    if isinstance(public_key, rsa.RSAPublicKey):
-        numbers = public_key.public_numbers()
-        if public_key.key_size < 2048:
-            return [f"RSA-{public_key.key_size} key is too weak; use RSA 2048 to 4096 bits or ECDSA"]
-        if public_key.key_size > 4096:
-            return [f"RSA-{public_key.key_size} key is over 4096 bits, which Expressway and CUCM do not support"]
-        # CA/Browser Forum BR 6.1.6: an odd exponent of at least 65537; e=1 or e=3 keys are broken or hostile.
-        if numbers.e < 65537 or numbers.e % 2 == 0:
-            return [f"RSA public exponent {numbers.e} is not allowed; use 65537"]
-    elif not isinstance(public_key, ec.EllipticCurvePublicKey):
-        return [f"{algorithm} keys are not supported; use RSA or ECDSA"]
-    if spec not in profile.key_allowed:
-        return [f"key type {spec} is not allowed by profile {profile.name} (allowed: {', '.join(profile.key_allowed)})"]
-    return []
+    exponent = public_key.public_numbers().e if isinstance(public_key, rsa.RSAPublicKey) else None
+    bits = public_key.key_size if isinstance(public_key, rsa.RSAPublicKey) else 0
+    breaches = key_rules.key_breaches(algorithm, bits, exponent=exponent)
+    if not breaches and (found := key_rules.allowed_by_profile(f"{algorithm}:{param}", profile.key_allowed,
+                                                               profile.name)):
+        breaches.append(found)
+    return _refused(breaches)
 
 
 def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
@@ -244,37 +240,28 @@ def _kept_subject(attributes: list[x509.NameAttribute], profile: Profile) -> tup
 
 
 def _san_problems(sans: list[SanEntry], subject: x509.Name, profile: Profile) -> list[str]:
-    problems: list[str] = []
+    breaches: list[Breach | None] = []
     if profile.san_required and not sans:
-        problems.append("the CSR has no subjectAltName; Expressway and CUCM validate names on the SAN, not the CN")
-    seen: set[str] = set()
+        breaches.append(name_rules.missing_san("the CSR"))
     for entry in sans:
-        if entry.kind not in profile.san_types:
-            problems.append(f"SAN {printable(entry.text())}: {entry.kind} names are not allowed by profile {profile.name}")
-            continue
-        if entry.kind == "dns":
-            if profile.allow_wildcards and entry.value.startswith("*.") and "*" not in entry.value[2:]:
-                problem = dns_name_problem(entry.value[2:])
-            else:
-                problem = dns_name_problem(entry.value)
-            if problem:
-                problems.append(f"SAN DNS:{printable(entry.value)}: {problem}")
-            if entry.value.lower() in seen:
-                problems.append(f"SAN DNS:{printable(entry.value)}: listed twice")
-            seen.add(entry.value.lower())
-        elif entry.kind == "ip" and (problem := ip_problem(entry.value)):
-            problems.append(f"SAN IP:{printable(entry.value)}: {problem}")
-    length = san_text_length(sans)
-    if length > profile.max_san_length:
-        problems.append(
-            f"SAN text is {length} characters; Expressway ignores SAN text past {profile.max_san_length}, remove names"
-        )
-    common_names = [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if profile.cn_must_be_in_san and common_names and sans:
-        cn = str(common_names[0])
-        if cn.lower() not in {entry.value.lower() for entry in sans}:
-            problems.append(f"CN {printable(cn)} is not among the SANs; add it to the CSR's SAN list")
-    return problems
+        if (wrong_type := name_rules.san_type(entry, profile.san_types, profile.name)) is not None:
+            breaches.append(wrong_type)
+        elif entry.kind == "dns":
+            breaches += [name_rules.wildcard(entry.value, allow_leading=profile.allow_wildcards),
+                         name_rules.dns_syntax(entry.value)]
+        elif entry.kind == "ip":
+            breaches.append(name_rules.ip_syntax(entry.value))
+    breaches += name_rules.duplicates(sans)
+    breaches.append(name_rules.length(sans, profile.max_san_length))
+    if profile.cn_must_be_in_san:
+        common_names = [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        breaches.append(name_rules.cn_in_san(str(common_names[0]) if common_names else None, sans))
+    return _refused(breaches)
+
+
+def _refused(breaches: Iterable[Breach | None]) -> list[str]:
+    """Policy refuses every breach: each becomes one of the problems that keep a CSR from a certificate."""
+    return [refusal(breach) for breach in breaches if breach is not None]
 
 
 def read_csr_file(path: Path) -> bytes:

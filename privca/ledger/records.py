@@ -31,9 +31,9 @@ def certificate_record(row: Any, *, with_status: bool = True, now: datetime | No
     }
     if with_status:
         from privca.ledger.db import iso
+        from privca.rules.validity import status_at
 
-        expired = now is not None and row["status"] == "valid" and row["not_after"] < iso(now)
-        record["status"] = "expired" if expired else row["status"]
+        record["status"] = status_at(row["status"], row["not_after"], iso(now)) if now is not None else row["status"]
         record["issuer"] = ca_names.get(int(row["issuer_id"]), row["issuer_id"]) if ca_names else row["issuer_id"]
         record["key_type"] = f"{row['key_type']}:{row['key_size']}"
         record["fingerprint_sha256"] = row["fingerprint_sha256"]

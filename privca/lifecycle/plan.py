@@ -24,6 +24,7 @@ from privca.ledger.db import iso
 from privca.issuance.profiles import available_profiles, load_profile
 from privca.lifecycle.renewal import renewal_candidates
 from privca.authority.rotation import cross_certificates, needed_until, trusted_ca_rows
+from privca.rules.validity import EXPIRING_DAYS
 
 if TYPE_CHECKING:
     import sqlite3
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from privca.ledger.db import Ledger
     from privca.ledger.store import Store
 
-LEAF_RENEW_LEAD_DAYS = 30
+# Renew a certificate when check and audit start to call it expiring, not after.
+LEAF_RENEW_LEAD_DAYS = EXPIRING_DAYS
 INTERMEDIATE_LEAD_DAYS = 30
 ROOT_ROLLOVER_LEAD_DAYS = 730
 DEFAULT_HORIZON_DAYS = 90

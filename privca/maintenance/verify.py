@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from privca.common.fsutil import TEMP_MARK, writer_alive
 from privca.ledger.db import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
+from privca.rules import chain as chain_rules
+from privca.rules.chain import FileKind
 
 if TYPE_CHECKING:
     import sqlite3
@@ -444,7 +446,7 @@ def check_files(ctx: Context) -> Iterator[Finding]:
     a problem. A file that is there with other content than the ledger's is a finding: the certificate or chain
     someone relies on is not the one on record.
     """
-    chains: dict[int, bytes] = {}
+    chains: dict[int, list[str]] = {}
     newest = ("SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
               "USING (id) ORDER BY c.id")
     for column in ("cert_path", "chain_path", "fullchain_path"):
@@ -456,9 +458,8 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                 ctx.count("files")
                 if row["issuer_id"] not in chains:
                     chains[row["issuer_id"]] = _chain_pem(ctx, row["issuer_id"])
-                chain = chains[row["issuer_id"]]
-                leaf = str(row["pem"]).encode()
-                expected = {"cert_path": leaf, "chain_path": chain, "fullchain_path": leaf + chain}[column]
+                kind = _FILE_KINDS[column]
+                expected = chain_rules.file_content(kind, str(row["pem"]), chains[row["issuer_id"]])
                 path = Path(row[column])
                 try:
                     actual = path.read_bytes() if not path.is_symlink() else None
@@ -472,7 +473,11 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                     yield Finding("files", str(path), f"does not hold what the ledger has for certificate {row['serial']}")
 
 
-def _chain_pem(ctx: Context, ca_id: int) -> bytes:
+_FILE_KINDS: dict[str, FileKind] = {"cert_path": "cert", "chain_path": "chain", "fullchain_path": "fullchain"}
+
+
+def _chain_pem(ctx: Context, ca_id: int) -> list[str]:
+    """The PEM of the CA ``ca_id`` and each parent up to its root."""
     parts, seen = [], set()
     current: Any = ca_id
     while current is not None and current not in seen:
@@ -482,7 +487,7 @@ def _chain_pem(ctx: Context, ca_id: int) -> bytes:
             break
         parts.append(str(row["pem"]))
         current = row["parent_id"]
-    return "".join(parts).encode()
+    return parts
 
 
 # --- running the checks ---------------------------------------------------------------------------------------
