@@ -95,10 +95,18 @@ def _control_chars_in_file_name(tmp: Path, store: Path) -> None:
     (tmp / "ctl\x1b[2J.pem").write_bytes(b"x")
 
 
+def _hostile_pem_5mib(tmp: Path, store: Path) -> None:
+    # Just under audit's 5 MiB file limit, every line a BEGIN without an END: quadratic for a back-referencing
+    # regular expression (about an hour), one pass for privca's PEM scanner.
+    line = b"-----BEGIN CERTIFICATE-----\n"
+    (tmp / "begin-lines.pem").write_bytes(line * (5 * 1024 * 1024 // len(line)))
+
+
 SETUPS: dict[str, Callable[[Path, Path], None]] = {
     "p12_password_file": _p12_password_file,
     "control_chars_in_file_name": _control_chars_in_file_name,
     "huge_sparse_csr": _huge_sparse_csr,
+    "hostile_pem_5mib": _hostile_pem_5mib,
     "csr_symlink_to_dev_zero": _csr_symlink_to_dev_zero,
     "fifo_csr": _fifo_csr,
     "store_profiles_with_a_cycle": _store_profiles_with_a_cycle,

@@ -133,3 +133,32 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def walk_files(top: Path) -> list[Path]:
+    """Every file under ``top``, folder by folder in name order, the way ``os.walk`` lists them top-down.
+
+    An explicit stack instead of recursion: ``os.walk`` recurses once per level (before Python 3.12), so a
+    hostile tree a thousand folders deep would end in RecursionError. Symbolic links to folders are not followed
+    (a link loop would never end); unreadable folders are passed over, as ``os.walk`` does.
+    """
+    found: list[Path] = []
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(Path(entry.path))
+                elif not entry.is_dir():  # a link to a folder is neither listed nor entered
+                    found.append(Path(entry.path))
+            except OSError:
+                found.append(Path(entry.path))  # reported by whoever reads it
+        pending.extend(reversed(subfolders))
+    return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import socket
 import ssl
@@ -21,6 +20,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from privca.common import pem
+from privca.common.fsutil import walk_files
 from privca.errors import CertificateInputError, UsageError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a certificate bundle is kilobytes; anything this big is not one
@@ -34,7 +35,6 @@ KEY_SUFFIXES = (".key.pem", "-key.pem", "_key.pem", ".key")
 ENCODING_PROBLEM = "encoding problem"
 UNORDERED_PKCS7 = "PKCS#7 bundle (certificates in no particular order)"
 UNORDERED_PKCS12 = "PKCS#12 bundle"
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _ENDPOINT = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$")
 
 
@@ -81,10 +81,7 @@ def expand_targets(targets: list[str]) -> list[Unit]:
     for target in targets:
         path = Path(target)
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    units.append(Unit("file", str(Path(root) / name), Path(root) / name, explicit=False))
+            units += [Unit("file", str(found), found, explicit=False) for found in walk_files(path)]
         elif not path.exists() and (endpoint := parse_endpoint(target)) is not None:
             units.append(Unit("endpoint", target, host=endpoint[0], port=endpoint[1]))
         else:
@@ -196,15 +193,17 @@ def _parse_pem(data: bytes) -> tuple[list[tuple[x509.Certificate, bytes]], list[
     certs: list[tuple[x509.Certificate, bytes]] = []
     keys: list[object] = []
     notes: list[str] = []
-    blocks = _PEM_BLOCK.findall(data)
-    if not blocks:
+    found = pem.scan(data)
+    if not found.blocks:
         raise CertificateInputError("PEM markers but no complete PEM block")
-    for label, body in blocks:
+    if found.unterminated:
+        notes.append(f"{found.unterminated} PEM block(s) without an END line ignored")
+    for block in found.blocks:
+        label, body, kind = block.label.encode(), block.body, block.label
         try:
             der = base64.b64decode(b"".join(body.split()), validate=True)
         except (binascii.Error, ValueError):
-            raise CertificateInputError(f"PEM block {label.decode()} is not valid base64") from None
-        kind = label.decode()
+            raise CertificateInputError(f"PEM block {kind} is not valid base64") from None
         if kind in ("CERTIFICATE", "X509 CERTIFICATE"):
             try:
                 certs.append((x509.load_der_x509_certificate(der), der))

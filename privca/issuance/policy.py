@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from privca.errors import CSRError
 from privca.keys.material import describe_public_key
+from privca.common import pem
 from privca.common.names import SanEntry, printable, san_entries
 from privca.issuance.profiles import EKU_NAMES_BY_OID, Profile
 from privca.rules import keys as key_rules
@@ -70,15 +71,36 @@ def load_csr(data: bytes, source: str) -> x509.CertificateSigningRequest:
     if len(data) > MAX_CSR_BYTES:
         raise CSRError(f"{source}: larger than {MAX_CSR_BYTES // 1024} KiB; this is not a CSR")
     try:
-        if b"-----BEGIN" in data:
-            if b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST-----" not in data:
-                raise CSRError(f"{source}: PEM file holds no CERTIFICATE REQUEST block")
-            return x509.load_pem_x509_csr(data.replace(b"NEW CERTIFICATE REQUEST", b"CERTIFICATE REQUEST"))
+        if pem.has_markers(data):
+            return x509.load_der_x509_csr(_single_csr_block(data, source))
         return x509.load_der_x509_csr(data)
     except CSRError:
         raise
     except Exception:  # cryptography raises ValueError and friends for every malformed encoding
         raise CSRError(f"{source}: not a valid PEM or DER certificate signing request") from None
+
+
+_CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
+
+
+def _single_csr_block(data: bytes, source: str) -> bytes:
+    """The DER of the one CSR in a PEM file. A file with several is refused: reading only the first would issue
+    one certificate and silently drop the others' requests."""
+    import base64
+    import binascii
+
+    requests = [block for block in pem.scan(data).blocks if block.label in _CSR_LABELS]
+    if not requests:
+        if b"CERTIFICATE REQUEST-----" in data:
+            raise ValueError("a CERTIFICATE REQUEST block without its END line")  # reported as not a valid CSR
+        raise CSRError(f"{source}: PEM file holds no CERTIFICATE REQUEST block")
+    if len(requests) > 1:
+        raise CSRError(f"{source}: holds {len(requests)} certificate requests; privca reads one CSR per file, so "
+                       "split them into one file each and name them all")
+    try:
+        return base64.b64decode(b"".join(requests[0].body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise CSRError(f"{source}: the CERTIFICATE REQUEST block is not valid base64") from None
 
 
 def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile) -> tuple[IssuanceRequest | None, list[str]]:

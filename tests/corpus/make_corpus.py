@@ -221,6 +221,8 @@ def build_csrs() -> dict[str, bytes]:
                                                         serialization.NoEncryption()),
         "utf16-with-bom.csr": b"\xff\xfe" + pem(good).decode().encode("utf-16-le"),
         "huge.csr": pem(good) + b"#" * (70 * 1024),
+        "two-csrs.csr": pem(good) + pem(csr(subject_cn(utf8("expc2.example.com")),
+                                            [extension(SAN, dns_san("expc2.example.com"))])),
     }
     return files
 
