@@ -71,30 +71,20 @@ def parse_serial(text: str) -> str:
 
 
 def check_url(url: str | None, option: str) -> str | None:
-    """An http(s) URL fit to be written into certificates: a host, no query or fragment, a plain path.
+    """``url`` as it goes into certificates (see privca/common/urls.py), or UsageError naming the option.
 
     Expressway fetches CRLs over HTTP(S) (Expressway certificate guide, "Manage CRLs"); what goes into a
     certificate stays there until it expires, so a malformed URL is refused now rather than discovered later.
     """
-    from urllib.parse import unquote, urlsplit
+    from privca.common.names import printable
+    from privca.common.urls import normalized_url
 
     if url is None:
         return None
-    problem = None
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in url):
-        problem = "must be an http:// or https:// URL with a host name and no spaces"
-    elif parts.query or parts.fragment or "?" in url or "#" in url:
-        problem = "must not have a query (?) or fragment (#)"
-    elif any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
-        problem = "must not contain . or .. path segments"
-    if problem:
-        raise UsageError(f"{option} {url!r}: {problem}")
-    return url
+        return normalized_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{option} {printable(url)!r}: {exc}") from None
 
 
 def crl_file_name(ca_name: str) -> str:
@@ -287,7 +277,7 @@ def init_ca(
     if root_key_label is not None and root_key_label == issuing_key_label:
         raise UsageError("--root-key-label and --issuing-key-label: must name two different keys")
     crl_base = check_url(crl_url, "--crl-url")
-    check_url(ocsp_url, "--ocsp-url")
+    ocsp_url = check_url(ocsp_url, "--ocsp-url")
     root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
     if store.is_initialised():
         if store.ledger.cas():

@@ -186,6 +186,20 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
 
     from privca.issuance.builder import leaf_builder, validity
 
+    from privca.common.names import printable
+    from privca.common.urls import normalized_url
+
+    for column, what in (("crl_url", "CRL URL"), ("ocsp_url", "OCSP URL")):
+        # Checked where URLs enter (init, ca set-url); a ledger written by an older privca or edited by hand
+        # may still hold one that cannot be encoded: say so instead of failing inside the certificate builder.
+        url = issuer.row[column]
+        try:
+            problem = None if not url or normalized_url(url) == url else "is not in the form certificates carry"
+        except ValueError as exc:
+            problem = str(exc)
+        if problem:
+            raise LedgerError(f"CA {issuer.row['name']}: its {what} {printable(url)!r} {problem}; nothing issued; "
+                              f"set it again with privca ca set-url")
     issuer_expiry = issuer.cert.not_valid_after_utc
     if issuer_expiry <= now:
         raise PolicyViolation(f"issuing CA {issuer.row['name']}: expired on {iso(issuer_expiry)}; nothing issued; "

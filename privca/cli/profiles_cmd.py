@@ -30,6 +30,7 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
 
 
 def _list(store: Path | None, json_output: bool) -> None:
+    from privca.common.names import escaped
     from privca.issuance.profiles import available_profiles, load_profile
 
     target = open_store(store)
@@ -37,8 +38,10 @@ def _list(store: Path | None, json_output: bool) -> None:
     if json_output:
         print_json([p.summary() for p in loaded])
         return
-    table("Profiles", ["name", "EKU", "key types", "days", "description"],
-          [[p.name, "+".join(p.eku), ", ".join(p.key_allowed), str(p.validity_days), p.description] for p in loaded])
+    # Which file is in force: a store profile may replace a shipped one of the same name (replaces_shipped).
+    table("Profiles", ["name", "EKU", "key types", "days", "from", "description"],
+          [[p.name, "+".join(p.eku), ", ".join(p.key_allowed), str(p.validity_days),
+            "shipped" if p.source == "shipped" else escaped(p.source), escaped(p.description)] for p in loaded])
 
 
 @app.command("list")
@@ -77,11 +80,14 @@ def show(name: Annotated[str, typer.Argument(help="Profile name.")], store: Stor
 
 
 def _text(value: object) -> str:
+    """A profile value for the terminal: a store profile is a file anyone with store access may have edited."""
+    from privca.common.names import escaped
+
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(item) for item in value) or "-"
+        return escaped(", ".join(str(item) for item in value)) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return escaped(str(value))
 
 
 @app.command("check")

@@ -134,12 +134,43 @@ def a_label_problem(label: str) -> str | None:
     return None
 
 
-def ip_problem(value: str) -> str | None:
+def ip_problem(value: str, *, special: bool = False) -> str | None:
+    """Why ``value`` is not an IP address a host can be reached at; ``special`` lets a profile allow the rest.
+
+    Refused by default: the unspecified address (0.0.0.0, ::), which a peer never connects to; broadcast,
+    multicast and reserved ranges; loopback, which names every machine at once.
+    """
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         return "not an IP address"
+    if special:
+        return None
+    if address.is_unspecified:
+        return "the unspecified address names no host"
+    if address == ipaddress.IPv4Address("255.255.255.255") or address.is_multicast:
+        return "a broadcast or multicast address names no single host"
+    if address.is_loopback:
+        return "a loopback address names every machine; use the host's own address"
+    if address.is_reserved:
+        return "a reserved address names no host"
     return None
+
+
+def escaped(text: str) -> str:
+    """``text`` with every control, format and bidirectional-override character escaped, whole (no length cap).
+
+    For what reaches a terminal or a log line from outside (file names, profile text, certificate fields, HTTP
+    request paths): ESC sequences, newlines and U+202E cannot rewrite the screen or forge log lines.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def printable(text: str, limit: int = 80) -> str:

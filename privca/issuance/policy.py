@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 MAX_CSR_BYTES = 64 * 1024  # an Expressway CSR is ~1.5 KiB; anything this large is not a CSR
+# RFC 5280 appendix A upper bounds (ub-common-name and friends), in characters (C, two letters, is checked by
+# cryptography when the attribute is rebuilt).
+ATTRIBUTE_UPPER_BOUNDS = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "serialNumber": 64,
+                          "emailAddress": 255}
+# A Cisco CSR holds five or six attributes; a subject with dozens is built to bloat or confuse.
+MAX_SUBJECT_ATTRIBUTES = 16
 
 _ATTRIBUTE_NAMES = {
     NameOID.COMMON_NAME: "CN",
@@ -100,7 +106,7 @@ def _single_csr_block(data: bytes, source: str) -> bytes:
     try:
         return base64.b64decode(b"".join(requests[0].body.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise CSRError(f"{source}: the CERTIFICATE REQUEST block is not valid base64") from None
+        raise ValueError("the CERTIFICATE REQUEST block is not base64") from None  # reported as not a valid CSR
 
 
 def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile) -> tuple[IssuanceRequest | None, list[str]]:
@@ -239,11 +245,18 @@ def _kept_subject(attributes: list[x509.NameAttribute], profile: Profile) -> tup
     notes: list[str] = []
     problems: list[str] = []
     common_names = []
+    if len(attributes) > MAX_SUBJECT_ATTRIBUTES:
+        return x509.Name([]), notes, [f"the subject has {len(attributes)} attributes; privca accepts up to "
+                                      f"{MAX_SUBJECT_ATTRIBUTES}"]
     for attribute in attributes:
         short = _ATTRIBUTE_NAMES.get(attribute.oid, attribute.oid.dotted_string)
         value = attribute.value if isinstance(attribute.value, str) else ""
         if any(not ch.isprintable() for ch in value):
             problems.append(f"subject {short} contains control characters: {printable(value)}")
+            continue
+        bound = ATTRIBUTE_UPPER_BOUNDS.get(short)
+        if bound is not None and len(value) > bound and short in profile.subject_keep:
+            problems.append(f"subject {short} is {len(value)} characters long; RFC 5280 allows up to {bound}")
             continue
         if short not in profile.subject_keep:
             notes.append(f"subject {short}={printable(value)} dropped (not kept by profile {profile.name})")
@@ -272,13 +285,16 @@ def _san_problems(sans: list[SanEntry], subject: x509.Name, profile: Profile) ->
             breaches += [name_rules.wildcard(entry.value, allow_leading=profile.allow_wildcards),
                          name_rules.dns_syntax(entry.value)]
         elif entry.kind == "ip":
-            breaches.append(name_rules.ip_syntax(entry.value))
+            breaches.append(name_rules.ip_syntax(entry.value, special=profile.allow_special_ips))
     breaches += name_rules.duplicates(sans)
     breaches.append(name_rules.length(sans, profile.max_san_length))
     if profile.cn_must_be_in_san:
         common_names = [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         breaches.append(name_rules.cn_in_san(str(common_names[0]) if common_names else None, sans))
-    return _refused(breaches)
+    problems = _refused(breaches)
+    if not sans and not list(subject):
+        problems.append("the certificate would name nothing (an empty subject and no SAN); a CN or a SAN is needed")
+    return problems
 
 
 def _refused(breaches: Iterable[Breach | None]) -> list[str]:

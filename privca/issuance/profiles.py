@@ -28,6 +28,14 @@ KEY_USAGES = {
     "decipherOnly": "decipher_only",
 }
 LEAF_FORBIDDEN_KEY_USAGES = {"keyCertSign", "cRLSign"}
+# Key usages an RSA key cannot honour (key agreement is Diffie-Hellman), and those an EC key cannot (it never
+# encrypts): a certificate that claims them misleads the peer's TLS stack (RFC 5280 4.2.1.3, RFC 8813 3).
+RSA_IMPOSSIBLE_KEY_USAGES = {"keyAgreement", "encipherOnly", "decipherOnly"}
+EC_IMPOSSIBLE_KEY_USAGES = {"keyEncipherment", "dataEncipherment"}
+# Extended key usages a leaf for a UC server or client must never carry: OCSPSigning would let the holder's key
+# sign OCSP answers that peers accept for every certificate of the CA (a delegated responder, RFC 6960 4.2.2.2),
+# and codeSigning or timeStamping would make a TLS key vouch for software or for time.
+LEAF_FORBIDDEN_EKUS = {"OCSPSigning", "codeSigning", "timeStamping"}
 
 # Extended key usage names -> OIDs (RFC 5280 4.2.1.12; ipsecEndSystem from RFC 2459, which CUCM CSRs ask for).
 EXTENDED_KEY_USAGES = {
@@ -54,6 +62,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "validity_days": (int, True),
         "max_validity_days": (int, False),
         "products": (list, False),
+        "replaces_shipped": (bool, False),
     },
     "key": {"allowed": (list, True)},
     "issuer": {"allowed_algorithms": (list, False)},
@@ -65,6 +74,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "allow_wildcards": (bool, False),
         "max_total_length": (int, False),
         "cn_must_be_in_san": (bool, False),
+        "allow_special_ips": (bool, False),
     },
     "subject": {"keep": (list, False), "require_cn": (bool, False)},
     "revocation": {"crl_distribution_point": (bool, False), "ocsp": (bool, False)},
@@ -94,6 +104,7 @@ class Profile:
     allow_wildcards: bool
     max_san_length: int
     cn_must_be_in_san: bool
+    allow_special_ips: bool
     subject_keep: tuple[str, ...]
     require_cn: bool
     crl_distribution_point: bool
@@ -120,7 +131,7 @@ class Profile:
             "extended_key_usage": {"critical": self.eku_critical, "values": list(self.eku)},
             "san": {"required": self.san_required, "types": list(self.san_types),
                     "allow_wildcards": self.allow_wildcards, "max_total_length": self.max_san_length,
-                    "cn_must_be_in_san": self.cn_must_be_in_san},
+                    "cn_must_be_in_san": self.cn_must_be_in_san, "allow_special_ips": self.allow_special_ips},
             "subject": {"keep": list(self.subject_keep), "require_cn": self.require_cn},
             "revocation": {"crl_distribution_point": self.crl_distribution_point, "ocsp": self.ocsp},
         }
@@ -186,7 +197,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in parent.items()}
+    # replaces_shipped speaks of the parent's own file name: it is never inherited.
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in parent.items() if k != "replaces_shipped"}
     for key, value in child.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key].update(value)
@@ -305,8 +317,15 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
     if not ku:
         problems.append("key_usage.values: must name at least one key usage")
     allows_ec = any(item.startswith("ec:") for item in key_allowed)
+    allows_rsa = any(item.startswith("rsa:") for item in key_allowed)
     if "keyEncipherment" in ku_ec or ("keyEncipherment" in ku and allows_ec):
         problems.append("key_usage: keyEncipherment only fits RSA keys; put it in rsa_add")
+    for item in sorted(EC_IMPOSSIBLE_KEY_USAGES - {"keyEncipherment"}):
+        if item in ku_ec or (item in ku and allows_ec):
+            problems.append(f"key_usage: {item} only fits RSA keys (an EC key never encrypts); put it in rsa_add")
+    for item in sorted(RSA_IMPOSSIBLE_KEY_USAGES):
+        if item in ku_rsa or (item in ku and allows_rsa):
+            problems.append(f"key_usage: {item} does not fit RSA keys (they cannot do key agreement); put it in ec_add")
     for only in ("encipherOnly", "decipherOnly"):
         # RFC 5280 4.2.1.3: these qualify keyAgreement and mean nothing (and cannot be encoded) without it.
         for key_name, values in (("values", ku), ("rsa_add", ku_rsa), ("ec_add", ku_ec)):
@@ -317,6 +336,9 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
     for item in eku:
         if item not in EXTENDED_KEY_USAGES:
             problems.append(f"extended_key_usage.values: unknown extended key usage {item!r}")
+        elif item in LEAF_FORBIDDEN_EKUS:
+            problems.append(f"extended_key_usage.values: {item} is never granted to a leaf (a leaf with it could "
+                            "vouch for what its CA alone may); privca issues TLS server and client certificates")
     if not eku:
         problems.append("extended_key_usage.values: must name at least one extended key usage")
 
@@ -334,13 +356,23 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
     for item in keep:
         if item not in SUBJECT_ATTRIBUTES:
             problems.append(f"subject.keep: {item!r} is not one of {', '.join(SUBJECT_ATTRIBUTES)}")
+    if not subject.get("require_cn", True) and not san.get("required", True):
+        problems.append("subject.require_cn and san.required: a leaf needs a subject CN or a SAN; require one")
     revocation = data.get("revocation", {})
+    shipped_dir = shipped_profiles_dir().resolve()
+    source = "shipped" if path.parent.resolve() == shipped_dir else str(path)
+    shadows = source != "shipped" and (shipped_dir / path.name).is_file()
+    if shadows and data.get("replaces_shipped") is not True:
+        problems.append(f"{path.stem}: a shipped profile has this name; rename the file, or add "
+                        "replaces_shipped = true to use it in place of the shipped one")
+    elif not shadows and data.get("replaces_shipped"):
+        problems.append("replaces_shipped: no shipped profile has this name")
     if problems:
         return None
     return Profile(
         name=path.stem,
         description=data["description"],
-        source="shipped" if path.parent.resolve() == shipped_profiles_dir().resolve() else str(path),
+        source=source,
         validity_days=validity,
         max_validity_days=max_validity,
         products=tuple(data.get("products", ())),
@@ -357,6 +389,7 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
         allow_wildcards=san.get("allow_wildcards", False),
         max_san_length=max_san,
         cn_must_be_in_san=san.get("cn_must_be_in_san", True),
+        allow_special_ips=san.get("allow_special_ips", False),
         subject_keep=keep,
         require_cn=subject.get("require_cn", True),
         crl_distribution_point=revocation.get("crl_distribution_point", True),

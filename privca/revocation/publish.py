@@ -107,9 +107,9 @@ def set_urls(
     if crl_base is None and ocsp_url is None:
         raise UsageError("set-url: give --crl-url and/or --ocsp-url")
     if crl_base not in (None, CLEAR):
-        check_url(crl_base, "--crl-url")
+        crl_base = check_url(crl_base, "--crl-url")
     if ocsp_url not in (None, CLEAR):
-        check_url(ocsp_url, "--ocsp-url")
+        ocsp_url = check_url(ocsp_url, "--ocsp-url")
     ledger = store.require_ca()
     changed = []
     with ledger.write():

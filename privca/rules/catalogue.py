@@ -59,7 +59,7 @@ _RULES = [
     Rule("key.rsa-max", "key.size", "An RSA key has at most 4096 bits.", ("EXP-TROUBLE-X14.3", "CUCM-SEC-12.5SU6"),
          _R, CRIT, WARN, "check: for Expressway, CUCM and Unity roles; for CMS and CUBE the key.profile rule "
          "reports it"),
-    Rule("key.rsa-exponent", "key.exponent", "An RSA public exponent is odd and at least 65537.", ("BR",), _R),
+    Rule("key.rsa-exponent", "key.exponent", "An RSA public exponent is odd, at least 65537 and at most 32 bits.", ("BR",), _R),
     Rule("key.algorithm", "key.type", "The key is RSA or ECDSA.", ("EXP-CERT-X15.4",), _R, WARN, WARN),
     Rule("key.profile", "key.type", "The key type is one the profile allows.", ("EXP-CERT-X15.4",
          "CUCM-ADMIN-12.5SU3", "TAC220380"), _R, WARN),

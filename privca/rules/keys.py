@@ -7,6 +7,8 @@ from privca.rules.catalogue import Breach, rule
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 4096  # CUCM takes no more; 8192-bit keys break Expressway SIP TLS zones
 MIN_RSA_EXPONENT = 65537  # CA/Browser Forum BR 6.1.6: odd and at least 65537; e=1 or e=3 keys are broken or hostile
+# The cap: Windows CryptoAPI and older Java reject exponents over 32 bits, and no key generator makes them.
+MAX_RSA_EXPONENT = 2**32 - 1
 ALGORITHMS = ("rsa", "ec")
 
 
@@ -20,8 +22,9 @@ def rsa_size(bits: int) -> Breach | None:
 
 
 def rsa_exponent(exponent: int) -> Breach | None:
-    if exponent < MIN_RSA_EXPONENT or exponent % 2 == 0:
-        return Breach(rule("key.rsa-exponent"), f"RSA public exponent {exponent} is not allowed; use 65537")
+    if exponent < MIN_RSA_EXPONENT or exponent % 2 == 0 or exponent > MAX_RSA_EXPONENT:
+        shown = exponent if exponent.bit_length() <= 64 else f"of {exponent.bit_length()} bits"
+        return Breach(rule("key.rsa-exponent"), f"RSA public exponent {shown} is not allowed; use 65537")
     return None
 
 

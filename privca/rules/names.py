@@ -41,8 +41,9 @@ def san_type(entry: SanEntry, allowed: tuple[str, ...], profile: str) -> Breach 
                   f"{profile} (it issues {', '.join(allowed)})")
 
 
-def ip_syntax(value: str) -> Breach | None:
-    problem = ip_problem(value)
+def ip_syntax(value: str, *, special: bool = False) -> Breach | None:
+    """An IP SAN must name a host a peer can reach; ``special`` (a profile's allow_special_ips) allows any."""
+    problem = ip_problem(value, special=special)
     return Breach(rule("san.ip"), f"SAN IP:{printable(value)}: {problem}") if problem else None
 
 

@@ -81,7 +81,7 @@ def ia5(text: str | bytes) -> bytes:
     return tlv(0x16, text.encode() if isinstance(text, str) else text)
 
 
-CN, O, C = "2.5.4.3", "2.5.4.10", "2.5.4.6"
+CN, O, OU, C = "2.5.4.3", "2.5.4.10", "2.5.4.11", "2.5.4.6"
 SAN, EKU, BC = "2.5.29.17", "2.5.29.37", "2.5.29.19"
 SERVER_AUTH, CLIENT_AUTH = "1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"
 
@@ -221,6 +221,12 @@ def build_csrs() -> dict[str, bytes]:
                                                         serialization.NoEncryption()),
         "utf16-with-bom.csr": b"\xff\xfe" + pem(good).decode().encode("utf-16-le"),
         "huge.csr": pem(good) + b"#" * (70 * 1024),
+        "ou-30000-characters.csr": pem(csr(subject_cn(utf8("expc1.example.com"), (OU, utf8("x" * 30_000))))),
+        "forty-attributes.csr": pem(csr(subject_cn(utf8("expc1.example.com"), *[(OU, utf8(f"unit {i}")) for i in range(40)]))),
+        "ip-san-unspecified.csr": pem(csr(extensions=[extension(SAN, seq(tlv(0x82, b"expc1.example.com"), tlv(0x87, bytes(4))))])),
+        "ip-san-broadcast.csr": pem(csr(extensions=[extension(SAN, seq(tlv(0x82, b"expc1.example.com"), tlv(0x87, b"\xff" * 4)))])),
+        "ip-san-loopback-v6.csr": pem(csr(extensions=[extension(SAN, seq(tlv(0x82, b"expc1.example.com"), tlv(0x87, bytes(15) + b"\x01")))])),
+        "rsa-exponent-65-bits.csr": pem(csr(public_key_info=rsa_spki(RSA_KEY.public_key().public_numbers().n, 2**64 + 1), key=RSA_KEY)),
         "two-csrs.csr": pem(good) + pem(csr(subject_cn(utf8("expc2.example.com")),
                                             [extension(SAN, dns_san("expc2.example.com"))])),
     }
@@ -330,6 +336,14 @@ def build_profiles() -> dict[str, bytes]:
         "nul-byte.toml": BASE_PROFILE.encode().replace(b"corpus", b"corp\x00us"),
         "deeply-nested.toml": b"description = " + b"[" * 50_000 + b"]" * 50_000 + b"\n",
         "huge.toml": BASE_PROFILE.encode() + b"# padding\n" * 30_000,
+        "leaf-ocsp-signing.toml": BASE_PROFILE.replace('"serverAuth", "clientAuth"', '"serverAuth", "OCSPSigning"').encode(),
+        "leaf-code-signing.toml": BASE_PROFILE.replace('"serverAuth", "clientAuth"', '"codeSigning"').encode(),
+        "leaf-time-stamping.toml": BASE_PROFILE.replace('"serverAuth", "clientAuth"', '"serverAuth", "timeStamping"').encode(),
+        "rsa-key-agreement.toml": BASE_PROFILE.replace('values = ["digitalSignature"]', 'values = ["digitalSignature", "keyAgreement", "encipherOnly"]').encode(),
+        "ec-data-encipherment.toml": BASE_PROFILE.replace('values = ["digitalSignature"]', 'values = ["digitalSignature"]\nec_add = ["dataEncipherment"]').encode(),
+        "names-nothing.toml": (BASE_PROFILE + "\n[subject]\nrequire_cn = false\n\n[san]\nrequired = false\n").encode(),
+        "replaces-nothing.toml": BASE_PROFILE.replace("validity_days = 397", "validity_days = 397\nreplaces_shipped = true").encode(),
+        "shadow/expressway-c.toml": BASE_PROFILE.encode(),
     }
 
 
@@ -349,6 +363,7 @@ def main() -> None:
         target = HERE / folder
         target.mkdir(exist_ok=True)
         for filename, data in files.items():
+            (target / filename).parent.mkdir(exist_ok=True)
             (target / filename).write_bytes(data)
     print(f"wrote {sum(len(f) for f in groups.values())} corpus files under {HERE}")
 
