@@ -171,9 +171,26 @@ def test_audit_walks_a_tree_1100_folders_deep(tmp_path: Path) -> None:
     import sys
 
     top = _deep_tree(tmp_path / "deep", 1100)
-    done = subprocess.run([sys.executable, "-m", "privca", "audit", str(top), "--json", "--fail-on", "never"],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    try:
+        done = subprocess.run([sys.executable, "-m", "privca", "audit", str(top), "--json", "--fail-on", "never"],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        _remove_tree(top)  # shutil.rmtree, which pytest cleans up with, recurses per level too
     assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     located = [location for cert in report["certificates"] for location in cert["locations"]]
     assert len(located) == 1 and Path(located[0]).relative_to(top).parts == ("d",) * 1100 + ("leaf.pem",)
+
+
+def _remove_tree(top: Path) -> None:
+    """Remove a deep tree without recursion: list every folder first, then empty them from the deepest up."""
+    folders, pending = [], [top]
+    while pending:
+        here = pending.pop()
+        folders.append(here)
+        pending += [Path(entry.path) for entry in os.scandir(here) if entry.is_dir(follow_symlinks=False)]
+    for folder in reversed(folders):
+        for entry in os.scandir(folder):
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        os.rmdir(folder)
