@@ -68,24 +68,28 @@ def make_store(folder: Path, entries: int, now: datetime) -> tuple[Path, list[tu
     store = Store(folder / "store")
     init_ca(store, Passphrase(PASSPHRASE.encode()), root_cn="Bench Root CA", issuing_cn="Bench Issuing CA",
             crl_url="http://pki.example.test/crl", now=now)
+    from privca.ledger import cas, certificates
+    from privca.ledger.records import CertificateStatus, IssuedCertificate, RevocationReason
+
     ledger = store.ledger
-    issuing = ledger.active_ca("issuing")
-    not_after = iso(now + timedelta(days=397))
+    issuing = cas.active(ledger, "issuing")
+    assert issuing is not None
+    not_after = now + timedelta(days=397)
     revoked = []
-    rows = []
+    records = []
     for n in range(entries):
         serial = format(secrets.randbits(159) | 1 << 158, "x")
-        revoked_at = iso(now - timedelta(seconds=n * 7))
+        revoked_at = (now - timedelta(seconds=n * 7)).replace(microsecond=0)
         reason = REASONS[n % len(REASONS)]
-        revoked.append((serial, revoked_at, reason))
-        rows.append({"serial": serial, "issuer_id": issuing["id"], "profile": "expressway-c",
-                     "subject": f"CN=node{n}.example.com", "sans": "[]", "eku": "[]", "key_type": "rsa",
-                     "key_size": "2048", "not_before": iso(now - timedelta(days=30)), "not_after": not_after,
-                     "status": "hold" if reason == "certificateHold" else "revoked", "revoked_at": revoked_at,
-                     "revocation_reason": reason, "fingerprint_sha256": "0" * 64, "issued_by": "bench",
-                     "issued_at": iso(now - timedelta(days=30)), "pem": PEM_SIZED})
+        revoked.append((serial, iso(revoked_at), reason))
+        records.append(IssuedCertificate(
+            id=0, serial=serial, issuer_id=issuing.id, profile="expressway-c", subject=f"CN=node{n}.example.com",
+            sans=(), eku=(), key_type="rsa", key_size="2048", not_before=now - timedelta(days=30), not_after=not_after,
+            status=CertificateStatus.HOLD if reason == "certificateHold" else CertificateStatus.REVOKED,
+            revoked_at=revoked_at, revocation_reason=RevocationReason(reason), fingerprint_sha256="0" * 64,
+            issued_by="bench", issued_at=now - timedelta(days=30), pem=PEM_SIZED))
     with ledger.write():
-        ledger.insert_certificates(rows)
+        certificates.insert_many(ledger, records)
     store.close()
     return folder / "store", revoked
 
@@ -167,12 +171,16 @@ def library_times(store_path: Path, now: datetime, runs: int) -> tuple[float, fl
     """In-process medians: issue_crls (ledger -> signed CRLs in the ledger) and build_crl alone."""
     from privca.authority.ca import load_issuer
     from privca.keys.material import Passphrase
-    from privca.revocation.revoke import build_crl, issue_crls, revoked_entries
+    from privca.ledger.cas import active
+    from privca.ledger.certificates import revoked_entries
     from privca.ledger.store import Store
+    from privca.revocation.revoke import build_crl, issue_crls
 
     store = Store(store_path)
     secret = Passphrase(PASSPHRASE.encode())
-    issuer = load_issuer(store, store.ledger.active_ca("issuing"), secret)
+    issuing = active(store.ledger, "issuing")
+    assert issuing is not None
+    issuer = load_issuer(store, issuing, secret)
     rows = revoked_entries(store.ledger, issuer.id, since=None)
     library, build = [], []
     for _ in range(runs):

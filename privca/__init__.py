@@ -30,7 +30,6 @@ _LAZY = {
     "export": "privca.exporters",
     "load_profile": "privca.issuance.profiles",
     "load_profile_file": "privca.issuance.profiles",
-    "certificate_record": "privca.ledger.records",
     "revoke": "privca.revocation.revoke",
     "release": "privca.revocation.revoke",
     "issue_crls": "privca.revocation.revoke",

@@ -226,7 +226,7 @@ def test_what_privca_issues_for_a_profile_passes_check_for_that_role(store: Any,
     from privca.authority.signer import issue
 
     csr = make_csr(f"{profile}.csr", cn=f"{profile}.example.com", sans=[f"{profile}.example.com"])
-    record = issue(store, [csr], passphrase, now=NOW, profile=profile, out_dir=tmp_path / "out")[0]
+    record = issue(store, [csr], passphrase, now=NOW, profile=profile, out_dir=tmp_path / "out")[0].to_json()
     report = check_certificate(Path(record["cert_path"]), role=profile, now=NOW,
                                chain_path=Path(record["chain_path"]))
     assert (report.verdict, problems(report)) == ("pass", set()), [f.message for f in report.findings]

@@ -444,7 +444,7 @@ def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: A
         path.rename(store.pending_dir / path.name)
     assert [d.direction for d in recover(store)] == ["back"]
     assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
-        "SELECT pem FROM certificates WHERE serial = ?", (newer[0]["serial"],)).fetchone()[0]
+        "SELECT pem FROM certificates WHERE serial = ?", (newer[0].certificate.serial,)).fetchone()[0]
     assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []
 
 
@@ -454,14 +454,14 @@ def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
     wrote, so the next rotation (or verify --repair) removes it, and the generation's name is free again. A key
     file no journal accounts for is reported and never deleted."""
     from privca.keys.keystore import NewCAKey
-    from privca.ledger.db import Ledger
+    from privca.ledger import events
     from privca.authority.rotation import rotate_intermediate
     from privca.maintenance.verify import verify_store
 
     def killed(*args: Any, **kwargs: Any) -> None:
         raise SystemExit(137)  # the kill lands after the key file is saved, before the commit
 
-    monkeypatch.setattr(Ledger, "record_event", killed)
+    monkeypatch.setattr(events, "record", killed)
     # After a real kill no undo code runs; only the journal's lock goes with the process.
     monkeypatch.setattr(NewCAKey, "discard", lambda self: self._journal_scope.close())
     with pytest.raises(SystemExit):
@@ -476,7 +476,7 @@ def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
     assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(journals[0]))]
     # The next rotation undoes it first, then takes the same generation with a new key.
     rotated = rotate_intermediate(store, passphrase, now=now, issuing_cn="Next Issuing CA")
-    assert rotated["issuing"]["name"] == "issuing-2" and list(store.pending_dir.iterdir()) == []
+    assert rotated.issuing.name == "issuing-2" and list(store.pending_dir.iterdir()) == []
     assert orphan.exists() and verify_store(store, passphrase=passphrase).ok  # the new CA's key, which matches
 
     # A key file no journal accounts for (e.g. a ledger restored from an older backup): reported, kept.

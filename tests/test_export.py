@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import NOW, run_tool, snapshot
+from privca.ledger.cas import all_cas
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -58,39 +59,39 @@ def basic_rows(fixture: dict[str, Any]) -> list[dict[str, Any]]:
     return [rows["root-1"], {**rows["issuing-1"], "status": "active"}]
 
 
-def ledger_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A full ``cas`` ledger row for a fixture certificate (the shape privca.authority.ca writes)."""
+def ledger_row(row: dict[str, Any]) -> "CA":
+    """A CA record for a fixture certificate (what privca.authority.ca records)."""
+    from privca.ledger.records import CA, CARole, CAStatus
+
     cert = x509.load_pem_x509_certificate(row["pem"].encode())
-    return {
-        "id": row["id"], "name": row["name"], "role": row["role"], "generation": row["generation"],
-        "parent_id": row["parent_id"], "subject": cert.subject.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"), "key_type": row["key_type"],
-        "key_ref": f"keys/{row['name']}.key.pem",
-        "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "status": row["status"], "fingerprint_sha256": sha256_hex(cert), "crl_url": row["crl_url"],
-        "ocsp_url": None, "crl_number": 0, "created_at": "2026-01-01T00:00:00Z", "pem": row["pem"],
-    }
+    return CA(
+        id=row["id"], name=row["name"], role=CARole(row["role"]), generation=row["generation"],
+        parent_id=row["parent_id"], subject=cert.subject.rfc4514_string(), serial=format(cert.serial_number, "x"),
+        key_type=row["key_type"], key_ref=f"keys/{row['name']}.key.pem", not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc, status=CAStatus(row["status"]), fingerprint_sha256=sha256_hex(cert),
+        crl_url=row["crl_url"], ocsp_url=None, created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), pem=row["pem"],
+    )
 
 
 def make_fixture_store(path: Path, rows: list[dict[str, Any]]) -> Path:
+    from privca.ledger import cas, certificates
+    from privca.ledger.records import CertificateStatus, IssuedCertificate
     from privca.ledger.store import Store
 
     store = Store(path)
     ledger = store.create()
     with ledger.write():
         for row in rows:
-            ca = ledger_row(row)
-            ledger.insert_ca(ca)
-            if ca["status"] == "retired":
+            ca = cas.insert(ledger, ledger_row(row))
+            assert ca.id == row["id"]
+            if ca.status == "retired":
                 # A retired CA stays in the bundles while a certificate it signed is in service: record one.
-                ledger.insert_certificates([{
-                    "serial": f"{ca['id']:x}0001", "issuer_id": ca["id"], "profile": "expressway-c",
-                    "subject": "CN=in-service.example.com", "sans": "[]", "eku": "[]", "key_type": "rsa",
-                    "key_size": "2048", "not_before": ca["not_before"], "not_after": ca["not_after"],
-                    "status": "valid", "fingerprint_sha256": "0" * 64, "issued_by": "fixture",
-                    "issued_at": ca["created_at"], "pem": ca["pem"],
-                }])
+                certificates.insert_many(ledger, [IssuedCertificate(
+                    id=0, serial=f"{ca.id:x}0001", issuer_id=ca.id, profile="expressway-c",
+                    subject="CN=in-service.example.com", sans=(), eku=(), key_type="rsa", key_size="2048",
+                    not_before=ca.not_before, not_after=ca.not_after, status=CertificateStatus.VALID,
+                    fingerprint_sha256="0" * 64, issued_by="fixture", issued_at=ca.created_at, pem=ca.pem,
+                )])
     store.close()
     return path
 
@@ -224,7 +225,7 @@ def lookalike_leaf(tmp_path: Path, store_path: Path) -> Path:
     from privca.ledger.store import Store
 
     store = Store(store_path)
-    names = {row["role"]: x509.load_pem_x509_certificate(row["pem"].encode()).subject for row in store.ledger.cas()}
+    names = {ca.role.value: ca.certificate.subject for ca in all_cas(store.ledger)}
     store.close()
     root_key, issuing_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     start, end = NOW - timedelta(days=1), NOW + timedelta(days=300)
@@ -437,14 +438,23 @@ def test_rotation_keeps_active_and_retired_generations_parents_first(scenario_st
 def test_cross_certificate_goes_to_generic_bundles_only(fixture_cas: dict[str, Any]) -> None:
     from privca.exporters import build_context, bundle_files
 
-    rows = [ledger_row(row) for row in fixture_cas["rotation"]] + [ledger_row(fixture_cas["cross"])]
-    ctx = build_context(rows, NOW)
-    cross = next(ca for ca in ctx.cas if ca.name == "root-2-cross")
-    assert cross.cross and not cross.self_signed and cross.parent == "root-1"
-    assert "root-2-cross" not in [ca.name for ca in ctx.anchors]
+    from privca.ledger.records import CrossCertificate
+
+    cas = [ledger_row(row) for row in fixture_cas["rotation"]]
+    fixture = fixture_cas["cross"]
+    cert = x509.load_pem_x509_certificate(fixture["pem"].encode())
+    # The fixture's cross-certificate carries root-2's name and key, signed by root-1 (its parent).
+    signed_for = next(ca.id for ca in cas if ca.name == "root-2")
+    ctx = build_context(cas, NOW, [CrossCertificate(
+        id=fixture["id"], issuer_ca_id=fixture["parent_id"], subject_ca_id=signed_for, serial=format(cert.serial_number, "x"),
+        subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(), not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc, fingerprint_sha256=sha256_hex(cert), created_at=NOW, pem=fixture["pem"])])
+    cross = next(ca for ca in ctx.cas if ca.name == "cross-root-2-by-root-1")
+    assert cross.cross and not cross.self_signed and cross.parent == "root-1" and cross.generation == 2
+    assert "cross-root-2-by-root-1" not in [ca.name for ca in ctx.anchors]
     cucm = bundle_files(ctx, "cucm")
-    assert not any(name.startswith("root-2-cross") for name in cucm)
-    assert "`root-2-cross`" in cucm["INSTRUCTIONS.md"].decode()  # the administrator is told why
+    assert not any(name.startswith("cross-root-2-by-root-1") for name in cucm)
+    assert "`cross-root-2-by-root-1`" in cucm["INSTRUCTIONS.md"].decode()  # the administrator is told why
     assert cross.pem in bundle_files(ctx, "pem")["privca-ca-bundle.pem"].decode()
     assert cross.pem not in bundle_files(ctx, "expressway")["privca-trusted-ca.pem"].decode()
 

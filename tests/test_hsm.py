@@ -27,6 +27,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from conftest import build_csr, privca_subprocess, run_tool, snapshot, venv_tool
+from privca.ledger.cas import active as active_ca
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "privca test token"  # spaces, to prove labels survive the key URI
@@ -142,7 +143,7 @@ class TokenCA:
 
         store = Store(self.store)
         try:
-            return load_issuer(store, store.ledger.active_ca(role), CASecrets(pin=Passphrase(PIN.encode())))
+            return load_issuer(store, active_ca(store.ledger, role), CASecrets(pin=Passphrase(PIN.encode())))
         finally:
             store.close()
 
@@ -621,13 +622,13 @@ def test_each_backend_asks_only_for_its_own_secret(token_ca: TokenCA, store: Any
     def never() -> Passphrase:
         raise AssertionError("asked for a secret this key does not need")
 
-    file_issuer = load_issuer(store, store.ledger.active_ca("issuing"), CASecrets(passphrase=passphrase, pin=never))
-    assert isinstance(file_issuer.key, rsa.RSAPrivateKey) and file_issuer.row["key_ref"] == "keys/issuing-1.key.pem"
+    file_issuer = load_issuer(store, active_ca(store.ledger, "issuing"), CASecrets(passphrase=passphrase, pin=never))
+    assert isinstance(file_issuer.key, rsa.RSAPrivateKey) and file_issuer.ca.key_ref == "keys/issuing-1.key.pem"
     # Callers that only know key files still pass the bare passphrase.
-    assert load_issuer(store, store.ledger.active_ca("issuing"), passphrase).cert == file_issuer.cert
+    assert load_issuer(store, active_ca(store.ledger, "issuing"), passphrase).cert == file_issuer.cert
     token_store = Store(token_ca.store)
     try:
-        token_issuer = load_issuer(token_store, token_store.ledger.active_ca("issuing"),
+        token_issuer = load_issuer(token_store, active_ca(token_store.ledger, "issuing"),
                                    CASecrets(passphrase=never, pin=Passphrase(PIN.encode())))
     finally:
         token_store.close()

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.verification import PolicyBuilder, Store as TrustStore, VerificationError
 
 from conftest import build_csr, run_tool, venv_tool
+from privca.ledger.cas import all_cas
 
 HOST = "expc1.example.com"
 
@@ -44,14 +45,15 @@ def issued(tmp_path_factory: pytest.TempPathFactory, _template_store: Path) -> d
                                                serialization.NoEncryption()))
         csr_path = base / f"{profile}.csr"
         csr_path.write_bytes(build_csr(key).public_bytes(serialization.Encoding.PEM))
-        [record] = issue(store, [csr_path], Passphrase(PASSPHRASE.encode()), now=NOW, profile=profile)
+        [issued] = issue(store, [csr_path], Passphrase(PASSPHRASE.encode()), now=NOW, profile=profile)
+        record = issued.to_json()
         result[profile] = {"cert": Path(record["cert_path"]), "chain": Path(record["chain_path"]),
                            "fullchain": Path(record["fullchain_path"]), "key": key_path}
-    rows = store.ledger.cas()
+    cas = all_cas(store.ledger)
     root = base / "root.pem"
-    root.write_text(next(r["pem"] for r in rows if r["role"] == "root"))
+    root.write_text(next(ca.pem for ca in cas if ca.role == "root"))
     intermediate = base / "issuing.pem"
-    intermediate.write_text(next(r["pem"] for r in rows if r["role"] == "issuing"))
+    intermediate.write_text(next(ca.pem for ca in cas if ca.role == "issuing"))
     result["ca"] = {"root": root, "issuing": intermediate}
     store.close()
     return result

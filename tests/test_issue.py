@@ -33,7 +33,9 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
         assert key in record
     assert record["profile"] == "expressway-c"
     assert record["eku"] == ["serverAuth", "clientAuth"]
-    assert record["sans"] == ["expc1.example.com", "expc.example.com", "chatnode1.example.com"]
+    assert record["sans"] == [{"type": "dns", "value": name}
+                              for name in ("expc1.example.com", "expc.example.com", "chatnode1.example.com")]
+    assert record["status"] == "valid" and record["issuer"] == "issuing-1" and record["replaces"] is None
     assert record["serial"] == record["serial"].lower()
     # Files are written next to the CSR, as <stem>.pem, .chain.pem, .fullchain.pem.
     assert Path(record["cert_path"]) == (csr.parent / "expc.pem").absolute()
@@ -59,7 +61,7 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
 def test_profile_decides_eku_not_the_csr(store, passphrase, make_csr, now, profile, expected) -> None:
     from privca.authority.signer import issue
 
-    [record] = issue(store, [make_csr()], passphrase, now=now, profile=profile)
+    [record] = [item.to_json() for item in issue(store, [make_csr()], passphrase, now=now, profile=profile)]
     assert eku_of(load(Path(record["cert_path"]))) == expected
     assert record["requested_eku"] == ["serverAuth", "clientAuth"]
     if len(expected) == 1:
@@ -69,7 +71,7 @@ def test_profile_decides_eku_not_the_csr(store, passphrase, make_csr, now, profi
 def test_extensions_are_what_a_pki_engineer_expects(store, passphrase, make_csr, now) -> None:
     from privca.authority.signer import issue
 
-    [record] = issue(store, [make_csr()], passphrase, now=now, profile="cucm")
+    [record] = [item.to_json() for item in issue(store, [make_csr()], passphrase, now=now, profile="cucm")]
     cert = load(Path(record["cert_path"]))
     ext = cert.extensions
     assert ext.get_extension_for_class(x509.BasicConstraints).critical
@@ -91,7 +93,7 @@ def test_extensions_are_what_a_pki_engineer_expects(store, passphrase, make_csr,
 def test_ec_key_gets_no_key_encipherment(store, passphrase, make_csr, now, ec_key) -> None:
     from privca.authority.signer import issue
 
-    [record] = issue(store, [make_csr(key=ec_key)], passphrase, now=now)
+    [record] = [item.to_json() for item in issue(store, [make_csr(key=ec_key)], passphrase, now=now)]
     ku = load(Path(record["cert_path"])).extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and not ku.key_encipherment
 
@@ -100,7 +102,7 @@ def test_subject_keeps_only_profile_attributes(store, passphrase, make_csr, now)
     from privca.authority.signer import issue
 
     csr = make_csr(extra_subject=[x509.NameAttribute(NameOID.EMAIL_ADDRESS, "admin@example.com")])
-    [record] = issue(store, [csr], passphrase, now=now)
+    [record] = [item.to_json() for item in issue(store, [csr], passphrase, now=now)]
     subject = load(Path(record["cert_path"])).subject
     assert not subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
     assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "expc1.example.com"
@@ -137,8 +139,12 @@ def test_leaf_never_outlives_its_issuer(tmp_path: Path, passphrase, make_csr, no
     with pytest.raises(PolicyViolation, match="outlive the issuing CA"):
         issue(short, [make_csr()], passphrase, now=now)
     assert ledger_counts(short.path) == (0, 1)
-    [record] = issue(short, [make_csr()], passphrase, now=now, days=90)
-    assert record["not_after"] < short.ledger.active_ca("issuing")["not_after"]
+    [issued] = issue(short, [make_csr()], passphrase, now=now, days=90)
+    from privca.ledger import cas
+    from privca.ledger.records import CARole
+
+    issuing = cas.active(short.ledger, CARole.ISSUING)
+    assert issuing is not None and issued.certificate.not_after < issuing.not_after
 
 
 def test_batch_is_one_process_and_all_recorded(cli, store_path: Path, make_csr, tmp_path: Path) -> None:
@@ -191,7 +197,7 @@ def test_list_and_show(cli, store_path: Path, make_csr) -> None:
 def test_ledger_records_everything_about_a_certificate(store, passphrase, make_csr, now) -> None:
     from privca.authority.signer import issue
 
-    [record] = issue(store, [make_csr()], passphrase, now=now)
+    [record] = [item.to_json() for item in issue(store, [make_csr()], passphrase, now=now)]
     conn = sqlite3.connect(store.ledger_path)
     conn.row_factory = sqlite3.Row
     row = conn.execute("SELECT * FROM certificates").fetchone()

@@ -28,7 +28,7 @@ def test_expiring_within_table_json_and_csv_agree(listed: Path, cli: Any) -> Non
                                                            "CN=l1.example.com,O=Example Ltd"]
     records = json.loads(cli("list", "--expiring-within", "30", "--store", listed, "--json").stdout)
     assert [r["serial"] for r in records] == [line.split("\t")[0] for line in lines[1:]]
-    assert records[0]["sans"] == ["l0.example.com"] and "pem" not in records[0]
+    assert records[0]["sans"] == [{"type": "dns", "value": "l0.example.com"}] and "pem" not in records[0]
     csv_lines = cli("list", "--expiring-within", "30", "--store", listed, "--csv").stdout.splitlines()
     assert len(csv_lines) == 3 and csv_lines[1].startswith(records[0]["serial"] + ",valid,")
     assert len(cli("list", "--store", listed).stdout.splitlines()) == 4  # negative control: all three
@@ -48,7 +48,7 @@ def test_expired_certificates_show_as_expired(listed: Path, cli: Any, monkeypatc
 
 
 def test_the_table_query_reads_only_the_listing_index(listed: Path) -> None:
-    from privca.cli.ledger_cmd import TABLE_COLUMNS
+    from privca.ledger.certificates import LISTING_COLUMNS as TABLE_COLUMNS
 
     conn = sqlite3.connect(listed / "privca.db")
     plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT {', '.join(TABLE_COLUMNS)} FROM certificates WHERE status = "

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from conftest import NOW, build_csr, ledger_counts, run_tool, snapshot
+from privca.ledger.cas import active as active_ca
+from privca.ledger.events import all_events
 
 ATTIME = str(int((NOW + timedelta(hours=1)).timestamp()))
 
@@ -63,7 +65,7 @@ def issued(store: Any, passphrase: Any, tmp_path: Path, rsa2048_key: rsa.RSAPriv
     from privca.authority.signer import issue
 
     csr = write_csr(tmp_path / "certs", "expc.csr", rsa2048_key)
-    return issue(store, [csr], passphrase, now=NOW)[0]
+    return issue(store, [csr], passphrase, now=NOW)[0].to_json()
 
 
 def test_renew_with_a_new_csr_keeps_names_and_profile_with_a_new_key(store: Any, store_path: Path, passphrase: Any,
@@ -90,8 +92,8 @@ def test_renew_with_a_new_csr_keeps_names_and_profile_with_a_new_key(store: Any,
     row, old_row = ledger_row(store_path, record["serial"]), ledger_row(store_path, issued["serial"])
     assert row["replaces"] == issued["serial"] and row["csr_der"] is not None
     assert old_row["status"] == "valid"
-    event = [e for e in store.ledger.events() if e["action"] == "renew"][-1]
-    assert event["serial"] == record["serial"] and json.loads(event["details"])["replaces"] == issued["serial"]
+    event = [e for e in all_events(store.ledger) if e.action == "renew"][-1]
+    assert event.serial == record["serial"] and event.details["replaces"] == issued["serial"]
 
 
 def test_renew_with_the_csr_on_record_certifies_the_same_key_again(store: Any, store_path: Path, passphrase: Any,
@@ -200,8 +202,8 @@ def test_renewal_after_rotating_the_intermediate_comes_from_the_new_issuer(store
 
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
     record = renew(store, issued["serial"], passphrase, now=NOW)
-    issuer = store.ledger.active_ca("issuing")
-    assert load(record["cert_path"]).issuer.rfc4514_string() == issuer["subject"]
+    issuer = active_ca(store.ledger, "issuing")
+    assert issuer is not None and load(record["cert_path"]).issuer.rfc4514_string() == issuer.subject
     assert openssl_verify(record).returncode == 0
 
 
@@ -293,12 +295,12 @@ def estate(store: Any, store_path: Path, passphrase: Any, tmp_path: Path,
     from privca.authority.signer import issue
 
     folder = tmp_path / "certs"
-    soon = issue(store, [write_csr(folder, "expc1.csr", rsa2048_key)], passphrase, now=NOW, days=20)[0]
+    soon = issue(store, [write_csr(folder, "expc1.csr", rsa2048_key)], passphrase, now=NOW, days=20)[0].to_json()
     cube_key = rsa.generate_private_key(65537, 2048)
     cube = issue(store, [write_csr(folder, "cube.csr", cube_key, cn="cube1.example.com", sans=["cube1.example.com"])],
-                 passphrase, now=NOW, days=25, profile="cube")[0]
+                 passphrase, now=NOW, days=25, profile="cube")[0].to_json()
     later = issue(store, [write_csr(folder, "expc2.csr", ec.generate_private_key(ec.SECP256R1()),
-                                    cn="expc2.example.com", sans=["expc2.example.com"])], passphrase, now=NOW)[0]
+                                    cn="expc2.example.com", sans=["expc2.example.com"])], passphrase, now=NOW)[0].to_json()
     # The CUBE profile has since been tightened to 3072-bit keys: its certificate needs a new CSR.
     shipped = Path(__file__).resolve().parents[1] / "profiles" / "cube.toml"
     text = shipped.read_text()

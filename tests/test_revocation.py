@@ -28,6 +28,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from conftest import NOW, run_tool, snapshot
+from privca.ledger.cas import active as active_ca
 
 # Certificates are issued at the pinned NOW (yesterday) and CRLs by the CLI at the wall clock: openssl checks
 # at the wall clock, when both are valid.
@@ -52,7 +53,7 @@ def leaves(store: Any, make_csr: Any, tmp_path: Path, passphrase: Any) -> list[d
     from privca.authority.signer import issue
 
     csrs = [make_csr(f"expc{i}.csr", cn=f"expc{i}.example.com", sans=[f"expc{i}.example.com"]) for i in range(3)]
-    return issue(store, csrs, passphrase, now=NOW, out_dir=tmp_path / "certs")
+    return [item.to_json() for item in issue(store, csrs, passphrase, now=NOW, out_dir=tmp_path / "certs")]
 
 
 def issuing_pem(record: dict[str, Any], tmp_path: Path) -> Path:
@@ -183,8 +184,10 @@ def test_a_revoked_intermediate_goes_on_the_root_crl(cli: Any, store: Any, store
     from privca.authority.ca import load_issuer
     from privca.revocation.revoke import build_crl
 
-    issuing_row = store.ledger.conn.execute("SELECT * FROM cas WHERE role = 'issuing'").fetchone()
-    crl = build_crl(load_issuer(store, issuing_row, passphrase), [], now=NOW, days=7, crl_number=1)
+    from privca.ledger.cas import latest
+
+    issuing_ca = latest(store.ledger, "issuing")  # revoked above: no longer the active one
+    crl = build_crl(load_issuer(store, issuing_ca, passphrase), [], now=NOW, days=7, crl_number=1)
     fresh_store_crl.write_bytes(crl.public_bytes(serialization.Encoding.DER))
     bad = verify(leaves[1], fresh_store_crl, out / "root-1.crl", check_all=True)
     assert bad.returncode != 0 and "error 23 at 1 depth" in bad.stdout + bad.stderr, bad
@@ -282,7 +285,7 @@ def test_crl_is_built_from_a_list(store: Any, passphrase: Any) -> None:
     from privca.authority.ca import load_issuer
     from privca.revocation.revoke import build_crl
 
-    issuer = load_issuer(store, store.ledger.active_ca("issuing"), passphrase)
+    issuer = load_issuer(store, active_ca(store.ledger, "issuing"), passphrase)
     rows = [(format(n, "x"), "2026-11-29T12:00:00Z", "keyCompromise") for n in range(1, 10_001)]
     crl = build_crl(issuer, rows, now=NOW, days=7, crl_number=9)
     assert len(crl) == 10_000 and crl.is_signature_valid(issuer.cert.public_key())
@@ -393,8 +396,8 @@ def test_status_is_critical_when_nothing_can_be_issued(cli: Any, store: Any, sto
     from privca.revocation.revoke import issue_crls
 
     issue_crls(store, passphrase, now=NOW)
-    issuing = store.ledger.active_ca("issuing")
-    assert cli("revoke", issuing["serial"], "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
+    issuing = active_ca(store.ledger, "issuing")
+    assert cli("revoke", issuing.serial, "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
     issue_crls(store, passphrase, now=NOW)  # the root's CRL now lists the intermediate; every CRL is fresh
     result = cli("status", "--store", store_path, "--json")
     assert result.exit_code == 2
@@ -452,7 +455,7 @@ def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store
         {"ca": "root-1", "crl_url": "http://crl.example.com/pki/root-1.crl", "ocsp_url": None},
         {"ca": "issuing-1", "crl_url": "http://crl.example.com/pki/issuing-1.crl",
          "ocsp_url": "http://ocsp.example.com/check"}]
-    record = issue(store, [make_csr("new.csr")], passphrase, now=NOW, out_dir=tmp_path / "new")[0]
+    record = issue(store, [make_csr("new.csr")], passphrase, now=NOW, out_dir=tmp_path / "new")[0].to_json()
     cert = x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())
     cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://crl.example.com/pki/issuing-1.crl"
@@ -461,7 +464,7 @@ def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store
     assert ledger_rows(store_path, "SELECT count(*) FROM events WHERE action = 'ca-urls'") == [(2,)]
 
     assert cli("ca", "set-url", "--ocsp-url", "none", "--store", store_path).exit_code == 0
-    record = issue(store, [make_csr("plain.csr")], passphrase, now=NOW, out_dir=tmp_path / "plain")[0]
+    record = issue(store, [make_csr("plain.csr")], passphrase, now=NOW, out_dir=tmp_path / "plain")[0].to_json()
     cert = x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)

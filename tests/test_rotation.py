@@ -17,6 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store as TrustStore, VerificationError
 
 from conftest import NOW, PASSPHRASE, build_csr, ledger_counts, run_tool, snapshot, venv_tool
+from privca.ledger.cas import active, all_cas, needed_until, trusted
+from privca.ledger.crosses import all_crosses
+from privca.ledger.events import all_events
+from privca.ledger.records import parse_time
 
 # Check chains an hour after the pinned clock, well inside every certificate's validity.
 AT = NOW + timedelta(hours=1)
@@ -61,7 +65,7 @@ def issue_leaf(store: Any, tmp: Path, name: str, passphrase: Any, key: Any = Non
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"{name}.csr"
     path.write_bytes(build_csr(key or ec.generate_private_key(ec.SECP256R1()), **csr).public_bytes(Encoding.PEM))
-    return issue(store, [path], passphrase, now=NOW)[0]
+    return issue(store, [path], passphrase, now=NOW)[0].to_json()
 
 
 def pyca_verifies(leaf_pem: str, anchors: list[str], intermediates: list[str]) -> bool:
@@ -92,7 +96,7 @@ def rolled(_template_store: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     old_leaf = issue_leaf(store, folder / "old", "expc-old", secret)
     result = rotate_root(store, secret, now=NOW)
     new_leaf = issue_leaf(store, folder / "new", "expc-new", secret)
-    crosses = {(row["issuer_ca_id"], row["subject_ca_id"]): row["pem"] for row in store.ledger.cross_certificates()}
+    crosses = {(cross.issuer_ca_id, cross.subject_ca_id): cross.pem for cross in all_crosses(store.ledger)}
     yield {"store": store, "path": folder / "store", "result": result, "old_leaf": old_leaf, "new_leaf": new_leaf,
            "root1": ca_pem(folder / "store", "root-1"), "issuing1": ca_pem(folder / "store", "issuing-1"),
            "root2": ca_pem(folder / "store", "root-2"), "issuing2": ca_pem(folder / "store", "issuing-2"),
@@ -183,24 +187,27 @@ def test_cross_certificates_pass_pkilint(rolled: dict[str, Any], tmp_path: Path)
 
 
 def test_rollover_ledger_retires_the_old_generation_and_records_the_cross_certificates(rolled: dict[str, Any]) -> None:
-    from privca.authority.rotation import cross_certificates, trusted_ca_rows
-
     ledger = rolled["store"].ledger
-    cas = {row["name"]: row for row in ledger.cas()}
-    assert {name: row["status"] for name, row in cas.items()} == {
+    cas = {ca.name: ca for ca in all_cas(ledger)}
+    assert {name: ca.status for name, ca in cas.items()} == {
         "root-1": "retired", "issuing-1": "retired", "root-2": "active", "issuing-2": "active"}
-    assert cas["root-1"]["replaced_by"] == cas["root-2"]["id"]
-    assert cas["issuing-1"]["replaced_by"] == cas["issuing-2"]["id"]
-    assert cas["issuing-2"]["parent_id"] == cas["root-2"]["id"]
-    assert cas["root-2"]["crl_url"] == "http://pki.example.test/crl/root-2.crl"
-    assert cas["issuing-2"]["ocsp_url"] == "http://pki.example.test/ocsp"
+    assert cas["root-1"].replaced_by == cas["root-2"].id
+    assert cas["issuing-1"].replaced_by == cas["issuing-2"].id
+    assert cas["issuing-2"].parent_id == cas["root-2"].id
+    assert cas["root-2"].crl_url == "http://pki.example.test/crl/root-2.crl"
+    assert cas["issuing-2"].ocsp_url == "http://pki.example.test/ocsp"
     # Every generation is still trusted (issuing-1 signed a leaf that is still valid), roots first.
-    assert [row["name"] for row in trusted_ca_rows(ledger, NOW)] == ["root-1", "root-2", "issuing-1", "issuing-2"]
-    crosses = cross_certificates(ledger, NOW)
-    assert [(row["issuer_ca_id"], row["subject_ca_id"]) for row in crosses] == [(1, 3), (3, 1)]
-    assert cross_certificates(ledger, NOW + timedelta(days=36500)) == []
-    event = [row for row in ledger.events() if row["action"] == "rotate-root"][-1]
-    assert json.loads(event["details"])["retired"] == ["root-1", "issuing-1"]
+    assert [ca.name for ca in trusted(ledger, NOW)] == ["root-1", "root-2", "issuing-1", "issuing-2"]
+    crosses = all_crosses(ledger, NOW)
+    assert [(cross.issuer_ca_id, cross.subject_ca_id) for cross in crosses] == [(1, 3), (3, 1)]
+    assert all_crosses(ledger, NOW + timedelta(days=36500)) == []
+    event = [event for event in all_events(ledger) if event.action == "rotate-root"][-1]
+    assert event.details["retired"] == ["root-1", "issuing-1"]
+    # The rotation's JSON names the CAs and carries the cross-certificates as records.
+    shown = rolled["result"].to_json()
+    assert shown["root"]["name"] == "root-2" and shown["issuing"]["parent"] == "root-2"
+    assert [(c["signed_by"], c["carries"]) for c in shown["cross_certificates"]] == [("root-1", "root-2"),
+                                                                                   ("root-2", "root-1")]
 
 
 def test_rotate_root_via_cli(store_path: Path, cli: Any, tmp_path: Path) -> None:
@@ -251,15 +258,15 @@ def test_rotate_root_with_a_wrong_passphrase_changes_nothing(store_path: Path, c
 def test_rotation_failing_in_the_ledger_leaves_no_key_file(store: Any, passphrase: Any, store_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from privca.errors import LedgerError
-    from privca.ledger.db import Ledger
+    from privca.ledger import crosses
     from privca.authority.rotation import rotate_root
 
     before = snapshot(store_path)
 
-    def broken(self: Any, row: dict[str, Any]) -> int:
+    def broken(ledger: Any, cross: Any) -> Any:
         raise LedgerError("disk full")
 
-    monkeypatch.setattr(Ledger, "insert_cross_certificate", broken)
+    monkeypatch.setattr(crosses, "insert", broken)
     with pytest.raises(LedgerError):
         rotate_root(store, passphrase, now=NOW, key_type="ec:secp256r1")
     store.close()
@@ -271,12 +278,12 @@ def test_rotation_failing_in_the_ledger_leaves_no_key_file(store: Any, passphras
 
 def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: Any, store_path: Path,
                                                                       passphrase: Any, tmp_path: Path) -> None:
-    from privca.authority.rotation import rotate_intermediate, trusted_ca_rows
+    from privca.authority.rotation import rotate_intermediate
 
     old = issue_leaf(store, tmp_path / "a", "expc-a", passphrase)
     result = rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp384r1")
-    assert result["retired"] == ["issuing-1"]
-    assert result["issuing"]["subject"] == "O=Example Ltd,CN=Test UC Issuing CA 2"
+    assert result.retired == ("issuing-1",)
+    assert result.issuing.subject == "O=Example Ltd,CN=Test UC Issuing CA 2"
     new = issue_leaf(store, tmp_path / "b", "expc-b", passphrase)
 
     root, issuing1, issuing2 = (ca_pem(store_path, name) for name in ("root-1", "issuing-1", "issuing-2"))
@@ -288,7 +295,7 @@ def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: An
     assert openssl_verify(tmp_path / "v", leaf_pem(old), [root], [issuing1]).returncode == 0
 
     # A bundle of every generation still trusted validates both the old and the new certificate ...
-    bundle = [row["pem"] for row in trusted_ca_rows(store.ledger, NOW)]
+    bundle = [ca.pem for ca in trusted(store.ledger, NOW)]
     assert bundle == [root, issuing1, issuing2]
     for record in (old, new):
         for purpose in ("sslserver", "sslclient"):
@@ -297,10 +304,10 @@ def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: An
     # ... and one without the old intermediate would strand the old certificate (negative control).
     assert openssl_verify(tmp_path / "v", leaf_pem(old), [root, issuing2]).returncode != 0
 
-    rows = {row["name"]: row for row in store.ledger.cas()}
-    assert rows["issuing-1"]["status"] == "retired" and rows["issuing-1"]["replaced_by"] == rows["issuing-2"]["id"]
-    assert rows["issuing-1"]["retired_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert rows["issuing-2"]["crl_url"] == "http://pki.example.test/crl/issuing-2.crl"
+    cas = {ca.name: ca for ca in all_cas(store.ledger)}
+    assert cas["issuing-1"].status == "retired" and cas["issuing-1"].replaced_by == cas["issuing-2"].id
+    assert cas["issuing-1"].retired_at == NOW.replace(microsecond=0)
+    assert cas["issuing-2"].crl_url == "http://pki.example.test/crl/issuing-2.crl"
     cdp = new_cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://pki.example.test/crl/issuing-2.crl"
 
@@ -308,24 +315,24 @@ def test_rotate_intermediate_new_certificates_come_from_the_new_issuer(store: An
 def test_retired_issuing_ca_stays_trusted_until_its_last_certificate_expires(store: Any, passphrase: Any,
                                                                            tmp_path: Path) -> None:
     from privca.revocation.revoke import crl_issuers
-    from privca.authority.rotation import needed_until, rotate_intermediate, trusted_ca_rows
+    from privca.authority.rotation import rotate_intermediate
 
     old = issue_leaf(store, tmp_path, "expc", passphrase)
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
     ledger = store.ledger
-    assert needed_until(ledger)[2] == old["not_after"]
+    assert needed_until(ledger)[2] == parse_time(old["not_after"])
     expired = NOW + timedelta(days=400)
-    assert [row["name"] for row in trusted_ca_rows(ledger, expired)] == ["root-1", "issuing-2"]
+    assert [ca.name for ca in trusted(ledger, expired)] == ["root-1", "issuing-2"]
     # The retired CA keeps publishing its CRL exactly as long as peers must trust it.
-    assert [row["name"] for row in crl_issuers(ledger, NOW)] == ["root-1", "issuing-1", "issuing-2"]
-    assert [row["name"] for row in crl_issuers(ledger, expired)] == ["root-1", "issuing-2"]
+    assert [ca.name for ca in crl_issuers(ledger, NOW)] == ["root-1", "issuing-1", "issuing-2"]
+    assert [ca.name for ca in crl_issuers(ledger, expired)] == ["root-1", "issuing-2"]
 
 
 def test_retired_issuing_ca_that_signed_nothing_is_not_trusted(store: Any, passphrase: Any) -> None:
-    from privca.authority.rotation import rotate_intermediate, trusted_ca_rows
+    from privca.authority.rotation import rotate_intermediate
 
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
-    assert [row["name"] for row in trusted_ca_rows(store.ledger, NOW)] == ["root-1", "issuing-2"]
+    assert [ca.name for ca in trusted(store.ledger, NOW)] == ["root-1", "issuing-2"]
 
 
 def test_rotate_intermediate_twice_counts_generations(store_path: Path, cli: Any) -> None:
@@ -374,20 +381,23 @@ def test_next_generation_names() -> None:
 
 def test_a_ledger_from_before_rotation_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import privca.ledger.db as ledger_module
+    from privca.ledger.cas import by_id
 
     path = tmp_path / "privca.db"
     with monkeypatch.context() as patch:
         patch.setattr(ledger_module, "MIGRATIONS", ledger_module.MIGRATIONS[:1])
-        patch.setattr(ledger_module, "LATEST_SCHEMA", 1)
         old = ledger_module.Ledger(path)
         old.conn.execute("INSERT INTO cas (name, role, generation, subject, serial, key_type, key_ref, not_before, "
                          "not_after, fingerprint_sha256, created_at, pem) VALUES ('root-1', 'root', 1, 'CN=R', '1', "
-                         "'ec:secp256r1', 'k', 'a', 'b', 'f', 'c', 'p')")
+                         "'ec:secp256r1', 'k', '2026-01-01T00:00:00Z', '2046-01-01T00:00:00Z', 'f', "
+                         "'2026-01-01T00:00:00Z', 'p')")
         old.close()
     upgraded = ledger_module.Ledger(path)
     try:
-        assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == ledger_module.LATEST_SCHEMA
-        assert upgraded.ca(1)["replaced_by"] is None and upgraded.cross_certificates() == []
+        applied = [row[0] for row in upgraded.conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'privca' ORDER BY rowid")]
+        assert applied == [name for name, _ in ledger_module.MIGRATIONS]
+        assert by_id(upgraded, 1).replaced_by is None and all_crosses(upgraded) == []
         columns = [row[1] for row in upgraded.conn.execute("PRAGMA table_info(certificates)")]
         assert "csr_der" in columns
     finally:
@@ -407,7 +417,7 @@ def test_plan_after_rotating_the_intermediate(store: Any, passphrase: Any, tmp_p
 
     csr.write_bytes(build_csr(rsa2048_key, cn="cucm1.example.com",
                               sans=["cucm1.example.com"]).public_bytes(Encoding.PEM))
-    soon = issue(store, [csr], passphrase, now=NOW, profile="cucm", days=20)[0]
+    soon = issue(store, [csr], passphrase, now=NOW, profile="cucm", days=20)[0].to_json()
     later = issue_leaf(store, tmp_path / "b", "expc", passphrase)
     rotate_intermediate(store, passphrase, now=NOW, key_type="ec:secp256r1")
     plan = rotation_plan(store, NOW, horizon_days=60)
@@ -436,7 +446,7 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
     from privca.lifecycle.plan import rotation_plan
 
     next_update = "2026-12-06T12:00:00Z"
-    plan = rotation_plan(store, NOW, crl_schedule=lambda ledger, now: {2: next_update})
+    plan = rotation_plan(store, NOW, crl_schedule=lambda ledger, now: {2: parse_time(next_update)})
     crls = {crl["ca"]: crl for crl in plan["crls"]}
     assert crls["issuing-1"]["next_update"] == next_update and crls["root-1"]["next_update"] is None
     assert crls["issuing-1"]["crl_url"] == "http://pki.example.test/crl/issuing-1.crl"
@@ -444,7 +454,7 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
             "why": "Expressway treats every certificate of a CA whose CRL has expired as revoked",
             "overdue": False} in plan["actions"]
     # The same date seen a month later is overdue: to be done now.
-    late = rotation_plan(store, NOW + timedelta(days=30), crl_schedule=lambda ledger, now: {2: next_update})
+    late = rotation_plan(store, NOW + timedelta(days=30), crl_schedule=lambda ledger, now: {2: parse_time(next_update)})
     assert [a["overdue"] for a in late["actions"] if a["what"] == "publish a fresh CRL for issuing-1"] == [True]
     # By default the schedule is the ledger's latest signed CRLs.
     from privca.keys.material import Passphrase
@@ -476,7 +486,8 @@ def test_plan_says_to_renew_everything_a_revoked_issuing_ca_signed(store: Any, s
 
     leaf = issue_leaf(store, tmp_path, "expc", passphrase)
     assert not [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]
-    issuing = store.ledger.active_ca("issuing")
-    assert cli("revoke", issuing["serial"], "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
+    issuing = active(store.ledger, "issuing")
+    assert issuing is not None
+    assert cli("revoke", issuing.serial, "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
     actions = [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]
     assert len(actions) == 1 and "was revoked" in actions[0]["why"] and actions[0]["overdue"] is False

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from conftest import run_tool, snapshot
+from privca.ledger.events import record as record_event
 
 
 
@@ -162,11 +163,11 @@ def test_crl_number_going_backwards(store_path: Path, store: Any, cli: Any, now:
     ledger = store.ledger
     with ledger.write():
         for number in (1, 2):
-            ledger.record_event(now, "crl", {"ca": "issuing-1", "crl_number": number})
+            record_event(ledger, now, "crl", {"ca": "issuing-1", "crl_number": number})
         ledger.conn.execute("UPDATE cas SET crl_number = 2 WHERE name = 'issuing-1'")
     assert _verify(cli, store_path)[0] == 0
     with ledger.write():
-        ledger.record_event(now + timedelta(hours=1), "crl", {"ca": "issuing-1", "crl_number": 2})
+        record_event(ledger, now + timedelta(hours=1), "crl", {"ca": "issuing-1", "crl_number": 2})
         ledger.conn.execute("UPDATE cas SET crl_number = 1 WHERE name = 'issuing-1'")
     code, report, _ = _verify(cli, store_path)
     assert code == 13
@@ -253,10 +254,10 @@ def test_events_of_other_commands_naming_serials_are_fine(store_path: Path, issu
     ledger = store.ledger
     ca_serial = ledger.conn.execute("SELECT serial FROM cas WHERE role = 'issuing'").fetchone()[0]
     with ledger.write():
-        ledger.record_event(now, "revoke", {"reason": "keyCompromise"}, serial=issued[0]["serial"])
-        ledger.record_event(now, "rotate", {"ca": "issuing-1"}, serial=ca_serial)
+        record_event(ledger, now, "revoke", {"reason": "keyCompromise"}, serial=issued[0]["serial"])
+        record_event(ledger, now, "rotate", {"ca": "issuing-1"}, serial=ca_serial)
     assert _verify(cli, store_path)[0] == 0
     with ledger.write():
-        ledger.record_event(now, "revoke", {"reason": "superseded"}, serial="abad1dea")
+        record_event(ledger, now, "revoke", {"reason": "superseded"}, serial="abad1dea")
     code, report, _ = _verify(cli, store_path)
     assert code == 13 and [f["subject"] for f in report["findings"]] == ["certificate abad1dea"]

@@ -1,6 +1,6 @@
 """The CA engine: creates the root and issuing CAs, and loads the active issuer for signing.
 
-A CA is a ledger row (its certificate, status, CRL settings) plus a key: an encrypted key file in the store or a
+A CA is a ledger record (``privca.ledger.records.CA``: its certificate, status, CRL settings) plus a key: an encrypted key file in the store or a
 key in a PKCS#11 token (``privca.keys.keystore`` makes and opens both). The issuer key is used in exactly one place,
 ``Issuer.sign``.
 """
@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 from privca.errors import StoreError, UsageError
 from privca.keys.material import CA_KEY_TYPES, KeySpec
 from privca.keys.keystore import CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref, load_ca_key
-from privca.ledger.db import iso
+from privca.ledger import cas, events
+from privca.ledger.records import CA, CARole, CAStatus, iso
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
@@ -98,62 +97,49 @@ def crl_url_for(base: str | None, ca_name: str) -> str | None:
 
 @dataclass
 class Issuer:
-    """A CA ready to sign: its ledger row, certificate and key (decrypted, or a handle on a token key)."""
+    """A CA ready to sign: its ledger record, certificate and key (decrypted, or a handle on a token key)."""
 
-    row: "sqlite3.Row"
+    ca: CA
     cert: "x509.Certificate"
     key: "CertificateIssuerPrivateKeyTypes"
 
     @property
     def id(self) -> int:
-        return int(self.row["id"])
+        return self.ca.id
+
+    @property
+    def name(self) -> str:
+        return self.ca.name
 
     @property
     def algorithm(self) -> str:
-        return str(self.row["key_type"]).split(":")[0]
+        return self.ca.algorithm
 
     def sign(self, builder: Any) -> Any:
         """Sign a certificate or CRL builder with this CA's key."""
         return builder.sign(self.key, signature_hash(self.key))
 
 
-def certificate_of(row: "sqlite3.Row") -> "x509.Certificate":
-    """The certificate a ledger row holds (a CA's or an issued one: both keep their PEM in ``pem``)."""
-    from cryptography import x509
-
-    return x509.load_pem_x509_certificate(row["pem"].encode())
-
-
-def load_issuer(store: "Store", row: "sqlite3.Row", secrets: CASecrets | SecretSource) -> Issuer:
-    """The CA in ``row`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
-    key = load_ca_key(store, row, CASecrets.of(secrets))
-    cert = certificate_of(row)
+def load_issuer(store: "Store", ca: CA, secrets: CASecrets | SecretSource) -> Issuer:
+    """``ca`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
+    key = load_ca_key(store, ca, CASecrets.of(secrets))
+    cert = ca.certificate
     if key.public_key() != cert.public_key():
-        raise StoreError(f"{describe_key_ref(store, row['key_ref'])}: key does not match the certificate of CA "
-                         f"{row['name']}")
-    return Issuer(row, cert, key)
+        raise StoreError(f"{describe_key_ref(store, ca.key_ref)}: key does not match the certificate of CA {ca.name}")
+    return Issuer(ca, cert, key)
 
 
-def active_issuing_row(store: "Store") -> "sqlite3.Row":
-    row = store.require_ca().active_ca("issuing")
-    if row is None:
+def active_issuing(store: "Store") -> CA:
+    found = cas.active(store.require_ca(), CARole.ISSUING)
+    if found is None:
         raise StoreError(f"{store.path}: no active issuing CA; run: privca rotate intermediate")
-    return row
+    return found
 
 
-def chain_rows(store: "Store", row: "sqlite3.Row") -> list["sqlite3.Row"]:
-    """``row`` followed by each parent up to its root."""
-    ledger = store.ledger
-    chain = [row]
-    while chain[-1]["parent_id"] is not None:
-        chain.append(ledger.ca(chain[-1]["parent_id"]))
-    return chain
-
-
-def crl_base_of(row: "sqlite3.Row") -> str | None:
+def crl_base_of(ca: CA) -> str | None:
     """The CRL base URL a CA was set up with (its own CRL URL is ``<base>/<name>.crl``)."""
-    url = row["crl_url"]
-    suffix = "/" + crl_file_name(row["name"])
+    url = ca.crl_url
+    suffix = "/" + crl_file_name(ca.name)
     return url[: -len(suffix)] if url and url.endswith(suffix) else None
 
 
@@ -203,26 +189,16 @@ def undone_on_failure() -> Iterator[list[NewCAKey]]:
         key.done()
 
 
-def ca_row(name: str, role: str, generation: int, parent_id: int | None, cert: "x509.Certificate", key: NewCAKey,
-           crl_base: str | None, ocsp_url: str | None, now: datetime) -> dict[str, Any]:
-    return {
-        "name": name,
-        "role": role,
-        "generation": generation,
-        "parent_id": parent_id,
-        "subject": cert.subject.rfc4514_string(),
-        "serial": serial_hex(cert.serial_number),
-        "key_type": str(key.spec),
-        "key_ref": key.key_ref,
-        "not_before": iso(cert.not_valid_before_utc),
-        "not_after": iso(cert.not_valid_after_utc),
-        "status": "active",
-        "fingerprint_sha256": fingerprint(cert),
-        "crl_url": crl_url_for(crl_base, name),
-        "ocsp_url": ocsp_url,
-        "created_at": iso(now),
-        "pem": pem_of(cert),
-    }
+def new_ca(name: str, role: CARole, generation: int, parent_id: int | None, cert: "x509.Certificate",
+           key: NewCAKey, crl_base: str | None, ocsp_url: str | None, now: datetime) -> CA:
+    """The record of a CA about to be created (``cas.insert`` gives it its id)."""
+    return CA(
+        id=0, name=name, role=role, generation=generation, parent_id=parent_id,
+        subject=cert.subject.rfc4514_string(), serial=serial_hex(cert.serial_number), key_type=str(key.spec),
+        key_ref=key.key_ref, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        status=CAStatus.ACTIVE, fingerprint_sha256=fingerprint(cert), crl_url=crl_url_for(crl_base, name),
+        ocsp_url=ocsp_url, created_at=now.replace(microsecond=0), pem=pem_of(cert),
+    )
 
 
 def ca_name(common_name: str, organization: str | None) -> "x509.Name":
@@ -257,7 +233,7 @@ def init_ca(
     root_key_label: str | None = None,
     issuing_key_label: str | None = None,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[CA]:
     """Create a self-signed root and an issuing CA (pathlen 0) signed by it. Refuses if the store has a CA.
 
     The keys are encrypted files in the store, or with ``token`` keys in that PKCS#11 token: generated there, or
@@ -280,7 +256,7 @@ def init_ca(
     ocsp_url = check_url(ocsp_url, "--ocsp-url")
     root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)
     if store.is_initialised():
-        if store.ledger.cas():
+        if cas.exists(store.ledger):
             raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one (use another --store)")
         from privca.ledger.journal import recover
 
@@ -297,16 +273,15 @@ def init_ca(
                                             *validity(now, issuing_days), 0, crl_url_for(crl_base, "root-1"))
         ledger = store.create()
         with ledger.write():
-            if ledger.cas():
+            if cas.exists(ledger):
                 raise StoreError(f"{store.path}: already holds a CA; privca never overwrites one")
-            root_row = ca_row("root-1", "root", 1, None, root_cert, root, crl_base, None, now)
-            root_id = ledger.insert_ca(root_row)
-            issuing_row = ca_row("issuing-1", "issuing", 1, root_id, issuing_cert, issuing, crl_base, ocsp_url, now)
-            ledger.insert_ca(issuing_row)
+            root_ca = cas.insert(ledger, new_ca("root-1", CARole.ROOT, 1, None, root_cert, root, crl_base, None, now))
+            issuing_ca = cas.insert(ledger, new_ca("issuing-1", CARole.ISSUING, 1, root_ca.id, issuing_cert, issuing,
+                                                   crl_base, ocsp_url, now))
             for key in keys:
                 key.save()
-            ledger.record_event(now, "init", {"root": root_row["subject"], "issuing": issuing_row["subject"],
-                                              "root_fingerprint": root_row["fingerprint_sha256"],
-                                              "issuing_fingerprint": issuing_row["fingerprint_sha256"],
-                                              "root_key": root.key_ref, "issuing_key": issuing.key_ref})
-    return [dict(root_row), dict(issuing_row)]
+            events.record(ledger, now, "init", {"root": root_ca.subject, "issuing": issuing_ca.subject,
+                                                "root_fingerprint": root_ca.fingerprint_sha256,
+                                                "issuing_fingerprint": issuing_ca.fingerprint_sha256,
+                                                "root_key": root.key_ref, "issuing_key": issuing.key_ref})
+    return [root_ca, issuing_ca]

@@ -8,24 +8,27 @@ place: the ledger is the source of truth, and a certificate is never on disk wit
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from privca.authority.ca import Issuer, active_issuing_row, chain_rows, fingerprint, load_issuer, serial_hex
+from privca.authority.ca import Issuer, active_issuing, fingerprint, load_issuer, serial_hex
 from privca.errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
 from privca.common.fsutil import check_writable_target, fsync_dir, write_temp
 from privca.keys.keystore import CASecrets, SecretSource
-from privca.ledger.db import Ledger, actor, iso
+from privca.ledger import cas, certificates, events
+from privca.ledger.db import Ledger, actor
 from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file
 from privca.issuance.profiles import load_profile
-from privca.ledger.records import certificate_record
+from privca.ledger.records import CAStatus, CertificateStatus, IssuedCertificate, Json, iso
 from privca.ledger.store import Store
 from privca.rules import chain as chain_rules
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_PROFILE = "expressway-c"
 
@@ -46,6 +49,25 @@ class PlannedCertificate:
     @property
     def outputs(self) -> tuple[Path, Path, Path]:
         return self.cert_path, self.chain_path, self.fullchain_path
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate just issued: its ledger record and what the checks noted about its request."""
+
+    certificate: IssuedCertificate
+    notes: tuple[str, ...] = ()
+
+    def to_json(self, names: dict[int, str] | None = None) -> Json:
+        """The ``issue --json`` shape: the certificate's record plus the notes of the checks."""
+        data = self.certificate.to_json(names=names)
+        data["requested_eku"] = list(self.certificate.requested_eku)
+        data["notes"] = list(self.notes)
+        return data
+
+
+#: Runs inside the transaction that records issued certificates, for changes that must commit with them.
+InTransaction = Callable[[Ledger, list[IssuedCertificate]], None]
 
 
 def output_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
@@ -130,9 +152,9 @@ def issue(
     out_dir: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
-) -> list[dict[str, Any]]:
-    """Issue one certificate per CSR; return their records (the ``issue --json`` shape)."""
-    active_issuing_row(store)  # no CA, no point reading CSRs
+) -> list[Issued]:
+    """Issue one certificate per CSR; return what was issued (``Issued.to_json`` is the ``issue --json`` shape)."""
+    active_issuing(store)  # no CA, no point reading CSRs
     from privca.ledger.journal import recover
 
     recover(store)  # finish or undo what a killed privca left behind, before planning around it
@@ -149,21 +171,21 @@ def sign_and_record(
     days: int | None = None,
     progress: Progress | None = None,
     action: str = "issue",
-    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None = None,
-) -> list[dict[str, Any]]:
+    in_transaction: InTransaction | None = None,
+) -> list[Issued]:
     """Sign planned certificates with the active issuing CA, record them and write their files, all or nothing.
 
-    The one path for every leaf privca signs (``issue`` and ``renew``). ``in_transaction(ledger, rows)`` runs
+    The one path for every leaf privca signs (``issue`` and ``renew``). ``in_transaction(ledger, records)`` runs
     inside the ledger transaction that records the certificates, for changes that must commit with them.
     """
-    issuing_row = active_issuing_row(store)
+    issuing_ca = active_issuing(store)
     lifetimes = _validity_days(planned, days)
-    issuer = load_issuer(store, issuing_row, secrets)
+    issuer = load_issuer(store, issuing_ca, secrets)
     for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
         if issuer.algorithm not in chosen.issuer_algorithms:
             raise PolicyViolation(
                 f"profile {chosen.name}: needs an issuing CA with a {' or '.join(chosen.issuer_algorithms).upper()} "
-                f"key; {issuing_row['name']} has {issuing_row['key_type']}"
+                f"key; {issuing_ca.name} has {issuing_ca.key_type}"
             )
     signed = _sign_all(issuer, planned, lifetimes, now, progress)
     return _record_and_write(store, issuer, planned, signed, now, action, in_transaction)
@@ -181,7 +203,7 @@ def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> l
 
 
 def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: list[int], now: datetime,
-              progress: Progress | None) -> list[Any]:
+              progress: Progress | None) -> list["x509.Certificate"]:
     from cryptography import x509
 
     from privca.issuance.builder import leaf_builder, validity
@@ -189,32 +211,31 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
     from privca.common.names import printable
     from privca.common.urls import normalized_url
 
-    for column, what in (("crl_url", "CRL URL"), ("ocsp_url", "OCSP URL")):
+    for url, what in ((issuer.ca.crl_url, "CRL URL"), (issuer.ca.ocsp_url, "OCSP URL")):
         # Checked where URLs enter (init, ca set-url); a ledger written by an older privca or edited by hand
         # may still hold one that cannot be encoded: say so instead of failing inside the certificate builder.
-        url = issuer.row[column]
         try:
             problem = None if not url or normalized_url(url) == url else "is not in the form certificates carry"
         except ValueError as exc:
             problem = str(exc)
         if problem:
-            raise LedgerError(f"CA {issuer.row['name']}: its {what} {printable(url)!r} {problem}; nothing issued; "
+            raise LedgerError(f"CA {issuer.name}: its {what} {printable(url or '')!r} {problem}; nothing issued; "
                               f"set it again with privca ca set-url")
     issuer_expiry = issuer.cert.not_valid_after_utc
     if issuer_expiry <= now:
-        raise PolicyViolation(f"issuing CA {issuer.row['name']}: expired on {iso(issuer_expiry)}; nothing issued; "
+        raise PolicyViolation(f"issuing CA {issuer.name}: expired on {iso(issuer_expiry)}; nothing issued; "
                               "run: privca rotate intermediate")
     for days in sorted(set(lifetimes)):
         if validity(now, days)[1] > issuer_expiry:
             raise PolicyViolation(
-                f"{days} days would outlive the issuing CA {issuer.row['name']} (expires {iso(issuer_expiry)}); "
+                f"{days} days would outlive the issuing CA {issuer.name} (expires {iso(issuer_expiry)}); "
                 "use a smaller --days or run: privca rotate intermediate"
             )
     signed = []
     for item, days in zip(planned, lifetimes, strict=True):
         not_before, not_after = validity(now, days)
         builder = leaf_builder(item.request, issuer.cert, x509.random_serial_number(), not_before, not_after,
-                               issuer.row["crl_url"], issuer.row["ocsp_url"])
+                               issuer.ca.crl_url, issuer.ca.ocsp_url)
         signed.append(issuer.sign(builder))
         if progress is not None:
             progress(1)
@@ -222,96 +243,30 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
 
 
 def _record_and_write(
-    store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list[Any], now: datetime, action: str,
-    in_transaction: Callable[[Ledger, list[dict[str, Any]]], None] | None,
-) -> list[dict[str, Any]]:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from privca.ledger.journal import open_journal
-
-    chain_pem = chain_rules.chain_pem(row["pem"] for row in chain_rows(store, issuer.row))
-    who, issued_at = actor(), iso(now)
-    rows: list[dict[str, Any]] = []
-    files: list[tuple[Path, str, bytes]] = []  # (final path, serial, content)
-    entries: list[dict[str, str]] = []
-    absolute = {folder: str(folder.absolute()) for folder in {item.cert_path.parent for item in planned}}
-    chain_bytes = chain_pem.encode()
-    for item, cert in zip(planned, certs, strict=True):
-        serial = serial_hex(cert.serial_number)
-        leaf = cert.public_bytes(Encoding.PEM)
-        leaf_pem = leaf.decode()
-        where = absolute[item.cert_path.parent]
-        paths = {}
-        for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
-                                  ("fullchain", item.fullchain_path, leaf + chain_bytes)):
-            paths[role] = os.path.join(where, final.name)
-            files.append((final, serial, data))
-            entries.append({"final": paths[role], "tag": serial, "role": role})
-        request = item.request
-        rows.append({
-            "serial": serial,
-            "issuer_id": issuer.id,
-            "profile": request.profile.name,
-            "subject": request.subject.rfc4514_string(),
-            "sans": json.dumps([entry.value for entry in request.sans]),
-            "eku": json.dumps(list(request.profile.eku)),
-            "key_type": request.key_algorithm,
-            "key_size": request.key_param,
-            "not_before": iso(cert.not_valid_before_utc),
-            "not_after": iso(cert.not_valid_after_utc),
-            "status": "valid",
-            "fingerprint_sha256": fingerprint(cert),
-            "csr_sha256": request.csr_sha256,
-            "csr_der": item.csr_der,
-            "requested_eku": json.dumps(request.requested_eku),
-            "replaces": item.replaces,
-            "issued_by": who,
-            "issued_at": issued_at,
-            "cert_path": paths["cert"],
-            "chain_path": paths["chain"],
-            "fullchain_path": paths["fullchain"],
-            "pem": leaf_pem,
-        })
+    store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list["x509.Certificate"],
+    now: datetime, action: str, in_transaction: InTransaction | None,
+) -> list[Issued]:
+    """Record the signed certificates and put their files in place, all or nothing (see the module docstring)."""
+    chain_bytes = chain_rules.chain_pem(cas.chain_pems(store.ledger, issuer.ca)).encode()
+    records, files = _records_and_files(issuer, planned, certs, now, chain_bytes)
+    entries = [{"final": str(final), "tag": serial, "role": role} for final, serial, role, _ in files]
     folders = {item.cert_path.parent for item in planned}
     created = _missing_folders(folders)
-    temps: list[tuple[Path, Path]] = []
-    ledger = store.ledger
     # The journal names every temporary file before the first is written, so that a crash at any point below
     # is finished or undone by the next write (or privca verify --repair); see privca/ledger/journal.py.
+    from privca.ledger.journal import open_journal
+
     with open_journal(store, "issue", entries, created_dirs=[f.absolute() for f in created],
                       issuer_id=issuer.id) as journal:
+        temps: list[tuple[Path, Path]] = []
         try:
-            for folder in sorted(created, key=lambda f: len(f.parts)):
-                try:
-                    folder.mkdir()
-                except OSError as exc:
-                    raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
-            for final, serial, data in files:
+            _make_folders(created)
+            for final, serial, _, data in files:
                 temps.append((write_temp(final, data, tag=serial, durable=False), final))
-            with ledger.write():
-                # The passphrase prompt may have taken a while: the CA must still be the one that issues.
-                if ledger.ca(issuer.id)["status"] != "active":
-                    raise LedgerError(f"CA {issuer.row['name']}: no longer the active issuing CA (rotated or revoked "
-                                      "meanwhile); nothing issued, run the command again")
-                ledger.insert_certificates(rows)
-                events = []
-                for row, item in zip(rows, planned, strict=True):
-                    details = {"profile": row["profile"], "subject": row["subject"], "issuer": issuer.row["name"],
-                               "csr_sha256": row["csr_sha256"], "notes": item.request.notes}
-                    if item.replaces is not None:
-                        details["replaces"] = item.replaces
-                    events.append((details, row["serial"]))
-                ledger.record_events(now, action, events)
-                if in_transaction is not None:
-                    in_transaction(ledger, rows)
+            with store.ledger.write():
+                _commit(store.ledger, issuer, planned, records, now, action, in_transaction)
         except BaseException:
-            for temp, _ in temps:
-                temp.unlink(missing_ok=True)
-            for folder in sorted(created, key=lambda f: len(f.parts), reverse=True):  # leave the location as it was
-                try:
-                    folder.rmdir()
-                except OSError:
-                    pass
+            _undo(temps, created)
             journal.finish()
             raise
         # Committed: the certificates exist. Put the files in place; if this is cut short, the journal stays
@@ -321,15 +276,79 @@ def _record_and_write(
         for folder in folders:
             fsync_dir(folder)
         journal.finish()
-    records = []
-    for row, item in zip(rows, planned, strict=True):
-        record = certificate_record(row, with_status=False)
-        record["requested_eku"] = item.request.requested_eku
-        record["notes"] = item.request.notes
+    return [Issued(record, tuple(item.request.notes)) for record, item in zip(records, planned, strict=True)]
+
+
+def _records_and_files(
+    issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list["x509.Certificate"], now: datetime,
+    chain_bytes: bytes,
+) -> tuple[list[IssuedCertificate], list[tuple[Path, str, str, bytes]]]:
+    """The ledger record of each certificate, and its three files: ``(final path, serial, role, content)``."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    who, issued_at = actor(), now.replace(microsecond=0)
+    records: list[IssuedCertificate] = []
+    files: list[tuple[Path, str, str, bytes]] = []
+    absolute = {folder: folder.absolute() for folder in {item.cert_path.parent for item in planned}}
+    for item, cert in zip(planned, certs, strict=True):
+        serial = serial_hex(cert.serial_number)
+        leaf = cert.public_bytes(Encoding.PEM)
+        where = absolute[item.cert_path.parent]
+        paths = {role: str(where / final.name) for role, final in
+                 (("cert", item.cert_path), ("chain", item.chain_path), ("fullchain", item.fullchain_path))}
+        files += [(Path(paths["cert"]), serial, "cert", leaf), (Path(paths["chain"]), serial, "chain", chain_bytes),
+                  (Path(paths["fullchain"]), serial, "fullchain", leaf + chain_bytes)]
+        request = item.request
+        records.append(IssuedCertificate(
+            id=0, serial=serial, issuer_id=issuer.id, profile=request.profile.name,
+            subject=request.subject.rfc4514_string(), sans=tuple(entry.value for entry in request.sans),
+            eku=tuple(request.profile.eku), key_type=request.key_algorithm, key_size=str(request.key_param),
+            not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+            status=CertificateStatus.VALID, fingerprint_sha256=fingerprint(cert), issued_by=who,
+            issued_at=issued_at, pem=leaf.decode(), cert_path=paths["cert"], chain_path=paths["chain"],
+            fullchain_path=paths["fullchain"], csr_sha256=request.csr_sha256, csr_der=item.csr_der,
+            requested_eku=tuple(request.requested_eku), replaces=item.replaces,
+        ))
+    return records, files
+
+
+def _commit(ledger: Ledger, issuer: Issuer, planned: Sequence[PlannedCertificate], records: list[IssuedCertificate],
+            now: datetime, action: str, in_transaction: InTransaction | None) -> None:
+    """Inside the write transaction: the certificates and their events (and the caller's own change)."""
+    # The passphrase prompt may have taken a while: the CA must still be the one that issues.
+    if cas.by_id(ledger, issuer.id).status is not CAStatus.ACTIVE:
+        raise LedgerError(f"CA {issuer.name}: no longer the active issuing CA (rotated or revoked meanwhile); "
+                          "nothing issued, run the command again")
+    certificates.insert_many(ledger, records)
+    items: list[tuple[events.Details, str | None]] = []
+    for record, item in zip(records, planned, strict=True):
+        details: dict[str, object] = {"profile": record.profile, "subject": record.subject, "issuer": issuer.name,
+                                      "csr_sha256": record.csr_sha256, "notes": item.request.notes}
         if item.replaces is not None:
-            record["replaces"] = item.replaces
-        records.append(record)
-    return records
+            details["replaces"] = item.replaces
+        items.append((details, record.serial))
+    events.record_many(ledger, now, action, items)
+    if in_transaction is not None:
+        in_transaction(ledger, records)
+
+
+def _make_folders(created: list[Path]) -> None:
+    for folder in sorted(created, key=lambda f: len(f.parts)):
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+
+
+def _undo(temps: list[tuple[Path, Path]], created: list[Path]) -> None:
+    """Nothing committed: remove the temporary files and the folders made for them (the location as it was)."""
+    for temp, _ in temps:
+        temp.unlink(missing_ok=True)
+    for folder in sorted(created, key=lambda f: len(f.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _missing_folders(folders: set[Path]) -> list[Path]:
@@ -341,22 +360,3 @@ def _missing_folders(folders: set[Path]) -> list[Path]:
                 break
             missing.add(candidate)
     return sorted(missing)
-
-
-def issued_file_content(store: Store, journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
-    """Recovery rule for "issue" journals: what a certificate file holds, from the ledger; None if the
-    certificate never committed (or a later certificate has since been written to the same file)."""
-    ledger = store.ledger
-    row = ledger.conn.execute(
-        "SELECT id, pem FROM certificates WHERE issuer_id = ? AND serial = ?", (journal["issuer_id"], entry["tag"])
-    ).fetchone()
-    if row is None:
-        return None
-    column = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}[entry["role"]]
-    # Only rows after this one (a rowid range, not a scan of the whole ledger) can have replaced the file.
-    newer = ledger.conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
-                                (row["id"], entry["final"])).fetchone()
-    if newer is not None:
-        return None
-    cas = (ca["pem"] for ca in chain_rows(store, ledger.ca(journal["issuer_id"])))
-    return chain_rules.file_content(entry["role"], row["pem"], cas)

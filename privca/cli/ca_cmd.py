@@ -11,15 +11,6 @@ from privca.cli.common import JsonOption, StoreOption, note, now, open_store, pr
 app = typer.Typer(help="The CAs themselves: list and show every generation, and set their CRL and OCSP URLs.",
                   no_args_is_help=True)
 
-CA_KEYS = ("name", "role", "generation", "status", "subject", "serial", "key_type", "not_before", "not_after",
-           "fingerprint_sha256", "crl_url", "ocsp_url", "parent")
-
-
-def _ca_record(row: object, names: dict[int, str]) -> dict[str, object]:
-    record = {key: row[key] for key in CA_KEYS if key != "parent"}  # type: ignore[index]
-    parent_id = row["parent_id"]  # type: ignore[index]
-    record["parent"] = names.get(parent_id) if parent_id is not None else None
-    return record
 
 
 @app.command("list")
@@ -34,9 +25,11 @@ def list_cas(store: StoreOption = None, json_output: JsonOption = False) -> None
 
         privca ca list --json
     """
-    rows = open_store(store).require_ca().cas()
-    names = {int(row["id"]): str(row["name"]) for row in rows}
-    records = [_ca_record(row, names) for row in rows]
+    from privca.ledger.cas import all_cas
+
+    found = all_cas(open_store(store).require_ca())
+    names = {ca.id: ca.name for ca in found}
+    records = [ca.to_json(names) for ca in found]
     if json_output:
         print_json(records)
         return
@@ -63,16 +56,17 @@ def show_ca(
     """
     from privca.errors import LedgerError
 
-    rows = open_store(store).require_ca().cas()
-    names = {int(row["id"]): str(row["name"]) for row in rows}
-    found = [row for row in rows if row["name"] == name]
+    from privca.ledger.cas import all_cas
+
+    every = all_cas(open_store(store).require_ca())
+    names = {ca.id: ca.name for ca in every}
+    found = [ca for ca in every if ca.name == name]
     if not found:
         raise LedgerError(f"CA {name!r}: not in this store; see: privca ca list ({', '.join(names.values())})")
-    row = found[0]
     if pem:
-        print(row["pem"], end="")
+        print(found[0].pem, end="")
         return
-    record = _ca_record(row, names)
+    record = found[0].to_json(names)
     if json_output:
         print_json(record)
         return

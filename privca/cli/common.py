@@ -113,6 +113,13 @@ def sign_first_crls(store: "Store", secrets: Any, moment: datetime) -> list[str]
     return [record["ca"] for record in issue_crls(store, secrets, now=moment)]
 
 
+def san_text(sans: object) -> str:
+    """The typed SANs of a certificate's JSON record (``[{"type": "dns", "value": ...}]``) as one line."""
+    if not isinstance(sans, list):
+        return ""
+    return ", ".join(str(item["value"]) if isinstance(item, dict) else str(item) for item in sans)
+
+
 def fingerprint_text(hex_digest: str) -> str:
     """A fingerprint as Cisco's GUIs, Java and OpenSSL show it to people: ``AB:CD:...``."""
     return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()

@@ -68,10 +68,14 @@ def init(
     from privca.errors import UsageError
 
     target = open_store(store)
-    if exist_ok and target.is_initialised() and target.ledger.cas():
-        note(f"{target.path}: already holds a CA; nothing to do")
-        return
+    if exist_ok and target.is_initialised():
+        from privca.ledger.cas import exists
+
+        if exists(target.ledger):
+            note(f"{target.path}: already holds a CA; nothing to do")
+            return
     from privca.authority.ca import init_ca
+    from privca.ledger.records import iso
     from privca.keys.keystore import CASecrets, TokenChoice
 
     token = None
@@ -94,11 +98,12 @@ def init(
                       root_key_label=root_key_label, issuing_key_label=issuing_key_label, now=moment)
     signed = sign_first_crls(target, secrets, moment)
     if json_output:
-        print_json([{k: v for k, v in row.items() if k != "pem"} for row in created])
+        names = {ca.id: ca.name for ca in created}
+        print_json([ca.to_json(names) for ca in created])
         return
-    for row in created:
-        print(f"{row['role']:8} {row['subject']}  (key {row['key_type']}, expires {row['not_after']})")
-        print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
+    for ca in created:
+        print(f"{ca.role:8} {ca.subject}  (key {ca.key_type}, expires {iso(ca.not_after)})")
+        print(f"         SHA-256 {fingerprint_text(ca.fingerprint_sha256)}")
     where = f"in token {token_label!r}" if token else "encrypted, owner-only"
     print(f"Store: {Path(target.path).absolute()} (keys {where})")
     print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")

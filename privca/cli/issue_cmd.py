@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,41 +48,48 @@ def issue(
         return
     from privca.authority.signer import issue as issue_certificates
 
+    from privca.ledger.records import iso
+
     with progress_bar(len(csrs), "Signing") as advance:
-        records = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
-                                     profile=profile, days=days, out_dir=out, force=force, progress=advance)
+        issued = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
+                                    profile=profile, days=days, out_dir=out, force=force, progress=advance)
     if json_output:
-        print_json(records)
+        from privca.ledger.cas import names
+
+        known = names(target.ledger)
+        print_json([item.to_json(known) for item in issued])
         return
-    if len(records) > 3:
-        table(f"Issued {len(records)} certificates ({records[0]['profile']})", ["serial", "subject", "expires", "file"],
-              [[r["serial"], r["subject"], r["not_after"], r["cert_path"]] for r in records])
+    certs = [item.certificate for item in issued]
+    if len(certs) > 3:
+        table(f"Issued {len(certs)} certificates ({certs[0].profile})", ["serial", "subject", "expires", "file"],
+              [[c.serial, c.subject, iso(c.not_after), c.cert_path or ""] for c in certs])
     else:
-        for record in records:
-            print(f"Issued {record['serial']}  {record['subject']}")
-            print(f"  profile {record['profile']}: EKU {', '.join(record['eku'])}; SAN {', '.join(record['sans'])}")
-            print(f"  valid {record['not_before']} to {record['not_after']}")
-            print(f"  certificate {record['cert_path']}")
-            print(f"  chain       {record['chain_path']}")
-            print(f"  full chain  {record['fullchain_path']}")
-            for text in record["notes"]:
+        for item in issued:
+            cert = item.certificate
+            print(f"Issued {cert.serial}  {cert.subject}")
+            print(f"  profile {cert.profile}: EKU {', '.join(cert.eku)}; SAN {', '.join(cert.sans)}")
+            print(f"  valid {iso(cert.not_before)} to {iso(cert.not_after)}")
+            print(f"  certificate {cert.cert_path}")
+            print(f"  chain       {cert.chain_path}")
+            print(f"  full chain  {cert.fullchain_path}")
+            for text in item.notes:
                 print(f"  note: {text}")
-    if records:
-        first = records[0]
+    if certs:
+        first = certs[0]
         # openssl's purpose for each EKU the profile grants: a client-only certificate fails -purpose sslserver.
         for eku, purpose in (("serverAuth", "sslserver"), ("clientAuth", "sslclient")):
-            if eku in first["eku"]:
-                note(f"Verify: openssl verify -purpose {purpose} -CAfile {first['chain_path']} {first['cert_path']}")
+            if eku in first.eku:
+                note(f"Verify: openssl verify -purpose {purpose} -CAfile {first.chain_path} {first.cert_path}")
 
 
 def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, force: bool, json_output: bool) -> None:
     """What ``issue`` would grant each CSR, from the same checks, without the CA key."""
-    from privca.authority.ca import active_issuing_row
+    from privca.authority.ca import active_issuing
     from privca.authority.signer import plan
 
-    issuing = active_issuing_row(target)  # type: ignore[arg-type]
+    issuing = active_issuing(target)  # type: ignore[arg-type]
     planned = plan(target, csrs, profile=profile, out_dir=out, force=force)  # type: ignore[arg-type]
-    previews = [{
+    previews: list[dict[str, Any]] = [{
         "csr": item.request.source,
         "profile": item.request.profile.name,
         "subject": item.request.subject.rfc4514_string(),
@@ -92,7 +99,7 @@ def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, f
         "eku": list(item.request.profile.eku),
         "key_usage": list(item.request.profile.key_usage_for(item.request.key_algorithm)),
         "validity_days": item.request.profile.validity_days,
-        "issuer": issuing["name"],
+        "issuer": issuing.name,
         "cert_path": str(item.cert_path),
         "notes": item.request.notes,
     } for item in planned]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -38,44 +38,32 @@ def list_certificates(
             raise UsageError(f"--status {item!r}: choose from {', '.join(STATUSES)}")
     if expiring_within is not None and not 0 <= expiring_within <= MAX_DAYS:
         raise UsageError(f"--expiring-within {expiring_within}: must be 0 to {MAX_DAYS} days")
-    from privca.ledger.db import iso
-    from privca.ledger.records import certificate_record
+    from privca.ledger import cas, certificates
+    from privca.ledger.records import iso
 
     ledger = open_store(store).require_ca()
     moment = now()
-    names = {int(row["id"]): str(row["name"]) for row in ledger.cas()}
-    stamp = iso(moment)
-
-    def query(columns: tuple[str, ...] = ("*",)) -> Any:
-        return ledger.query_certificates(now=moment, statuses=status or (), expiring_within_days=expiring_within,
-                                         profile=profile, columns=columns)
-
+    statuses = status or ()
     if json_output:
-        print_json([certificate_record(row, now=moment, ca_names=names) for row in query()])
+        names = cas.names(ledger)
+        print_json([cert.to_json(now=moment, names=names) for cert in certificates.query(
+            ledger, now=moment, statuses=statuses, expiring_within_days=expiring_within, profile=profile)])
     elif csv_output:
         import csv
 
+        names = cas.names(ledger)
         writer = csv.writer(sys.stdout)
         writer.writerow(["serial", "status", "profile", "subject", "sans", "issuer", "not_before", "not_after"])
-        for row in query():
-            record = certificate_record(row, now=moment, ca_names=names)
-            writer.writerow([record["serial"], record["status"], record["profile"], record["subject"],
-                             " ".join(record["sans"]), record["issuer"], record["not_before"], record["not_after"]])
+        for cert in certificates.query(ledger, now=moment, statuses=statuses, expiring_within_days=expiring_within,
+                                       profile=profile):
+            writer.writerow([cert.serial, cert.shown_status(moment), cert.profile, cert.subject, " ".join(cert.sans),
+                             names.get(cert.issuer_id, cert.issuer_id), iso(cert.not_before), iso(cert.not_after)])
     else:
         # Only the columns of the table: the ledger's listing index covers them, so no certificate row is read.
-        rows = query(TABLE_COLUMNS)
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
-              [[r["serial"], _status(r["status"], r["not_after"], stamp), r["profile"], r["subject"], r["not_after"]]
-               for r in rows])
-
-
-TABLE_COLUMNS = ("serial", "status", "profile", "subject", "not_after")
-
-
-def _status(status: str, not_after: str, stamp: str) -> str:
-    from privca.rules.validity import status_at
-
-    return status_at(str(status), not_after, stamp)
+              [[cert.serial, cert.shown_status(moment), cert.profile, cert.subject, iso(cert.not_after)]
+               for cert in certificates.listing(ledger, now=moment, statuses=statuses,
+                                                expiring_within_days=expiring_within, profile=profile)])
 
 
 def show(
@@ -100,24 +88,26 @@ def show(
         privca show 3f2a... --fullchain > expc.fullchain.pem
     """
     from privca.authority.ca import parse_serial
-    from privca.ledger.records import certificate_record
+    from privca.ledger import cas, certificates
 
     target = open_store(store)
     ledger = target.require_ca()
-    row = ledger.certificate(parse_serial(serial))
+    cert = certificates.by_serial(ledger, parse_serial(serial))
     if pem or fullchain or chain:
-        from privca.authority.ca import chain_rows
-
         from privca.rules.chain import file_content
 
-        cas = (ca["pem"] for ca in chain_rows(target, ledger.ca(row["issuer_id"])))
-        sys.stdout.write(file_content("fullchain" if fullchain else "chain" if chain else "cert", row["pem"], cas)
+        pems = cas.chain_pems(ledger, cas.by_id(ledger, cert.issuer_id))
+        sys.stdout.write(file_content("fullchain" if fullchain else "chain" if chain else "cert", cert.pem, pems)
                          .decode())
         return
-    names = {int(ca["id"]): str(ca["name"]) for ca in ledger.cas()}
-    record = certificate_record(row, now=now(), ca_names=names)
+    renewals = certificates.successors(ledger, cert.serial)
+    record = cert.to_json(now=now(), names=cas.names(ledger),
+                          replaced_by=renewals[0].serial if renewals else None)
     if json_output:
         print_json(record)
         return
     for key, value in record.items():
-        print(f"{key:20} {', '.join(value) if isinstance(value, list) else value}")
+        if isinstance(value, list):
+            value = ", ".join(f"{item['type']}:{item['value']}" if isinstance(item, dict) else str(item)
+                              for item in value)
+        print(f"{key:20} {value}")

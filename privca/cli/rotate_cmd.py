@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from privca.errors import UsageError
 from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets,
-                     fingerprint_text, note, now, open_store, print_json, progress_bar, sign_first_crls, table)
+                     fingerprint_text, note, now, open_store, print_json, progress_bar, san_text, sign_first_crls,
+                     table)
+
+if TYPE_CHECKING:
+    from privca.authority.rotation import Rotation
+    from privca.keys.keystore import CASecrets
+    from privca.ledger.store import Store
 
 app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
                   no_args_is_help=True)
@@ -109,7 +116,7 @@ def renew(
 def _print_renewed(records: list[dict[str, Any]]) -> None:
     for record in records[:20]:
         print(f"Renewed {record['replaces']} -> {record['serial']}  {record['subject']}")
-        print(f"  profile {record['profile']}; key from {record['key_source']}; SAN {', '.join(record['sans'])}")
+        print(f"  profile {record['profile']}; key from {record['key_source']}; SAN {san_text(record['sans'])}")
         print(f"  valid {record['not_before']} to {record['not_after']}")
         print(f"  certificate {record['cert_path']}")
         print(f"  chain       {record['chain_path']}")
@@ -150,7 +157,7 @@ def rotate_intermediate(
 
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, issuing_cn=issuing_cn, key_type=key_type, days=days)
-    _report(target, secrets, moment, result, json_output, [("New issuing CA", "issuing")])
+    _report(target, secrets, moment, result, json_output)
 
 
 @app.command("root")
@@ -185,24 +192,25 @@ def rotate_root(
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
                     root_days=root_days, issuing_days=issuing_days, cross_days=cross_days)
-    _report(target, secrets, moment, result, json_output, [("New root", "root"), ("New issuing CA", "issuing")])
+    _report(target, secrets, moment, result, json_output)
 
 
-def _report(target: Any, secrets: Any, moment: Any, result: dict[str, Any], json_output: bool,
-            new: list[tuple[str, str]]) -> None:
+def _report(target: "Store", secrets: "CASecrets", moment: datetime, result: "Rotation", json_output: bool) -> None:
     """After a rotation: sign the new CAs' first CRLs with the keys already unlocked, then say what changed."""
+    from privca.ledger.records import iso
+
     sign_first_crls(target, secrets, moment)
     if json_output:
-        print_json(result)
+        print_json(result.to_json())
         return
-    for label, key in new:
-        row = result[key]
-        print(f"{label}: {row['subject']}  ({row['name']}, key {row['key_type']}, expires {row['not_after']})")
-        print(f"         SHA-256 {fingerprint_text(row['fingerprint_sha256'])}")
-    for cross in result.get("cross_certificates", []):
-        print(f"Cross-certificate {cross['subject']} signed by {cross['issuer']} (until {cross['not_after']})")
-        print(f"         SHA-256 {fingerprint_text(cross['fingerprint_sha256'])}")
-    for name in result["retired"]:
+    new = [("New root", result.root)] if result.root is not None else []
+    for label, ca in new + [("New issuing CA", result.issuing)]:
+        print(f"{label}: {ca.subject}  ({ca.name}, key {ca.key_type}, expires {iso(ca.not_after)})")
+        print(f"         SHA-256 {fingerprint_text(ca.fingerprint_sha256)}")
+    for cross in result.cross_certificates:
+        print(f"Cross-certificate {cross.subject} signed by {cross.issuer} (until {iso(cross.not_after)})")
+        print(f"         SHA-256 {fingerprint_text(cross.fingerprint_sha256)}")
+    for name in result.retired:
         print(f"Retired {name}: no longer issuing; peers keep trusting it while certificates it signed are in service")
     print("CRLs signed for every CA; publish them: privca publish DIR")
     print("Next: load the new CAs into every peer (privca export ...), then renew certificates (privca plan).")

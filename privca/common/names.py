@@ -45,6 +45,21 @@ def san_entries(general_names: object) -> list[SanEntry]:
     return entries
 
 
+def san_kind(value: str) -> str:
+    """The kind of a SAN value stored as plain text in the ledger: ``ip``, ``uri``, ``email`` or ``dns``.
+
+    Unambiguous for what privca issues: a DNS name has neither ``@`` nor ``:``, and an IP address parses as one.
+    """
+    try:
+        ipaddress.ip_address(value)
+        return "ip"
+    except ValueError:
+        pass
+    if "://" in value:
+        return "uri"
+    return "email" if "@" in value else "dns"
+
+
 def common_name(name: Any, fallback: str = "") -> str:
     """The first CN of a cryptography ``x509.Name``, or ``fallback`` when it has none."""
     from cryptography.x509.oid import NameOID

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from privca.errors import ExportError
-from privca.ledger.db import iso
 from privca.common.names import common_name
+from privca.errors import ExportError
+from privca.ledger.records import CA, CAStatus, CrossCertificate, iso
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from privca.ledger.store import Store
 
-TRUSTED_STATUSES = ("active", "retired")
+TRUSTED_STATUSES = (CAStatus.ACTIVE, CAStatus.RETIRED)
 
 
 def colon_hex(digest: bytes) -> str:
@@ -126,21 +128,48 @@ class TrustContext:
         return tuple(ca for ca in self.cas if ca.cross)
 
 
-def _subject_openssl(name: Any) -> str:
+def _subject_openssl(name: "x509.Name") -> str:
     """OpenSSL 1.1+/3.x default ``-nameopt oneline`` style: most general attribute first, ``KEY = value``."""
     parts = []
     for rdn in name.rdns:
-        parts.append(" + ".join(f"{attr.rfc4514_attribute_name} = {attr.value}" for attr in rdn))
+        parts.append(" + ".join(f"{attr.rfc4514_attribute_name} = {attr.value!s}" for attr in rdn))
     return ", ".join(parts)
 
 
-def _subject_rfc4514(name: Any) -> str:
+def _subject_rfc4514(name: "x509.Name") -> str:
     """RFC 4514 with a space after each comma, the way Java's X500Principal and Cisco Unified OS print a name."""
     return ", ".join(rdn.rfc4514_string() for rdn in reversed(name.rdns))
 
 
-def _depth(row_id: int, parents: Mapping[int, int | None]) -> int:
-    depth, seen, current = 0, {row_id}, parents.get(row_id)
+@dataclass(frozen=True)
+class _Entry:
+    """One certificate a bundle carries: a CA generation, or a cross-certificate between two roots, which sits
+    below the root that signed it and carries the other root's name, key and generation."""
+
+    key: tuple[str, int]  # ("ca", CA id) or ("cross", cross-certificate id): its node in the tree
+    parent: tuple[str, int] | None
+    name: str
+    generation: int
+    status: str
+    key_type: str
+    crl_url: str | None
+    not_after: datetime
+    pem: str
+
+    @classmethod
+    def of_ca(cls, ca: CA) -> "_Entry":
+        return cls(("ca", ca.id), None if ca.parent_id is None else ("ca", ca.parent_id), ca.name, ca.generation,
+                   ca.status.value, ca.key_type, ca.crl_url, ca.not_after, ca.pem)
+
+    @classmethod
+    def of_cross(cls, cross: CrossCertificate, cas_by_id: Mapping[int, CA]) -> "_Entry":
+        subject, issuer = cas_by_id[cross.subject_ca_id], cas_by_id[cross.issuer_ca_id]
+        return cls(("cross", cross.id), ("ca", issuer.id), f"cross-{subject.name}-by-{issuer.name}",
+                   subject.generation, CAStatus.ACTIVE.value, subject.key_type, None, cross.not_after, cross.pem)
+
+
+def _depth(key: tuple[str, int], parents: Mapping[tuple[str, int], tuple[str, int] | None]) -> int:
+    depth, seen, current = 0, {key}, parents.get(key)
     while current is not None and current in parents and current not in seen:
         seen.add(current)
         depth += 1
@@ -148,38 +177,42 @@ def _depth(row_id: int, parents: Mapping[int, int | None]) -> int:
     return depth
 
 
-def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
-    """The trusted CAs among ledger ``cas`` rows (sqlite3.Row or dicts) at ``now``, parents before children.
+def build_context(cas: Sequence[CA], now: datetime, crosses: Sequence[CrossCertificate] = (),
+                  every_ca: Sequence[CA] = ()) -> TrustContext:
+    """The trusted CAs among ``cas`` at ``now``, plus the ``crosses`` (cross-certificates between roots; their
+    roots are looked up in ``every_ca``, default ``cas``), parents before children.
 
-    Order: by depth below a root, then generation, then ledger id, so the same ledger always gives the same order
-    and every administrator uploads a root before the intermediates it signed.
+    Order: by depth below a root, then generation, then ledger id (a cross-certificate before the CA of the same
+    generation), so the same ledger always gives the same order and every administrator uploads a root before the
+    intermediates it signed.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    stamp = iso(now)
-    kept = [row for row in rows if row["status"] in TRUSTED_STATUSES and row["not_after"] > stamp]
+    by_id = {ca.id: ca for ca in (every_ca or cas)}
+    entries = [_Entry.of_ca(ca) for ca in cas] + [_Entry.of_cross(cross, by_id) for cross in crosses]
+    kept = [entry for entry in entries if entry.status in TRUSTED_STATUSES and entry.not_after > now]
     if not kept:
         raise ExportError("export: no CA in the store is still trusted (all are revoked or expired); "
                           "create a new generation first: privca rotate root")
-    parents = {int(row["id"]): (int(row["parent_id"]) if row["parent_id"] is not None else None) for row in kept}
-    names = {int(row["id"]): str(row["name"]) for row in kept}
-    kept.sort(key=lambda row: (_depth(int(row["id"]), parents), int(row["generation"]), int(row["id"])))
+    parents = {entry.key: entry.parent for entry in kept}
+    names = {entry.key: entry.name for entry in kept}
+    kept.sort(key=lambda entry: (_depth(entry.key, parents), entry.generation,
+                                 entry.key[1] if entry.key[0] == "ca" else -entry.key[1]))
 
-    certs = [x509.load_pem_x509_certificate(str(row["pem"]).encode()) for row in kept]
+    certs = [x509.load_pem_x509_certificate(entry.pem.encode()) for entry in kept]
     self_signed_subjects = {cert.subject for cert in certs if cert.subject == cert.issuer}
-    cas = []
-    for row, cert in zip(kept, certs, strict=True):
+    trusted = []
+    for entry, cert in zip(kept, certs, strict=True):
         der = cert.public_bytes(Encoding.DER)
-        parent_id = parents[int(row["id"])]
         self_signed = cert.subject == cert.issuer
-        cas.append(TrustedCA(
-            name=str(row["name"]),
-            generation=int(row["generation"]),
-            status=str(row["status"]),
+        trusted.append(TrustedCA(
+            name=entry.name,
+            generation=entry.generation,
+            status=entry.status,
             subject=_subject_rfc4514(cert.subject),
             subject_openssl=_subject_openssl(cert.subject),
-            common_name=common_name(cert.subject, str(row["name"])),
+            common_name=common_name(cert.subject, entry.name),
             issuer=_subject_rfc4514(cert.issuer),
             issuer_openssl=_subject_openssl(cert.issuer),
             self_signed=self_signed,
@@ -187,36 +220,21 @@ def build_context(rows: Iterable[Any], now: datetime) -> TrustContext:
             serial=format(cert.serial_number, "X"),
             not_before=iso(cert.not_valid_before_utc),
             not_after=iso(cert.not_valid_after_utc),
-            key_type=str(row["key_type"]),
+            key_type=entry.key_type,
             sha256=colon_hex(hashlib.sha256(der).digest()),
             sha1=colon_hex(hashlib.sha1(der, usedforsecurity=False).digest()),
-            crl_url=row["crl_url"],
+            crl_url=entry.crl_url,
             pem=cert.public_bytes(Encoding.PEM).decode(),
             der=der,
-            parent=names.get(parent_id) if parent_id is not None else None,
+            parent=names.get(entry.parent) if entry.parent is not None else None,
         ))
-    return TrustContext(tuple(cas))
+    return TrustContext(tuple(trusted))
 
 
 def trust_context(store: "Store", now: datetime) -> TrustContext:
     """The trust context of a store: every CA generation still needed, plus the cross-certificates of a root
     rollover (which only the generic formats carry). A clear error when the store has no CA."""
-    from privca.authority.rotation import cross_certificates, trusted_ca_rows
+    from privca.ledger import cas, crosses
 
     ledger = store.require_ca()
-    names = {int(row["id"]): row for row in ledger.cas()}
-    rows: list[Any] = list(trusted_ca_rows(ledger, now))
-    for cross in cross_certificates(ledger, now):
-        subject, issuer = names[int(cross["subject_ca_id"])], names[int(cross["issuer_ca_id"])]
-        rows.append({
-            "id": -int(cross["id"]),  # its own node in the tree, below the root that signed it
-            "name": f"cross-{subject['name']}-by-{issuer['name']}",
-            "generation": subject["generation"],
-            "status": "active",
-            "parent_id": issuer["id"],
-            "key_type": subject["key_type"],
-            "crl_url": None,
-            "not_after": cross["not_after"],
-            "pem": cross["pem"],
-        })
-    return build_context(rows, now)
+    return build_context(cas.trusted(ledger, now), now, crosses.all_crosses(ledger, now), cas.all_cas(ledger))

@@ -14,19 +14,18 @@ from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from privca.errors import KeyMaterialError, StoreError, UsageError
 from privca.keys.material import (CA_KEY_TYPES, TOKEN_REF_SCHEME, KeySpec, Passphrase, check_new_passphrase,
                                   describe_public_key)
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
     from privca.keys.hsm import TokenKeyRef
     from privca.ledger.journal import Journal
+    from privca.ledger.records import CA
     from privca.ledger.store import Store
 
 SecretSource = Passphrase | Callable[[], Passphrase]
@@ -139,18 +138,6 @@ class NewCAKey:
                 destroy_key(self._generated_in_token, self._pin)
 
 
-def ca_key_file_content(store: "Store", journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
-    """Recovery rule for "ca-key" journals: the key file stays (as it is) when a CA row names it; None when the
-    run died before its commit, and the file it wrote is then removed (privca/ledger/journal.py)."""
-    named = store.ledger.conn.execute("SELECT 1 FROM cas WHERE key_ref = ?", (entry["key_ref"],)).fetchone()
-    if named is None:
-        return None
-    try:
-        return Path(entry["final"]).read_bytes()
-    except OSError:
-        return None
-
-
 def create_ca_key(
     store: "Store", name: str, spec: KeySpec | None, secrets: CASecrets, *, token: TokenChoice | None = None,
     key_label: str | None = None,
@@ -200,12 +187,12 @@ def create_ca_key(
     return NewCAKey(key, ref.uri(), spec, _generated_in_token=ref, _pin=secrets.get_pin)
 
 
-def token_of(ca_row: "sqlite3.Row | dict[str, Any]", secrets: CASecrets) -> TokenChoice | None:
+def token_of(ca: "CA", secrets: CASecrets) -> TokenChoice | None:
     """Where the next generation of a CA keeps its key: the token that holds this CA's key, or None for key files.
 
     A rotation never moves a CA's keys out of an HSM (nor into one) behind the operator's back.
     """
-    key_ref = str(ca_row["key_ref"])
+    key_ref = ca.key_ref
     if not is_token_ref(key_ref):
         return None
     from privca.keys import hsm
@@ -214,9 +201,9 @@ def token_of(ca_row: "sqlite3.Row | dict[str, Any]", secrets: CASecrets) -> Toke
     return TokenChoice(hsm.module_path(secrets.pkcs11_module, ref.module), ref.token)
 
 
-def load_ca_key(store: "Store", ca_row: "sqlite3.Row | dict[str, Any]", secrets: CASecrets) -> "CertificateIssuerPrivateKeyTypes":
-    """The signing key of the CA in ``ca_row``, wherever it is kept."""
-    key_ref = str(ca_row["key_ref"])
+def load_ca_key(store: "Store", ca: "CA", secrets: CASecrets) -> "CertificateIssuerPrivateKeyTypes":
+    """The signing key of ``ca``, wherever it is kept."""
+    key_ref = ca.key_ref
     if is_token_ref(key_ref):
         from privca.keys import hsm
 

@@ -1,37 +1,40 @@
-"""The ledger: every CA and certificate privca has issued, and an append-only, hash-chained events log.
+"""The ledger's SQLite database: the connection, its write transactions and the schema migrations.
 
-SQLite in WAL mode. The schema is created and upgraded with sqlite-utils migrations. Hot paths (issuing, listing)
-use the stdlib connection directly: importing sqlite_utils costs ~100 ms, so it is imported only when the schema
-is behind (``PRAGMA user_version`` says how many migrations have run).
+SQLite in WAL mode. The schema is created and upgraded by sqlite-utils migrations, recorded in its
+``_sqlite_migrations`` table (the one record of which migrations ran). Importing sqlite_utils costs ~100 ms, so
+opening the ledger only counts the recorded migrations with one query and imports sqlite_utils when one is
+pending.
 
 Writes happen inside ``Ledger.write()``, a ``BEGIN IMMEDIATE`` transaction: two privca processes never
 interleave, and a crash leaves either the whole change or none of it.
+
+Only the ledger package (``cas``, ``certificates``, ``crosses``, ``crls``, ``events``, ``snapshot``) uses the
+connection; the rest of privca calls their typed functions and gets records (``privca.ledger.records``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from privca.errors import LedgerError
+from privca.ledger.records import iso
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+__all__ = ["BUSY_TIMEOUT_MS", "Ledger", "MIGRATIONS", "actor", "iso"]
 
 BUSY_TIMEOUT_MS = 60_000
 GENESIS_HASH = "0" * 64
 #: The event actions that put a certificate on record (``privca verify`` checks every row has one).
 ISSUING_ACTIONS = ("issue", "renew")
-
-
-def iso(moment: datetime) -> str:
-    """UTC timestamps as stored in the ledger: ISO 8601 with a Z, so text order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @lru_cache(maxsize=1)
@@ -159,28 +162,27 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("0004_listing_index", (
         "CREATE INDEX certificates_listing ON certificates (status, not_after, id, serial, profile, subject)",
     )),
+    # Stores made before this release also counted their migrations in PRAGMA user_version. The
+    # _sqlite_migrations table is now the only record; the counter is cleared so that nothing reads a stale one.
+    ("0005_one_migration_record", (
+        "PRAGMA user_version = 0",
+    )),
 ]
-LATEST_SCHEMA = len(MIGRATIONS)
+MIGRATION_SET = "privca"
 
 
-def _migrations() -> Any:
+def _migrations() -> "Migrations":
     """The MIGRATIONS list as a sqlite-utils migration set (recorded in its _sqlite_migrations table)."""
     from sqlite_utils.migrations import Migrations
 
-    migrations = Migrations("privca")
+    migrations = Migrations(MIGRATION_SET)
     for name, statements in MIGRATIONS:
-        def apply(db: Any, statements: tuple[str, ...] = statements) -> None:
+        def apply(db: "Database", statements: tuple[str, ...] = statements) -> None:
             for statement in statements:
                 db.execute(statement)
 
         migrations(name=name)(apply)
     return migrations
-
-
-def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
-    """The chain link of one event: editing or deleting any earlier row breaks every later hash."""
-    payload = json.dumps([prev_hash, event_id, at, action, who, serial, details], separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class Ledger:
@@ -198,20 +200,27 @@ class Ledger:
             # FULL: a committed certificate survives a power cut, not only a crash.
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] < LATEST_SCHEMA:
+            if self._applied_migrations() < len(MIGRATIONS):
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{path}: cannot open the ledger ({exc})") from None
+
+    def _applied_migrations(self) -> int:
+        """How many of privca's migrations the ledger records as applied (0 for a new, empty ledger)."""
+        try:
+            row = self.conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = ?",
+                                    (MIGRATION_SET,)).fetchone()
+        except sqlite3.OperationalError:  # no such table: nothing was ever applied
+            return 0
+        return int(row[0])
 
     def _migrate(self) -> None:
         from sqlite_utils import Database
 
         self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait and then see it done
         try:
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version < LATEST_SCHEMA:
+            if self._applied_migrations() < len(MIGRATIONS):
                 _migrations().apply(Database(self.conn))
-                self.conn.execute(f"PRAGMA user_version = {LATEST_SCHEMA}")
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
@@ -221,204 +230,36 @@ class Ledger:
     def close(self) -> None:
         self.conn.close()
 
+    def serialize(self) -> bytes:
+        """The whole database as bytes (SQLite's online backup API): what the ledger holds at this moment, or
+        within ``snapshot()`` at that moment."""
+        copy = sqlite3.connect(":memory:")
+        try:
+            self.conn.backup(copy)
+            return copy.serialize()
+        finally:
+            copy.close()
+
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: everything read inside it comes from the same moment, while others write."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
         """One all-or-nothing write transaction, taken before anything is read for it."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise LedgerError(f"{self.path}: the ledger is busy ({exc}); try again") from None
         try:
-            yield self.conn
+            yield
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-
-    # --- events ---------------------------------------------------------------------------------------------
-
-    def record_event(self, at: datetime, action: str, details: dict[str, Any], serial: str | None = None) -> None:
-        """Append an event; call inside ``write()`` so the event commits with the change it describes."""
-        last = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        prev_hash, next_id = (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
-        when, who, text = iso(at), actor(), json.dumps(details, sort_keys=True, separators=(",", ":"))
-        digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
-        self.conn.execute(
-            "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
-            (next_id, when, action, who, serial, text, prev_hash, digest),
-        )
-
-    def record_events(self, at: datetime, action: str, items: Sequence[tuple[dict[str, Any], str | None]]) -> None:
-        """Append many events of one kind at once (a batch issue): one query for the chain head, one insert."""
-        last = self.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        prev_hash, next_id = (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
-        when, who = iso(at), actor()
-        rows = []
-        for details, serial in items:
-            text = json.dumps(details, sort_keys=True, separators=(",", ":"))
-            digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
-            rows.append((next_id, when, action, who, serial, text, prev_hash, digest))
-            prev_hash, next_id = digest, next_id + 1
-        self.conn.executemany(
-            "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)", rows
-        )
-
-    def events(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM events ORDER BY id").fetchall()
-
-    # --- CAs ------------------------------------------------------------------------------------------------
-
-    def cas(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM cas ORDER BY id").fetchall()
-
-    def ca(self, ca_id: int) -> sqlite3.Row:
-        row = self.conn.execute("SELECT * FROM cas WHERE id = ?", (ca_id,)).fetchone()
-        if row is None:
-            raise LedgerError(f"CA #{ca_id}: not in the ledger")
-        return row
-
-    def active_ca(self, role: str) -> sqlite3.Row | None:
-        return self.conn.execute(
-            "SELECT * FROM cas WHERE role = ? AND status = 'active' ORDER BY generation DESC LIMIT 1", (role,)
-        ).fetchone()
-
-    def latest_ca(self, role: str) -> sqlite3.Row | None:
-        """The newest generation of ``role``, whatever its status (a revoked issuing CA still names the next)."""
-        return self.conn.execute(
-            "SELECT * FROM cas WHERE role = ? ORDER BY generation DESC LIMIT 1", (role,)
-        ).fetchone()
-
-    def insert_ca(self, row: dict[str, Any]) -> int:
-        columns = ", ".join(row)
-        cursor = self.conn.execute(f"INSERT INTO cas ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-        return int(cursor.lastrowid or 0)
-
-    def retire_ca(self, ca_id: int, replaced_by: int, at: datetime) -> None:
-        """Mark a CA generation retired: still trusted and still publishing its CRL, no longer issuing."""
-        self.conn.execute("UPDATE cas SET status = 'retired', replaced_by = ?, retired_at = ? WHERE id = ?",
-                          (replaced_by, iso(at), ca_id))
-
-    def insert_cross_certificate(self, row: dict[str, Any]) -> int:
-        columns = ", ".join(row)
-        cursor = self.conn.execute(f"INSERT INTO cross_certificates ({columns}) VALUES ({', '.join('?' * len(row))})",
-                                   tuple(row.values()))
-        return int(cursor.lastrowid or 0)
-
-    def cross_certificates(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM cross_certificates ORDER BY id").fetchall()
-
-    def last_expiry_signed_by(self, ca_id: int) -> str | None:
-        """The latest notAfter among the leaf certificates and cross-certificates this CA signed (CA certificates
-        it signed are left to the caller, whose rule for them depends on the child CA's own status)."""
-        row = self.conn.execute(
-            """SELECT max(t) FROM (
-                   SELECT max(not_after) AS t FROM certificates WHERE issuer_id = ?
-                   UNION ALL SELECT max(not_after) FROM cross_certificates WHERE issuer_ca_id = ?)""",
-            (ca_id, ca_id),
-        ).fetchone()
-        return row[0]
-
-    # --- certificates ---------------------------------------------------------------------------------------
-
-    def insert_certificates(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = list(rows[0])
-        sql = f"INSERT INTO certificates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        try:
-            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
-        except sqlite3.IntegrityError as exc:
-            raise LedgerError(f"{self.path}: cannot record the certificates ({exc})") from None
-
-    def certificate(self, serial: str) -> sqlite3.Row:
-        """The one certificate with this (normalised) serial; LedgerError when there is none, or several.
-
-        Serials are random and 159 bits long, so two CAs issuing the same one does not happen by chance; if it
-        ever does, privca refuses to guess which one a command means.
-        """
-        rows = self.certificates_by_serial(serial)
-        if not rows:
-            raise LedgerError(f"serial {serial}: no such certificate in the ledger; see: privca list")
-        if len(rows) > 1:
-            raise LedgerError(f"serial {serial}: {len(rows)} certificates from different CAs share it; the ledger "
-                              "was changed outside privca (privca verify)")
-        return rows[0]
-
-    def certificates_by_serial(self, serial: str) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchall()
-
-    def issuer_summary(self, now: datetime) -> dict[int, sqlite3.Row]:
-        """Per issuing CA: when it first issued, its next valid certificate to expire, and how many are valid."""
-        stamp = iso(now)
-        rows = self.conn.execute(
-            # next_expiry skips certificates already renewed: their renewal, not they, is what will be in service.
-            """SELECT issuer_id, min(issued_at) AS first_issued,
-                      min(CASE WHEN status = 'valid' AND not_after >= ? AND NOT EXISTS (
-                              SELECT 1 FROM certificates AS renewal
-                              WHERE renewal.replaces = certificates.serial AND renewal.status = 'valid')
-                          THEN not_after END) AS next_expiry,
-                      sum(CASE WHEN status = 'valid' AND not_after >= ? THEN 1 ELSE 0 END) AS valid
-               FROM certificates GROUP BY issuer_id""",
-            (stamp, stamp),
-        )
-        return {int(row["issuer_id"]): row for row in rows}
-
-    def profiles_in_use(self, now: datetime) -> list[str]:
-        """Profiles of the valid, unexpired certificates."""
-        rows = self.conn.execute(
-            "SELECT DISTINCT profile FROM certificates WHERE status = 'valid' AND not_after >= ? ORDER BY profile",
-            (iso(now),),
-        )
-        return [row[0] for row in rows]
-
-    def successors(self, serial: str) -> list[sqlite3.Row]:
-        """Certificates recorded as renewals of ``serial`` (their ``replaces`` column), newest first."""
-        return self.conn.execute("SELECT * FROM certificates WHERE replaces = ? ORDER BY id DESC", (serial,)).fetchall()
-
-    def query_certificates(
-        self,
-        *,
-        now: datetime,
-        statuses: Sequence[str] = (),
-        expiring_within_days: int | None = None,
-        profile: str | None = None,
-        limit: int | None = None,
-        columns: Sequence[str] = ("*",),
-    ) -> Iterator[sqlite3.Row]:
-        """Certificates matching every filter given, soonest expiry first.
-
-        ``statuses`` may hold ``valid`` (unrevoked and not expired), ``expired``, ``revoked`` and ``hold``.
-        ``columns`` narrows what is read: status, expiry, id, serial, profile and subject come from the listing
-        index alone.
-        """
-        from datetime import timedelta
-
-        clauses: list[str] = []
-        params: list[Any] = []
-        stamp = iso(now)
-        status_sql = {
-            "valid": "(status = 'valid' AND not_after >= ?)",
-            "expired": "(status = 'valid' AND not_after < ?)",
-            "revoked": "(status = 'revoked')",
-            "hold": "(status = 'hold')",
-        }
-        if statuses:
-            parts = []
-            for status in statuses:
-                parts.append(status_sql[status])
-                if "?" in status_sql[status]:
-                    params.append(stamp)
-            clauses.append("(" + " OR ".join(parts) + ")")
-        if expiring_within_days is not None:
-            # An index range on (status, not_after): fast even on a million rows.
-            clauses.append("status = 'valid' AND not_after >= ? AND not_after <= ?")
-            params += [stamp, iso(now + timedelta(days=expiring_within_days))]
-        if profile is not None:
-            clauses.append("profile = ?")
-            params.append(profile)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT {', '.join(columns)} FROM certificates{where} ORDER BY not_after, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return iter(self.conn.execute(sql, params))

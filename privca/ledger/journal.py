@@ -15,8 +15,8 @@ A journal that nobody holds belongs to a process that died. Recovery (at the sta
   had already put in place before its commit (a CA key file, which must be on disk before the row naming it) if
   it still holds exactly what the entry's ``sha256`` says the command wrote.
 
-Each kind of journal names, in ``KINDS``, the function that tells whether an entry's change committed and what
-its file must then contain (imported only when such a journal is recovered).
+Each kind of journal has, in ``KINDS``, the rule that tells from the ledger whether an entry's change committed and
+what its file must then contain.
 """
 
 from __future__ import annotations
@@ -42,22 +42,48 @@ except ImportError:  # pragma: no cover - privca's stores live on POSIX systems
 
 JOURNAL_SUFFIX = ".json"
 
-#: kind -> "module:function"; the function(store, journal data, entry) returns the bytes the entry's file must
-#: hold when its change committed, or None when it did not (roll back).
-KINDS: dict[str, str] = {
-    "issue": "privca.authority.signer:issued_file_content",
-    "ca-key": "privca.keys.keystore:ca_key_file_content",
-}
 ContentFromLedger = Callable[["Store", dict[str, Any], dict[str, Any]], "bytes | None"]
 
 
-def _rule(kind: str) -> ContentFromLedger | None:
-    from importlib import import_module
+def issued_file_content(store: "Store", journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
+    """Recovery rule for "issue" journals: what a certificate file holds, from the ledger; None if the
+    certificate never committed (or a later certificate has since been written to the same file)."""
+    from privca.ledger import cas, certificates
+    from privca.rules.chain import file_content
 
-    if kind not in KINDS:
+    ledger = store.ledger
+    cert = certificates.issued_by(ledger, int(journal["issuer_id"]), str(entry["tag"]))
+    if cert is None or certificates.file_rewritten_later(ledger, cert.id, str(entry["role"]), str(entry["final"])):
         return None
-    module, _, function = KINDS[kind].partition(":")
-    return getattr(import_module(module), function)
+    role = entry["role"]
+    if role not in ("cert", "chain", "fullchain"):
+        return None
+    return file_content(role, cert.pem, cas.chain_pems(ledger, cas.by_id(ledger, int(journal["issuer_id"]))))
+
+
+def ca_key_file_content(store: "Store", journal: dict[str, Any], entry: dict[str, Any]) -> bytes | None:
+    """Recovery rule for "ca-key" journals: the key file stays (as it is) when a CA row names it; None when the
+    run died before its commit, and the file it wrote is then removed."""
+    from privca.ledger import cas
+
+    if not cas.names_key(store.ledger, str(entry["key_ref"])):
+        return None
+    try:
+        return Path(entry["final"]).read_bytes()
+    except OSError:
+        return None
+
+
+#: kind -> the rule that returns the bytes an entry's file must hold when its change committed, or None when it
+#: did not (roll back). Both rules only read the ledger, so they live here, beside the recovery that runs them.
+KINDS: dict[str, ContentFromLedger] = {
+    "issue": issued_file_content,
+    "ca-key": ca_key_file_content,
+}
+
+
+def _rule(kind: str) -> ContentFromLedger | None:
+    return KINDS.get(kind)
 
 
 @dataclass

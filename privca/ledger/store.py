@@ -89,8 +89,10 @@ class Store:
         """The ledger of a store that has a CA; a clear error otherwise."""
         if not self.is_initialised():
             raise StoreError(f"{self.path}: no CA in this store; create one with: privca init")
+        from privca.ledger.cas import exists
+
         ledger = self.ledger
-        if not ledger.cas():
+        if not exists(ledger):
             raise StoreError(f"{self.path}: no CA in this store; create one with: privca init")
         return ledger
 

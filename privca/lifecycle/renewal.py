@@ -9,24 +9,23 @@ checked against the profile as it is today. Signing, recording and writing files
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypedDict
 
-from privca.authority.ca import certificate_of, parse_serial
+from privca.authority.ca import parse_serial
 from privca.errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
 from privca.keys.keystore import CASecrets, SecretSource
 from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
 from privca.issuance.profiles import Profile, load_profile
-from privca.authority.signer import (PlannedCertificate, Progress, check_out_dir, output_paths, output_problems,
-                     raise_problems, sign_and_record)
+from privca.authority.signer import (InTransaction, Issued, PlannedCertificate, Progress, check_out_dir, output_paths,
+                                     output_problems, raise_problems, sign_and_record)
+from privca.ledger import certificates
+from privca.ledger.records import CertificateStatus, IssuedCertificate, Json, RevocationReason, iso
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from privca.ledger.db import Ledger
     from privca.ledger.store import Store
 
@@ -41,30 +40,44 @@ KEY_FROM_CERTIFICATE = "certificate"
 
 @dataclass
 class Renewal:
-    """One certificate to renew: the ledger row, and either a ready request or why it needs a new CSR."""
+    """One certificate to renew: its ledger record, and either a ready request or why it needs a new CSR."""
 
-    row: "sqlite3.Row"
+    old: IssuedCertificate
     key_source: str
     request: IssuanceRequest | None = None
     csr_der: bytes | None = None
     problems: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Json:
         """What ``renew --dry-run`` and ``plan`` show for this certificate."""
-        return {"serial": self.row["serial"], "subject": self.row["subject"], "profile": self.row["profile"],
-                "not_after": self.row["not_after"], "key_source": self.key_source, "problems": self.problems}
+        return {"serial": self.old.serial, "subject": self.old.subject, "profile": self.old.profile,
+                "not_after": iso(self.old.not_after), "key_source": self.key_source,
+                "problems": list(self.problems)}
 
 
-def _check_renewable(ledger: "Ledger", row: "sqlite3.Row") -> None:
-    if row["status"] == "revoked":
-        raise PolicyViolation(f"serial {row['serial']}: revoked ({row['revocation_reason']}) on {row['revoked_at']}; "
+class RenewalResult(TypedDict):
+    """What ``renew --expiring-within`` did: the renewed certificates' records, and those needing a new CSR."""
+
+    renewed: list[Json]
+    needs_csr: list[Json]
+
+
+def _renewed_by(ledger: "Ledger", serial: str) -> list[str]:
+    """Serials of the valid certificates that renew ``serial``."""
+    return [cert.serial for cert in certificates.successors(ledger, serial) if cert.status is CertificateStatus.VALID]
+
+
+def _check_renewable(ledger: "Ledger", old: IssuedCertificate) -> None:
+    if old.status is CertificateStatus.REVOKED:
+        reason = old.revocation_reason.value if old.revocation_reason else None
+        when = iso(old.revoked_at) if old.revoked_at else None
+        raise PolicyViolation(f"serial {old.serial}: revoked ({reason}) on {when}; "
                               "a revoked certificate is not renewed; issue a new one with privca issue")
-    if row["status"] != "valid":
-        raise PolicyViolation(f"serial {row['serial']}: on hold; release or revoke it before renewing")
-    for successor in ledger.successors(row["serial"]):
-        if successor["status"] == "valid":
-            raise UsageError(f"serial {row['serial']}: already renewed by {successor['serial']}; "
-                             f"renew that one instead: privca renew {successor['serial']}")
+    if old.status is not CertificateStatus.VALID:
+        raise PolicyViolation(f"serial {old.serial}: on hold; release or revoke it before renewing")
+    for successor in _renewed_by(ledger, old.serial):
+        raise UsageError(f"serial {old.serial}: already renewed by {successor}; "
+                         f"renew that one instead: privca renew {successor}")
 
 
 def _profile(name: str, store: "Store", cache: dict[str, Profile]) -> Profile:
@@ -73,23 +86,23 @@ def _profile(name: str, store: "Store", cache: dict[str, Profile]) -> Profile:
     return cache[name]
 
 
-def same_key_renewal(row: "sqlite3.Row", profile: Profile) -> Renewal:
+def same_key_renewal(old: IssuedCertificate, profile: Profile) -> Renewal:
     """Renew with the key on record: the CSR the certificate was issued from, else its own public key."""
     from cryptography import x509
 
-    cert = certificate_of(row)
-    source = f"serial {row['serial']}"
+    cert = old.certificate
+    source = f"serial {old.serial}"
     public_key = cert.public_key()
     key_source, csr_der = KEY_FROM_CERTIFICATE, None
-    if row["csr_der"] is not None:
-        csr = x509.load_der_x509_csr(bytes(row["csr_der"]))
+    if old.csr_der is not None:
+        csr = x509.load_der_x509_csr(old.csr_der)
         # The CSR on record is only used if it still proves possession of the very key that was certified.
         if csr.is_signature_valid and csr.public_key() == public_key:
-            key_source, csr_der = KEY_FROM_CSR_ON_RECORD, bytes(row["csr_der"])
-    request, problems = request_from_certificate(cert, public_key, source, profile, csr_sha256=row["csr_sha256"]
+            key_source, csr_der = KEY_FROM_CSR_ON_RECORD, old.csr_der
+    request, problems = request_from_certificate(cert, public_key, source, profile, csr_sha256=old.csr_sha256
                                                  if csr_der is not None else None,
-                                                 requested_eku=json.loads(row["requested_eku"] or "[]"))
-    return Renewal(row, key_source, request, csr_der, problems)
+                                                 requested_eku=list(old.requested_eku))
+    return Renewal(old, key_source, request, csr_der, problems)
 
 
 def _refuse(source: str, problems: list[str]) -> NoReturn:
@@ -105,7 +118,7 @@ def _name_set(request: IssuanceRequest) -> tuple[list[tuple[str, str]], list[tup
     return subject, sans
 
 
-def new_csr_renewal(row: "sqlite3.Row", profile: Profile, csr_path: Path) -> Renewal:
+def new_csr_renewal(old: IssuedCertificate, profile: Profile, csr_path: Path) -> Renewal:
     """Renew with the key of a new CSR, whose names must be those of the certificate it renews."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -114,67 +127,66 @@ def new_csr_renewal(row: "sqlite3.Row", profile: Profile, csr_path: Path) -> Ren
     from_csr, problems = check(csr, der, str(csr_path), profile)
     if from_csr is None:
         _refuse(str(csr_path), problems)
-    cert = certificate_of(row)
+    cert = old.certificate
     renewal, problems = request_from_certificate(cert, from_csr.public_key, str(csr_path), profile,
                                                  csr_sha256=from_csr.csr_sha256, requested_eku=from_csr.requested_eku)
     if renewal is None:
-        _refuse(f"serial {row['serial']}", problems)
+        _refuse(f"serial {old.serial}", problems)
     if _name_set(from_csr) != _name_set(renewal):
         raise PolicyViolation(
-            f"{csr_path}: names differ from certificate {row['serial']} (CSR: {from_csr.subject.rfc4514_string()}; "
+            f"{csr_path}: names differ from certificate {old.serial} (CSR: {from_csr.subject.rfc4514_string()}; "
             f"{', '.join(entry.text() for entry in from_csr.sans)}); a renewal keeps the names: use privca issue "
             "for a certificate with other names"
         )
     renewal.notes = from_csr.notes
     if from_csr.public_key == cert.public_key():
         renewal.notes.append("the CSR carries the same key as the certificate it renews; a new key is recommended")
-    return Renewal(row, KEY_FROM_NEW_CSR, renewal, der)
+    return Renewal(old, KEY_FROM_NEW_CSR, renewal, der)
 
 
-def _output_stem(row: "sqlite3.Row", now: datetime) -> str:
-    if row["cert_path"]:
-        name = Path(row["cert_path"]).name
+def _output_stem(old: IssuedCertificate, now: datetime) -> str:
+    if old.cert_path:
+        name = Path(old.cert_path).name
         stem = name[:-4] if name.endswith(".pem") else Path(name).stem
     else:  # recorded without files: name them after the first SAN
-        sans = json.loads(row["sans"])
-        stem = _UNSAFE_FILE_CHARACTERS.sub("_", sans[0] if sans else row["serial"])
+        stem = _UNSAFE_FILE_CHARACTERS.sub("_", old.sans[0] if old.sans else old.serial)
     return f"{_DATE_SUFFIX.sub('', stem)}-{now:%Y%m%d}"
 
 
-def _output_folder(row: "sqlite3.Row", out_dir: Path | None, csr_path: Path | None) -> Path:
+def _output_folder(old: IssuedCertificate, out_dir: Path | None, csr_path: Path | None) -> Path:
     """``--out``, else next to the new CSR, else next to the old certificate, else the current folder."""
     if out_dir is not None:
         return out_dir
     if csr_path is not None:
         return csr_path.parent
-    if row["cert_path"] and Path(row["cert_path"]).parent.is_dir():
-        return Path(row["cert_path"]).parent
+    if old.cert_path and Path(old.cert_path).parent.is_dir():
+        return Path(old.cert_path).parent
     return Path(".")
 
 
 def _planned(renewal: Renewal, folder: Path, now: datetime) -> PlannedCertificate:
     assert renewal.request is not None
-    return PlannedCertificate(renewal.request, *output_paths(folder, _output_stem(renewal.row, now)),
-                              csr_der=renewal.csr_der, replaces=renewal.row["serial"])
+    return PlannedCertificate(renewal.request, *output_paths(folder, _output_stem(renewal.old, now)),
+                              csr_der=renewal.csr_der, replaces=renewal.old.serial)
 
 
 def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: datetime,
-                     rows_by_serial: dict[str, "sqlite3.Row"]) -> Any:
+                     old_by_serial: dict[str, IssuedCertificate]) -> InTransaction:
     """The changes that commit together with the renewed certificates: each old certificate is renewed only once,
     and with ``--revoke-old`` it is revoked as superseded."""
     from privca.revocation.revoke import mark_revoked
 
-    def apply(ledger: "Ledger", rows: list[dict[str, Any]]) -> None:
-        for item, new in zip(planned, rows, strict=True):
-            old = rows_by_serial[str(item.replaces)]
-            if [s["serial"] for s in ledger.successors(old["serial"]) if s["status"] == "valid"] != [new["serial"]]:
-                raise LedgerError(f"serial {old['serial']}: renewed by another privca meanwhile; nothing renewed")
+    def apply(ledger: "Ledger", made: list[IssuedCertificate]) -> None:
+        for item, new in zip(planned, made, strict=True):
+            old = old_by_serial[str(item.replaces)]
+            if _renewed_by(ledger, old.serial) != [new.serial]:
+                raise LedgerError(f"serial {old.serial}: renewed by another privca meanwhile; nothing renewed")
             if revoke_old:
-                current = ledger.conn.execute("SELECT * FROM certificates WHERE id = ?", (old["id"],)).fetchone()
-                if current["status"] != "valid":
-                    raise LedgerError(f"serial {old['serial']}: no longer valid in the ledger; nothing renewed")
+                current = certificates.by_id(ledger, old.id)
+                if current is None or current.status is not CertificateStatus.VALID:
+                    raise LedgerError(f"serial {old.serial}: no longer valid in the ledger; nothing renewed")
                 # RFC 5280 5.3.1: superseded, so the next CRL lists the certificate the renewal replaced.
-                mark_revoked(ledger, current, "superseded", now, {"replaced_by": new["serial"]})
+                mark_revoked(ledger, current, RevocationReason.SUPERSEDED, now, {"replaced_by": new.serial})
 
     return apply
 
@@ -191,31 +203,30 @@ def renew(
     out_dir: Path | None = None,
     revoke_old: bool = False,
     force: bool = False,
-) -> dict[str, Any]:
+) -> Json:
     """Renew one certificate; return the new certificate's record with ``replaces``, ``key_source`` and
     ``old_status``. Without ``csr_path`` the key on record is certified again."""
     from privca.ledger.journal import recover
 
     ledger = store.require_ca()
     recover(store)  # finish or undo what a killed privca left behind, before planning around it
-    row = ledger.certificate(parse_serial(serial))
-    _check_renewable(ledger, row)
-    chosen = load_profile(profile or row["profile"], store.profiles_dir)
+    old = certificates.by_serial(ledger, parse_serial(serial))
+    _check_renewable(ledger, old)
+    chosen = load_profile(profile or old.profile, store.profiles_dir)
     check_out_dir(out_dir)
     if csr_path is not None:
-        renewal = new_csr_renewal(row, chosen, csr_path)
+        renewal = new_csr_renewal(old, chosen, csr_path)
     else:
-        renewal = same_key_renewal(row, chosen)
+        renewal = same_key_renewal(old, chosen)
         if renewal.request is None:
-            raise PolicyViolation(f"serial {row['serial']}: cannot renew with the key on record "
+            raise PolicyViolation(f"serial {old.serial}: cannot renew with the key on record "
                                   f"({'; '.join(renewal.problems)}); get a new CSR from the device and run: "
-                                  f"privca renew {row['serial']} --csr NEW.csr")
-    item = _planned(renewal, _output_folder(row, out_dir, csr_path), now)
-    raise_problems(output_problems(item.outputs, f"serial {row['serial']}", force=force, seen={}), 1, "certificate")
-    records = sign_and_record(store, [item], secrets, now=now, days=days, action="renew",
-                              in_transaction=_after_recording([item], revoke_old, now, {row["serial"]: row}))
-    _annotate(records[0], renewal, revoke_old)
-    return records[0]
+                                  f"privca renew {old.serial} --csr NEW.csr")
+    item = _planned(renewal, _output_folder(old, out_dir, csr_path), now)
+    raise_problems(output_problems(item.outputs, f"serial {old.serial}", force=force, seen={}), 1, "certificate")
+    issued = sign_and_record(store, [item], secrets, now=now, days=days, action="renew",
+                             in_transaction=_after_recording([item], revoke_old, now, {old.serial: old}))
+    return _annotated(issued[0], renewal, revoke_old)
 
 
 def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[Renewal]:
@@ -226,15 +237,15 @@ def renewal_candidates(store: "Store", now: datetime, within_days: int) -> list[
     ledger = store.require_ca()
     profiles: dict[str, Profile] = {}
     candidates = []
-    for row in list(ledger.query_certificates(now=now, expiring_within_days=within_days)):
-        if any(successor["status"] == "valid" for successor in ledger.successors(row["serial"])):
+    for old in list(certificates.query(ledger, now=now, expiring_within_days=within_days)):
+        if _renewed_by(ledger, old.serial):
             continue  # already renewed
         try:
-            chosen = _profile(row["profile"], store, profiles)
+            chosen = _profile(old.profile, store, profiles)
         except ProfileError as exc:
-            candidates.append(Renewal(row, KEY_FROM_CERTIFICATE, problems=[exc.message]))
+            candidates.append(Renewal(old, KEY_FROM_CERTIFICATE, problems=[exc.message]))
             continue
-        candidates.append(same_key_renewal(row, chosen))
+        candidates.append(same_key_renewal(old, chosen))
     return candidates
 
 
@@ -250,7 +261,7 @@ def renew_candidates(
     force: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> RenewalResult:
     """Renew the ready ``candidates`` with the key on record and list the others, which need a new CSR from the
     device. One transaction: either every ready certificate is renewed, or none is.
 
@@ -262,27 +273,30 @@ def renew_candidates(
     needs_csr = [candidate.summary() for candidate in candidates if candidate.request is None]
     if dry_run or not ready:
         return {"renewed": [candidate.summary() for candidate in ready] if dry_run else [], "needs_csr": needs_csr}
-    planned = [_planned(candidate, _output_folder(candidate.row, out_dir, None), now) for candidate in ready]
+    planned = [_planned(candidate, _output_folder(candidate.old, out_dir, None), now) for candidate in ready]
     problems: list[tuple[type[PrivcaError], str]] = []
     seen: dict[Path, object] = {}
     for item in planned:
         problems += output_problems(item.outputs, f"serial {item.replaces}", force=force, seen=seen)
     raise_problems(problems, len(planned), "renewals")
-    rows_by_serial = {candidate.row["serial"]: candidate.row for candidate in ready}
-    records = sign_and_record(store, planned, secrets, now=now, days=days, progress=progress, action="renew",
-                              in_transaction=_after_recording(planned, revoke_old, now, rows_by_serial))
-    for record, candidate in zip(records, ready, strict=True):
-        _annotate(record, candidate, revoke_old)
-    return {"renewed": records, "needs_csr": needs_csr}
+    old_by_serial = {candidate.old.serial: candidate.old for candidate in ready}
+    issued = sign_and_record(store, planned, secrets, now=now, days=days, progress=progress, action="renew",
+                             in_transaction=_after_recording(planned, revoke_old, now, old_by_serial))
+    return {"renewed": [_annotated(made, candidate, revoke_old) for made, candidate in zip(issued, ready, strict=True)],
+            "needs_csr": needs_csr}
 
 
 def renew_expiring(store: "Store", within_days: int, secrets: CASecrets | SecretSource, *, now: datetime,
-                   **options: Any) -> dict[str, Any]:
+                   days: int | None = None, out_dir: Path | None = None, revoke_old: bool = False,
+                   force: bool = False, dry_run: bool = False, progress: Progress | None = None) -> RenewalResult:
     """``renew --expiring-within``: ``renew_candidates`` for every certificate expiring within ``within_days``."""
-    return renew_candidates(store, renewal_candidates(store, now, within_days), secrets, now=now, **options)
+    return renew_candidates(store, renewal_candidates(store, now, within_days), secrets, now=now, days=days,
+                            out_dir=out_dir, revoke_old=revoke_old, force=force, dry_run=dry_run, progress=progress)
 
 
-def _annotate(record: dict[str, Any], renewal: Renewal, revoke_old: bool) -> None:
-    """Add where the key came from and what became of the old certificate to a renewed certificate's record."""
+def _annotated(issued: Issued, renewal: Renewal, revoke_old: bool) -> Json:
+    """A renewed certificate's record, with where the key came from and what became of the old certificate."""
+    record = issued.to_json()
     record["key_source"] = renewal.key_source
     record["old_status"] = "revoked" if revoke_old else "valid"
+    return record

@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -40,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 from privca import __version__
 from privca.errors import BackupError, OutputError, StoreError
 from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
-from privca.ledger.db import iso
+from privca.ledger import cas, certificates, events
+from privca.ledger.records import Json, iso
 from privca.ledger.store import LEDGER_FILE, Store
 
 if TYPE_CHECKING:
@@ -69,30 +69,24 @@ def _check_passphrase(store: Store, passphrase: "Passphrase") -> None:
     from privca.keys.material import load_private_key
     from privca.keys.keystore import is_token_ref
 
-    for row in store.ledger.cas():
-        if not is_token_ref(str(row["key_ref"])):
-            load_private_key(store.path / row["key_ref"], passphrase)
+    for ca in cas.all_cas(store.ledger):
+        if not is_token_ref(ca.key_ref):
+            load_private_key(store.path / ca.key_ref, passphrase)
 
 
-def _snapshot(store: Store) -> tuple[bytes, dict[str, bytes], dict[str, Any]]:
+def _snapshot(store: Store) -> tuple[bytes, dict[str, bytes], Json]:
     """The ledger (as database bytes) and the store's other files, as of one moment."""
-    conn = store.ledger.conn
-    conn.execute("BEGIN")  # a read transaction: the snapshot below and the counts come from one moment
-    try:
-        counts = {
-            "cas": conn.execute("SELECT count(*) FROM cas").fetchone()[0],
-            "certificates": conn.execute("SELECT count(*) FROM certificates").fetchone()[0],
-            "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+    ledger = store.ledger
+    with ledger.snapshot():  # a read transaction: the copy and the counts come from one moment
+        counts: Json = {
+            "cas": len(cas.all_cas(ledger)),
+            "certificates": certificates.count(ledger),
+            "events": events.count(ledger),
         }
-        last = conn.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        counts["events_head"] = last[0] if last else None
-        copy = sqlite3.connect(":memory:")
-        conn.backup(copy)
-        database = copy.serialize()
-        copy.close()
+        head = events.head_hash(ledger)
+        counts["events_head"] = None if head == events.GENESIS_HASH else head
+        database = ledger.serialize()
         files = _store_files(store)
-    finally:
-        conn.execute("COMMIT")
     return database, files, counts
 
 
@@ -163,7 +157,7 @@ def backup_store(store: Store, target: Path, passphrase: "Passphrase", *, now: d
                "files": sorted(members)}
     ledger = store.ledger
     with ledger.write():
-        ledger.record_event(now, "backup", {"file": str(target.absolute()), "sha256": summary["sha256"],
+        events.record(ledger, now, "backup", {"file": str(target.absolute()), "sha256": summary["sha256"],
                                            "certificates": counts["certificates"], "events": counts["events"]})
     return summary
 
@@ -278,7 +272,7 @@ def restore_store(archive: Path, store: Store, passphrase: "Passphrase", *, now:
                        "events_head": report.events_head}
             ledger = restored.ledger
             with ledger.write():
-                ledger.record_event(now, "restore", {"archive": str(archive.absolute()),
+                events.record(ledger, now, "restore", {"archive": str(archive.absolute()),
                                                      "certificates": summary["certificates"]})
         finally:
             restored.close()

@@ -23,23 +23,23 @@ then checks. Findings are facts, never exceptions: a damaged store is reported, 
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from privca.common.fsutil import TEMP_MARK, writer_alive
-from privca.ledger.db import GENESIS_HASH, ISSUING_ACTIONS, event_hash, iso
+from privca.ledger import cas, certificates, events
+from privca.ledger.db import Ledger
+from privca.ledger.events import GENESIS_HASH, ISSUING_ACTIONS, expected_hash
+from privca.ledger.records import CA, IssuedCertificate, Json, iso
 from privca.rules import chain as chain_rules
 from privca.rules.chain import FileKind
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cryptography import x509
 
     from privca.keys.material import Passphrase
@@ -71,13 +71,13 @@ class Report:
     def ok(self) -> bool:
         return not self.findings
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> Json:
         return {
             "store": self.store,
             "ok": self.ok,
-            "checked": self.checked,
-            "skipped": self.skipped,
-            "repaired": self.repaired,
+            "checked": dict(self.checked),
+            "skipped": list(self.skipped),
+            "repaired": list(self.repaired),
             "events_head": self.events_head,
             "findings": [{"check": f.check, "subject": f.subject, "problem": f.problem} for f in self.findings],
             "notes": [{"check": f.check, "subject": f.subject, "note": f.problem} for f in self.notes],
@@ -89,19 +89,21 @@ class Context:
     """What every check may use: the store, its ledger, the CA certificates, and what the caller gave."""
 
     store: "Store"
-    ledger_conn: "sqlite3.Connection"
+    ledger: Ledger
     secrets: "CASecrets | None"
     report: Report
     progress: Callable[[int], None] | None
+    cas: list[CA] = field(default_factory=list)
     ca_certs: dict[int, "x509.Certificate"] = field(default_factory=dict)
     stray_keys: list[Path] = field(default_factory=list)
 
-    def load_ca_certs(self) -> None:
-        """The readable CA certificates by CA id (the "cas" check reports the unreadable ones)."""
-        for row in self.ledger_conn.execute("SELECT id, pem FROM cas"):
-            cert = _load_pem_cert(row["pem"])
+    def load_cas(self) -> None:
+        """The CAs, and their readable certificates by CA id (the "cas" check reports the unreadable ones)."""
+        self.cas = cas.all_cas(self.ledger)
+        for ca in self.cas:
+            cert = _load_pem_cert(ca.pem)
             if not isinstance(cert, str):
-                self.ca_certs[row["id"]] = cert
+                self.ca_certs[ca.id] = cert
 
     def count(self, what: str, n: int = 1) -> None:
         self.report.checked[what] = self.report.checked.get(what, 0) + n
@@ -112,7 +114,7 @@ Check = Callable[[Context], Iterator[Finding]]
 
 # --- CAs and certificates -------------------------------------------------------------------------------------
 
-def _load_pem_cert(pem: Any) -> "x509.Certificate | str":
+def _load_pem_cert(pem: object) -> "x509.Certificate | str":
     """The certificate, or why it cannot be read."""
     from cryptography import x509
 
@@ -130,23 +132,24 @@ def _short(exc: Exception) -> str:
     return printable(str(exc) or type(exc).__name__, 120)
 
 
-def _row_mismatches(row: "sqlite3.Row", cert: "x509.Certificate") -> Iterator[str]:
+def _record_mismatches(record: CA | IssuedCertificate, cert: "x509.Certificate") -> Iterator[str]:
     from privca.authority.ca import fingerprint, serial_hex
 
-    if serial_hex(cert.serial_number) != row["serial"]:
-        yield f"the ledger says serial {row['serial']} but the certificate has {serial_hex(cert.serial_number)}"
+    if serial_hex(cert.serial_number) != record.serial:
+        yield f"the ledger says serial {record.serial} but the certificate has {serial_hex(cert.serial_number)}"
     if cert.serial_number <= 0:
         yield "the certificate's serial number is not positive (RFC 5280 4.1.2.2)"
-    if fingerprint(cert) != row["fingerprint_sha256"]:
+    if fingerprint(cert) != record.fingerprint_sha256:
         yield "the stored SHA-256 fingerprint does not match the certificate"
     try:
         subject = cert.subject.rfc4514_string()
     except Exception as exc:
         subject = f"<unreadable: {_short(exc)}>"
-    if subject != row["subject"]:
-        yield f"the ledger says subject {row['subject']!r} but the certificate has {subject!r}"
-    if iso(cert.not_valid_after_utc) != row["not_after"]:
-        yield f"the ledger says not after {row['not_after']} but the certificate says {iso(cert.not_valid_after_utc)}"
+    if subject != record.subject:
+        yield f"the ledger says subject {record.subject!r} but the certificate has {subject!r}"
+    if cert.not_valid_after_utc != record.not_after:
+        yield (f"the ledger says not after {iso(record.not_after)} but the certificate says "
+               f"{iso(cert.not_valid_after_utc)}")
 
 
 def _signature_problem(cert: "x509.Certificate", issuer: "x509.Certificate") -> str | None:
@@ -158,48 +161,49 @@ def _signature_problem(cert: "x509.Certificate", issuer: "x509.Certificate") -> 
 
 
 def check_cas(ctx: Context) -> Iterator[Finding]:
-    rows = ctx.ledger_conn.execute("SELECT * FROM cas ORDER BY id").fetchall()
-    if not rows:
+    if not ctx.cas:
         yield Finding("cas", str(ctx.store.path), "the ledger holds no CA")
-    for row in rows:
+    for ca in ctx.cas:
         ctx.count("cas")
-        cert = _load_pem_cert(row["pem"])
-        subject = f"CA {row['name']}"
+        cert = _load_pem_cert(ca.pem)
         if isinstance(cert, str):
-            yield Finding("cas", subject, cert)
+            yield Finding("cas", f"CA {ca.name}", cert)
             continue
-        for problem in _row_mismatches(row, cert):
-            yield Finding("cas", subject, problem)
-    for row in rows:
-        loaded = ctx.ca_certs.get(row["id"])
+        for problem in _record_mismatches(ca, cert):
+            yield Finding("cas", f"CA {ca.name}", problem)
+    for ca in ctx.cas:
+        loaded = ctx.ca_certs.get(ca.id)
         if loaded is None:
             continue
-        parent = ctx.ca_certs.get(row["parent_id"]) if row["parent_id"] is not None else loaded
+        parent = ctx.ca_certs.get(ca.parent_id) if ca.parent_id is not None else loaded
         if parent is None:
-            yield Finding("cas", f"CA {row['name']}", f"its parent CA #{row['parent_id']} is missing or unreadable")
+            yield Finding("cas", f"CA {ca.name}", f"its parent CA #{ca.parent_id} is missing or unreadable")
         elif bad_signature := _signature_problem(loaded, parent):
-            yield Finding("cas", f"CA {row['name']}", bad_signature)
+            yield Finding("cas", f"CA {ca.name}", bad_signature)
 
 
 def check_certificates(ctx: Context) -> Iterator[Finding]:
-    cursor = ctx.ledger_conn.execute("SELECT * FROM certificates ORDER BY id")
-    while batch := cursor.fetchmany(1000):
-        for row in batch:
-            ctx.count("certificates")
-            subject = f"certificate {row['serial']}"
-            cert = _load_pem_cert(row["pem"])
-            if isinstance(cert, str):
-                yield Finding("certificates", subject, cert)
-                continue
-            for problem in _row_mismatches(row, cert):
-                yield Finding("certificates", subject, problem)
-            issuer = ctx.ca_certs.get(row["issuer_id"])
-            if issuer is None:
-                yield Finding("certificates", subject, f"its issuing CA #{row['issuer_id']} is missing or unreadable")
-            elif bad_signature := _signature_problem(cert, issuer):
-                yield Finding("certificates", subject, bad_signature)
-        if ctx.progress is not None:
-            ctx.progress(len(batch))
+    pending = 0
+    for record in certificates.every(ctx.ledger):
+        ctx.count("certificates")
+        subject = f"certificate {record.serial}"
+        cert = _load_pem_cert(record.pem)
+        pending += 1
+        if ctx.progress is not None and pending == 1000:
+            ctx.progress(pending)
+            pending = 0
+        if isinstance(cert, str):
+            yield Finding("certificates", subject, cert)
+            continue
+        for problem in _record_mismatches(record, cert):
+            yield Finding("certificates", subject, problem)
+        issuer = ctx.ca_certs.get(record.issuer_id)
+        if issuer is None:
+            yield Finding("certificates", subject, f"its issuing CA #{record.issuer_id} is missing or unreadable")
+        elif bad_signature := _signature_problem(cert, issuer):
+            yield Finding("certificates", subject, bad_signature)
+    if ctx.progress is not None and pending:
+        ctx.progress(pending)
 
 
 # --- keys -----------------------------------------------------------------------------------------------------
@@ -215,34 +219,33 @@ def check_keys(ctx: Context) -> Iterator[Finding]:
     if ctx.secrets is None:
         ctx.report.skipped.append("keys")
         return
-    for row in ctx.ledger_conn.execute("SELECT * FROM cas ORDER BY id"):
-        ref = str(row["key_ref"])
+    for ca in ctx.cas:
+        ref = ca.key_ref
         ctx.count("keys")
         # A secret that was not given, a PIN the token refuses or a token that is not there is an error of this run
         # (raised once: HSMs lock the user after a few wrong PINs), not a finding about the store.
         if is_token_ref(ref):
             from privca.keys.hsm import open_token
 
-            token = token_of(row, ctx.secrets)
+            token = token_of(ca, ctx.secrets)
             assert token is not None  # a token reference always names its token
             open_token(token.module, token.label, ctx.secrets.get_pin)
         else:
             passphrase = ctx.secrets.get_passphrase()
         try:
             if is_token_ref(ref):
-                key = load_ca_key(ctx.store, row, ctx.secrets)
+                key = load_ca_key(ctx.store, ca, ctx.secrets)
             else:
                 # Full validation here (trusted=False): verify is where a tampered key file must be caught.
                 key = load_private_key(ctx.store.path / ref, passphrase, trusted=False)
         except PrivcaError as exc:
-            yield Finding("keys", f"CA {row['name']}", exc.message)
+            yield Finding("keys", f"CA {ca.name}", exc.message)
             continue
-        try:
-            public = x509.load_pem_x509_certificate(row["pem"].encode()).public_key()
-        except Exception:
+        loaded = ctx.ca_certs.get(ca.id)
+        if loaded is None:
             continue  # "cas" reports the unreadable certificate
-        if key.public_key() != public:
-            yield Finding("keys", f"CA {row['name']}", f"{describe_key_ref(ctx.store, ref)}: the key does not match "
+        if key.public_key() != loaded.public_key():
+            yield Finding("keys", f"CA {ca.name}", f"{describe_key_ref(ctx.store, ref)}: the key does not match "
                           "the CA certificate")
 
 
@@ -250,7 +253,7 @@ def secrets_needed(store: "Store") -> list[str]:
     """Which secrets checking the CA keys takes: "passphrase" (key files), "pin" (token keys), or both."""
     from privca.keys.keystore import is_token_ref
 
-    refs = [str(row[0]) for row in store.require_ca().conn.execute("SELECT key_ref FROM cas")]
+    refs = cas.key_refs(store.require_ca())
     return [name for name, needed in (("passphrase", any(not is_token_ref(r) for r in refs)),
                                       ("pin", any(is_token_ref(r) for r in refs))) if needed]
 
@@ -260,32 +263,24 @@ def secrets_needed(store: "Store") -> list[str]:
 def check_crl_numbers(ctx: Context) -> Iterator[Finding]:
     """CRL numbers are monotonic (RFC 5280 5.2.3): in the CA rows, and along the CRL events of each CA."""
     current = {}
-    for row in ctx.ledger_conn.execute("SELECT name, crl_number FROM cas"):
+    for ca in ctx.cas:
         ctx.count("crl_numbers")
-        current[row["name"]] = row["crl_number"]
-        if not isinstance(row["crl_number"], int) or row["crl_number"] < 0:
-            yield Finding("crl", f"CA {row['name']}", f"CRL number {row['crl_number']!r} is not a whole number >= 0")
+        current[ca.name] = ca.crl_number
+        if ca.crl_number < 0:
+            yield Finding("crl", f"CA {ca.name}", f"CRL number {ca.crl_number!r} is not a whole number >= 0")
     last: dict[str, tuple[int, int]] = {}
-    for event in ctx.ledger_conn.execute("SELECT id, details FROM events WHERE details LIKE '%crl_number%' ORDER BY id"):
-        details = _json(event["details"])
-        ca, number = details.get("ca"), details.get("crl_number")
-        if not isinstance(ca, str) or not isinstance(number, int):
+    for event in events.mentioning(ctx.ledger, "crl_number"):
+        name, number = event.details.get("ca"), event.details.get("crl_number")
+        if not isinstance(name, str) or not isinstance(number, int):
             continue
-        if ca in last and number <= last[ca][1]:
-            yield Finding("crl", f"event #{event['id']}", f"CRL number {number} of CA {ca} does not go above "
-                          f"{last[ca][1]} (event #{last[ca][0]})")
-        last[ca] = (event["id"], number)
-    for ca, (event_id, number) in last.items():
-        if isinstance(current.get(ca), int) and current[ca] < number:
-            yield Finding("crl", f"CA {ca}", f"CRL number {current[ca]} went backwards from {number} (event #{event_id})")
-
-
-def _json(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+        if name in last and number <= last[name][1]:
+            yield Finding("crl", f"event #{event.id}", f"CRL number {number} of CA {name} does not go above "
+                          f"{last[name][1]} (event #{last[name][0]})")
+        last[name] = (event.id, number)
+    for name, (event_id, number) in last.items():
+        if name in current and current[name] < number:
+            yield Finding("crl", f"CA {name}", f"CRL number {current[name]} went backwards from {number} "
+                          f"(event #{event_id})")
 
 
 # --- events ---------------------------------------------------------------------------------------------------
@@ -294,30 +289,26 @@ def check_events(ctx: Context) -> Iterator[Finding]:
     prev_hash, expected_id = GENESIS_HASH, 1
     issued: set[str] = set()  # serials an issue or renew event put on record
     named: set[str] = set()  # serials any event names (revocations, rotations, ...)
-    cursor = ctx.ledger_conn.execute("SELECT * FROM events ORDER BY id")
-    while batch := cursor.fetchmany(5000):
-        for event in batch:
-            ctx.count("events")
-            name = f"event #{event['id']}"
-            if event["id"] != expected_id:
-                missing = f"#{expected_id}" if event["id"] == expected_id + 1 else f"#{expected_id} to #{event['id'] - 1}"
-                yield Finding("events", f"event {missing}", "deleted from the events log")
-            if event["prev_hash"] != prev_hash:
-                yield Finding("events", name, "does not follow the event before it (an event was deleted or edited)")
-            digest = event_hash(event["prev_hash"], event["id"], event["at"], event["action"], event["actor"],
-                                event["serial"], event["details"])
-            if digest != event["hash"]:
-                yield Finding("events", name, f"was edited after it was recorded ({event['action']} "
-                              f"{event['serial'] or ''} at {event['at']})".replace(" )", ")"))
-            if event["serial"]:
-                named.add(event["serial"])
-                if event["action"] in ISSUING_ACTIONS:
-                    issued.add(event["serial"])
-            prev_hash, expected_id = event["hash"], event["id"] + 1
+    for event in events.every(ctx.ledger):
+        ctx.count("events")
+        name = f"event #{event.id}"
+        if event.id != expected_id:
+            missing = f"#{expected_id}" if event.id == expected_id + 1 else f"#{expected_id} to #{event.id - 1}"
+            yield Finding("events", f"event {missing}", "deleted from the events log")
+        if event.prev_hash != prev_hash:
+            yield Finding("events", name, "does not follow the event before it (an event was deleted or edited)")
+        if expected_hash(event) != event.hash:
+            yield Finding("events", name, f"was edited after it was recorded ({event.action} "
+                          f"{event.serial or ''} at {event.stored_at})".replace(" )", ")"))
+        if event.serial:
+            named.add(event.serial)
+            if event.action in ISSUING_ACTIONS:
+                issued.add(event.serial)
+        prev_hash, expected_id = event.hash, event.id + 1
     ctx.report.events_head = prev_hash
-    certificates = {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM certificates")}
-    on_record = certificates | {row[0] for row in ctx.ledger_conn.execute("SELECT serial FROM cas")}
-    for serial in sorted(certificates - issued):
+    leaves = certificates.serials(ctx.ledger)
+    on_record = leaves | cas.serials(ctx.ledger)
+    for serial in sorted(leaves - issued):
         yield Finding("events", f"certificate {serial}", "has no issue event (the event was deleted, or the row added "
                       "behind privca's back)")
     for serial in sorted(named - on_record):
@@ -363,12 +354,7 @@ def check_permissions(ctx: Context, repair: bool = False) -> Iterator[Finding]:
 # --- interrupted writes ---------------------------------------------------------------------------------------
 
 def _ledger_folders(ctx: Context) -> set[Path]:
-    folders = {ctx.store.path, ctx.store.keys_dir, ctx.store.profiles_dir}
-    query = "SELECT DISTINCT cert_path FROM certificates UNION SELECT DISTINCT fullchain_path FROM certificates"
-    for (path,) in ctx.ledger_conn.execute(query):
-        if path:
-            folders.add(Path(path).parent)
-    return folders
+    return {ctx.store.path, ctx.store.keys_dir, ctx.store.profiles_dir} | certificates.output_folders(ctx.ledger)
 
 
 def stray_temp_files(ctx: Context) -> list[Path]:
@@ -411,7 +397,7 @@ def unreferenced_key_files(store: "Store") -> list[Path]:
     if not files:
         return []
     journaled = {path.absolute() for path in named_files(store)}
-    named = {str(row[0]) for row in store.ledger.conn.execute("SELECT key_ref FROM cas")}
+    named = cas.key_refs(store.ledger)
     return [path for path in files if f"keys/{path.name}" not in named and path.absolute() not in journaled]
 
 
@@ -447,46 +433,39 @@ def check_files(ctx: Context) -> Iterator[Finding]:
     someone relies on is not the one on record.
     """
     chains: dict[int, list[str]] = {}
-    newest = ("SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
-              "USING (id) ORDER BY c.id")
-    for column in ("cert_path", "chain_path", "fullchain_path"):
-        cursor = ctx.ledger_conn.execute(newest.format(column=column))
-        while batch := cursor.fetchmany(1000):
-            for row in batch:
-                if not row[column]:
-                    continue
-                ctx.count("files")
-                if row["issuer_id"] not in chains:
-                    chains[row["issuer_id"]] = _chain_pem(ctx, row["issuer_id"])
-                kind = _FILE_KINDS[column]
-                expected = chain_rules.file_content(kind, str(row["pem"]), chains[row["issuer_id"]])
-                path = Path(row[column])
-                try:
-                    actual = path.read_bytes() if not path.is_symlink() else None
-                except OSError:
-                    option = {"cert_path": "--pem", "chain_path": "--chain", "fullchain_path": "--fullchain"}[column]
-                    ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
-                                                    f"{row['serial']}); to write it again: privca show "
-                                                    f"{row['serial']} {option}"))
-                    continue
-                if actual != expected:
-                    yield Finding("files", str(path), f"does not hold what the ledger has for certificate {row['serial']}")
+    options: dict[FileKind, str] = {"cert": "--pem", "chain": "--chain", "fullchain": "--fullchain"}
+    for role, option in options.items():
+        for record in certificates.newest_per_file(ctx.ledger, role):
+            where = {"cert": record.cert_path, "chain": record.chain_path, "fullchain": record.fullchain_path}[role]
+            if not where:
+                continue
+            ctx.count("files")
+            if record.issuer_id not in chains:
+                chains[record.issuer_id] = _chain_pems(ctx, record.issuer_id)
+            expected = chain_rules.file_content(role, record.pem, chains[record.issuer_id])
+            path = Path(where)
+            try:
+                actual = path.read_bytes() if not path.is_symlink() else None
+            except OSError:
+                ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
+                                                f"{record.serial}); to write it again: privca show "
+                                                f"{record.serial} {option}"))
+                continue
+            if actual != expected:
+                yield Finding("files", str(path), f"does not hold what the ledger has for certificate {record.serial}")
 
 
-_FILE_KINDS: dict[str, FileKind] = {"cert_path": "cert", "chain_path": "chain", "fullchain_path": "fullchain"}
-
-
-def _chain_pem(ctx: Context, ca_id: int) -> list[str]:
-    """The PEM of the CA ``ca_id`` and each parent up to its root."""
-    parts, seen = [], set()
-    current: Any = ca_id
-    while current is not None and current not in seen:
+def _chain_pems(ctx: Context, ca_id: int) -> list[str]:
+    """The PEM of the CA ``ca_id`` and each parent up to its root as recorded, stopping at a missing parent or a
+    loop (which the "cas" check reports)."""
+    by_id = {ca.id: ca for ca in ctx.cas}
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: int | None = ca_id
+    while current is not None and current not in seen and current in by_id:
         seen.add(current)
-        row = ctx.ledger_conn.execute("SELECT pem, parent_id FROM cas WHERE id = ?", (current,)).fetchone()
-        if row is None:
-            break
-        parts.append(str(row["pem"]))
-        current = row["parent_id"]
+        parts.append(by_id[current].pem)
+        current = by_id[current].parent_id
     return parts
 
 
@@ -525,7 +504,7 @@ def verify_store(
         raise UsageError(f"--skip {unknown[0]}: no such check; choose from {', '.join(CHECKS)}")
     ledger = store.require_ca()
     report = Report(str(store.path), skipped=[name for name in CHECKS if name in skip])
-    ctx = Context(store, ledger.conn, None if passphrase is None else CASecrets.of(passphrase), report, progress)
+    ctx = Context(store, ledger, None if passphrase is None else CASecrets.of(passphrase), report, progress)
     if repair:
         if "leftovers" not in skip:
             repair_leftovers(ctx)
@@ -535,21 +514,17 @@ def verify_store(
     if "leftovers" not in skip:
         ctx.stray_keys = unreferenced_key_files(store)
     # One read transaction: every check sees the same ledger even while another process issues.
-    ledger.conn.execute("BEGIN")
-    try:
-        with warnings.catch_warnings():
-            # cryptography warns about what it still parses (a zero or negative serial); the checks report it.
-            warnings.simplefilter("ignore")
-            ctx.load_ca_certs()
-            for name, check in CHECKS.items():
-                if name in skip:
-                    continue
-                report.findings += list(check(ctx))
-    finally:
-        ledger.conn.execute("COMMIT")
+    with ledger.snapshot(), warnings.catch_warnings():
+        # cryptography warns about what it still parses (a zero or negative serial); the checks report it.
+        warnings.simplefilter("ignore")
+        ctx.load_cas()
+        for name, check in CHECKS.items():
+            if name in skip:
+                continue
+            report.findings += list(check(ctx))
     return report
 
 
 def certificate_count(store: "Store") -> int:
     """How many certificates ``verify_store`` will check (for a progress bar)."""
-    return int(store.require_ca().conn.execute("SELECT count(*) FROM certificates").fetchone()[0])
+    return certificates.count(store.require_ca())

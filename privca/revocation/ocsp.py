@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from privca.authority.ca import Issuer, serial_hex, signature_hash
 from privca.errors import PrivcaError
+from privca.ledger import cas, certificates
 from privca.ledger.db import Ledger
+from privca.ledger.records import CAStatus
 from privca.revocation.revoke import reason_flag
 
 if TYPE_CHECKING:
-    import sqlite3
+    from pathlib import Path
 
     from cryptography import x509
 
@@ -52,19 +54,10 @@ def cert_id_keys(cert: "x509.Certificate") -> list[tuple[str, bytes, bytes]]:
             for algorithm in CERT_ID_HASHES]
 
 
-def certificate_status(ledger: Ledger, ca_id: int, serial: str) -> "sqlite3.Row | None":
-    """``(status, revoked_at, revocation_reason)`` of a certificate or intermediate CA issued by ``ca_id``."""
-    return ledger.conn.execute(
-        "SELECT status, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND serial = ?"
-        " UNION ALL SELECT status, revoked_at, revocation_reason FROM cas WHERE parent_id = ? AND serial = ?",
-        (ca_id, serial, ca_id, serial),
-    ).fetchone()
-
-
 class Responder:
     """Answers OCSP requests for the given CAs. Thread-safe: the ledger is opened per request."""
 
-    def __init__(self, ledger_path: Any, issuers: Sequence[Issuer]) -> None:
+    def __init__(self, ledger_path: "Path", issuers: Sequence[Issuer]) -> None:
         self.ledger_path = ledger_path
         self.issuers = {key: issuer for issuer in issuers for key in cert_id_keys(issuer.cert)}
 
@@ -90,20 +83,20 @@ class Responder:
             try:
                 # The CA's own status is read per request: a CA revoked while the service runs (for example
                 # after a key compromise) must not go on vouching for its certificates with that key.
-                issuer_status = ledger.ca(issuer.id)["status"]
-                found = certificate_status(ledger, issuer.id, serial_hex(serial))
+                issuer_status = cas.by_id(ledger, issuer.id).status
+                found = certificates.status_under(ledger, issuer.id, serial_hex(serial))
             finally:
                 ledger.close()
         except PrivcaError:
             return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
-        if issuer_status == "revoked":
+        if issuer_status is CAStatus.REVOKED:
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
         if found is not None:
-            if found["status"] in ("revoked", "hold"):
+            revoked, revoked_at, why = found
+            if revoked:
                 status = ocsp.OCSPCertStatus.REVOKED
-                revoked_at = datetime.fromisoformat(found["revoked_at"])
-                reason = reason_flag(found["revocation_reason"])
+                reason = reason_flag(why)
             else:
                 status = ocsp.OCSPCertStatus.GOOD
         this_update = now.replace(microsecond=0)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from privca.authority.ca import check_url, crl_url_for
 from privca.errors import OutputError, RevocationError, UsageError
 from privca.common.fsutil import atomic_write, check_writable_target
-from privca.revocation.revoke import crl_issuers, crl_pem, latest_crl
+from privca.ledger import cas, crls, events
+from privca.ledger.records import CARole, CAStatus, Json, iso
+from privca.revocation.revoke import crl_issuers, crl_pem
 
 if TYPE_CHECKING:
     from privca.ledger.store import Store
@@ -44,7 +46,7 @@ def _check_inside(out_dir: Path, target: Path) -> None:
         raise OutputError(f"{target.parent}: leads outside {out_dir} (a symbolic link); privca publishes only inside it")
 
 
-def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, Any]]:
+def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[Json]:
     """Write each CA's latest CRL to ``out_dir/<path of its CRL URL>`` (DER) and the same name plus ``.pem``.
 
     Every target is checked before anything is written. CAs without a CRL URL are reported as skipped.
@@ -57,28 +59,28 @@ def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, A
     ledger = store.require_ca()
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is not a folder")
-    planned: list[tuple[dict[str, Any], Path, bytes]] = []
-    report: list[dict[str, Any]] = []
+    planned: list[tuple[Json, Path, bytes]] = []
+    report: list[Json] = []
     problems: list[str] = []
     seen: dict[Path, str] = {}
-    for row in crl_issuers(ledger, now):
-        if not row["crl_url"]:
-            report.append({"ca": row["name"], "crl_url": None, "skipped": "no CRL URL"})
+    for ca in crl_issuers(ledger, now):
+        if not ca.crl_url:
+            report.append({"ca": ca.name, "crl_url": None, "skipped": "no CRL URL"})
             continue
-        crl = latest_crl(ledger, row["id"])
+        crl = crls.latest(ledger, ca.id)
         if crl is None:
-            problems.append(f"{row['name']}: no CRL signed yet; run: privca crl")
+            problems.append(f"{ca.name}: no CRL signed yet; run: privca crl")
             continue
-        target = out_dir / url_path(row["crl_url"])
+        target = out_dir / url_path(ca.crl_url)
         _check_inside(out_dir, target)
         if target in seen:
-            raise UsageError(f"{row['name']} and {seen[target]}: share the CRL URL {row['crl_url']}; give each its own")
-        seen[target] = row["name"]
+            raise UsageError(f"{ca.name} and {seen[target]}: share the CRL URL {ca.crl_url}; give each its own")
+        seen[target] = ca.name
         for path in (target, target.with_name(target.name + ".pem")):
             check_writable_target(path, overwrite=True)
-        item = {"ca": row["name"], "crl_url": row["crl_url"], "crl_number": crl["crl_number"],
-                "next_update": crl["next_update"], "files": [str(target), str(target) + ".pem"]}
-        planned.append((item, target, bytes(crl["der"])))
+        item: Json = {"ca": ca.name, "crl_url": ca.crl_url, "crl_number": crl.crl_number,
+                      "next_update": iso(crl.next_update), "files": [str(target), str(target) + ".pem"]}
+        planned.append((item, target, crl.der))
     if problems:
         raise RevocationError("nothing published", problems=problems)
     if not planned:
@@ -97,7 +99,7 @@ def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[dict[str, A
 def set_urls(
     store: "Store", *, now: datetime, crl_base: str | None = None, ocsp_url: str | None = None,
     ca_name: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Json]:
     """Set (or with ``"none"`` clear) the CRL base URL and the OCSP URL of the CAs.
 
     ``crl_base`` applies to every CA (each CA's CRL is ``<base>/<ca name>.crl``); ``ocsp_url`` to the issuing
@@ -113,25 +115,22 @@ def set_urls(
     ledger = store.require_ca()
     changed = []
     with ledger.write():
-        rows = ledger.cas()
-        if ca_name is not None:
-            rows = [row for row in rows if row["name"] == ca_name]
-            if not rows:
-                names = ", ".join(row["name"] for row in ledger.cas())
-                raise UsageError(f"--ca {ca_name!r}: no such CA; choose one of {names}")
-        for row in rows:
-            if row["status"] == "revoked":
+        every = cas.all_cas(ledger)
+        chosen = every if ca_name is None else [ca for ca in every if ca.name == ca_name]
+        if not chosen:
+            raise UsageError(f"--ca {ca_name!r}: no such CA; choose one of {', '.join(ca.name for ca in every)}")
+        for ca in chosen:
+            if ca.status is CAStatus.REVOKED:
                 continue
-            new = {"crl_url": row["crl_url"], "ocsp_url": row["ocsp_url"]}
+            new: dict[str, str | None] = {"crl_url": ca.crl_url, "ocsp_url": ca.ocsp_url}
             if crl_base is not None:
-                new["crl_url"] = None if crl_base == CLEAR else crl_url_for(crl_base, row["name"])
-            if ocsp_url is not None and (ca_name is not None or row["role"] == "issuing"):
+                new["crl_url"] = None if crl_base == CLEAR else crl_url_for(crl_base, ca.name)
+            if ocsp_url is not None and (ca_name is not None or ca.role is CARole.ISSUING):
                 new["ocsp_url"] = None if ocsp_url == CLEAR else ocsp_url
-            old = {"crl_url": row["crl_url"], "ocsp_url": row["ocsp_url"]}
+            old: dict[str, str | None] = {"crl_url": ca.crl_url, "ocsp_url": ca.ocsp_url}
             if new == old:
                 continue
-            ledger.conn.execute("UPDATE cas SET crl_url = ?, ocsp_url = ? WHERE id = ?",
-                                (new["crl_url"], new["ocsp_url"], row["id"]))
-            ledger.record_event(now, "ca-urls", {"ca": row["name"], "before": old, "after": new})
-            changed.append({"ca": row["name"], **new})
+            cas.set_urls(ledger, ca.id, new["crl_url"], new["ocsp_url"])
+            events.record(ledger, now, "ca-urls", {"ca": ca.name, "before": old, "after": new})
+            changed.append({"ca": ca.name, **new})
     return changed

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from privca.authority.ca import load_issuer
 from privca.keys.keystore import CASecrets, SecretSource
-from privca.ledger.db import iso
+from privca.ledger import cas
+from privca.ledger.records import CAStatus
 from privca.revocation.ocsp import Responder
 from privca.service.app import ServiceApp
 from privca.service.revocation_routes import RevocationRoutes, http_path
@@ -31,13 +32,13 @@ def build_app(store: "Store", secrets: "CASecrets | SecretSource", clock: Clock)
     """
     ledger = store.require_ca()
     now = clock()
-    rows = [row for row in ledger.cas()
-            if row["ocsp_url"] and row["status"] != "revoked" and row["not_after"] > iso(now)]
+    answering = [ca for ca in cas.all_cas(ledger)
+                 if ca.ocsp_url and ca.status is not CAStatus.REVOKED and ca.not_after > now]
     responder, ocsp_paths = None, set()
-    if rows:
+    if answering:
         unlock = CASecrets.of(secrets)  # asks for the passphrase or PIN once, for all of them
-        responder = Responder(store.ledger_path, [load_issuer(store, row, unlock) for row in rows])
-        ocsp_paths = {http_path(row["ocsp_url"]).rstrip("/") or "/" for row in rows}
+        responder = Responder(store.ledger_path, [load_issuer(store, ca, unlock) for ca in answering])
+        ocsp_paths = {http_path(str(ca.ocsp_url)).rstrip("/") or "/" for ca in answering}
     app = ServiceApp()
     revocation = RevocationRoutes(store.ledger_path, responder, ocsp_paths, clock)
     revocation.install(app)

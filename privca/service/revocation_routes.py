@@ -23,7 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from privca.errors import UsageError
+from privca.ledger import cas, crls
 from privca.ledger.db import Ledger
+from privca.ledger.records import iso
 from privca.revocation.ocsp import MAX_REQUEST_BYTES, Responder
 from privca.revocation.publish import url_path
 from privca.revocation.revoke import crl_pem
@@ -56,34 +58,36 @@ class RevocationRoutes:
         """``{http path: (CA id, as PEM)}`` for every CA with a CRL URL, read now: URLs may change while running."""
         ledger = Ledger(self.ledger_path)
         try:
-            rows = ledger.conn.execute("SELECT id, crl_url FROM cas WHERE crl_url IS NOT NULL").fetchall()
+            published = cas.with_crl_url(ledger)
         finally:
             ledger.close()
         routes: dict[str, tuple[int, bool]] = {}
-        for row in rows:
+        for ca_id, url in published:
             try:
-                path = http_path(row["crl_url"])
+                path = http_path(url)
             except UsageError:
                 continue
-            routes[path] = (row["id"], False)
-            routes[path + ".pem"] = (row["id"], True)
+            routes[path] = (ca_id, False)
+            routes[path + ".pem"] = (ca_id, True)
         return routes
 
     def crl(self, ca_id: int) -> tuple[bytes, str, str] | None:
         """``(DER, sha256, thisUpdate)`` of the CA's latest CRL, or None if none was signed yet."""
         ledger = Ledger(self.ledger_path)
         try:
-            meta = ledger.conn.execute("SELECT sha256, this_update FROM crls WHERE ca_id = ?", (ca_id,)).fetchone()
+            meta = crls.fingerprint(ledger, ca_id)
             if meta is None:
                 return None
             cached = self._cache.get(ca_id)
-            if cached is None or cached[0] != meta["sha256"]:
-                row = ledger.conn.execute("SELECT sha256, der FROM crls WHERE ca_id = ?", (ca_id,)).fetchone()
-                cached = (row["sha256"], bytes(row["der"]))
+            if cached is None or cached[0] != meta[0]:
+                crl = crls.latest(ledger, ca_id)
+                if crl is None:
+                    return None
+                cached = (crl.sha256, crl.der)
                 self._cache[ca_id] = cached
         finally:
             ledger.close()
-        return cached[1], cached[0], meta["this_update"]
+        return cached[1], cached[0], iso(meta[1])
 
     def ocsp_request_from_path(self, path: str) -> bytes | None:
         """The DER request of an OCSP GET (``<OCSP path>/<url-encoded base64>``), or None if ``path`` is not one."""

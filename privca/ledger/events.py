@@ -1,0 +1,85 @@
+"""The events log: append-only and hash-chained, so editing or deleting an earlier event breaks every later hash.
+
+Every change to the ledger is recorded with an event in the same transaction (call these inside
+``Ledger.write()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+
+from privca.ledger.db import Ledger, actor
+from privca.ledger.records import Event, iso
+
+GENESIS_HASH = "0" * 64
+#: The event actions that put a certificate on record (``privca verify`` checks every certificate has one).
+ISSUING_ACTIONS = ("issue", "renew")
+
+#: What an event's details may hold: the plain values json writes.
+Details = Mapping[str, object]
+
+_INSERT = "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
+
+
+def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
+    """The chain link of one event: editing or deleting any earlier row breaks every later hash."""
+    payload = json.dumps([prev_hash, event_id, at, action, who, serial, details], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def expected_hash(event: Event) -> str:
+    """The hash ``event`` must carry, from its own fields and the previous event's hash."""
+    return event_hash(event.prev_hash, event.id, event.stored_at, event.action, event.actor, event.serial,
+                      event.details_text)
+
+
+def _head(ledger: Ledger) -> tuple[str, int]:
+    """The last event's hash and the next event's id."""
+    last = ledger.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    return (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
+
+
+def head_hash(ledger: Ledger) -> str:
+    """The hash of the newest event (the genesis hash when there is none): it vouches for the whole log."""
+    return _head(ledger)[0]
+
+
+def record(ledger: Ledger, at: datetime, action: str, details: Details, serial: str | None = None) -> None:
+    """Append an event; call inside ``write()`` so the event commits with the change it describes."""
+    record_many(ledger, at, action, [(details, serial)])
+
+
+def record_many(ledger: Ledger, at: datetime, action: str, items: Sequence[tuple[Details, str | None]]) -> None:
+    """Append many events of one kind at once (a batch issue): one query for the chain head, one insert."""
+    prev_hash, next_id = _head(ledger)
+    when, who = iso(at), actor()
+    rows = []
+    for details, serial in items:
+        text = json.dumps(details, sort_keys=True, separators=(",", ":"))
+        digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
+        rows.append((next_id, when, action, who, serial, text, prev_hash, digest))
+        prev_hash, next_id = digest, next_id + 1
+    ledger.conn.executemany(_INSERT, rows)
+
+
+def every(ledger: Ledger) -> Iterator[Event]:
+    """All events, oldest first (read as they are walked: the log can be long)."""
+    for row in ledger.conn.execute("SELECT * FROM events ORDER BY id"):
+        yield Event.from_row(row)
+
+
+def all_events(ledger: Ledger) -> list[Event]:
+    return list(every(ledger))
+
+
+def mentioning(ledger: Ledger, text: str) -> Iterator[Event]:
+    """Events whose details contain ``text`` (a key name, say), oldest first: a scan, for ``privca verify``."""
+    for row in ledger.conn.execute("SELECT * FROM events WHERE instr(details, ?) > 0 ORDER BY id", (text,)):
+        yield Event.from_row(row)
+
+
+def count(ledger: Ledger) -> int:
+    return int(ledger.conn.execute("SELECT count(*) FROM events").fetchone()[0])
