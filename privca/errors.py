@@ -105,3 +105,9 @@ class BackupError(PrivcaError):
     """A backup archive cannot be written, read or restored."""
 
     exit_code = 14
+
+
+class ClockError(PrivcaError):
+    """This machine's clock cannot be right: before the CA's own start, or well before the ledger's newest event."""
+
+    exit_code = 15

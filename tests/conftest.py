@@ -26,7 +26,7 @@ PASSPHRASE = "correct horse battery staple"
 # certificates issued with it are valid for the real-clock peers (openssl, ssl) that the tests use.
 NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
-REQUIRED_TOOLS = ("openssl",)
+REQUIRED_TOOLS = ("openssl", "faketime")
 
 
 def pytest_configure(config: Any) -> None:

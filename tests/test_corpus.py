@@ -102,11 +102,25 @@ def _hostile_pem_5mib(tmp: Path, store: Path) -> None:
     (tmp / "begin-lines.pem").write_bytes(line * (5 * 1024 * 1024 // len(line)))
 
 
+def _event_from_the_future(tmp: Path, store: Path) -> None:
+    # A properly chained event from a clock that ran far ahead: this machine's clock is now "well behind".
+    from datetime import datetime, timezone
+
+    from privca.ledger import events
+    from privca.ledger.db import Ledger
+
+    ledger = Ledger(store / "privca.db")
+    with ledger.write():
+        events.record(ledger, datetime(2099, 1, 1, tzinfo=timezone.utc), "crl", {"ca": "issuing-1"})
+    ledger.close()
+
+
 SETUPS: dict[str, Callable[[Path, Path], None]] = {
     "p12_password_file": _p12_password_file,
     "control_chars_in_file_name": _control_chars_in_file_name,
     "huge_sparse_csr": _huge_sparse_csr,
     "hostile_pem_5mib": _hostile_pem_5mib,
+    "event_from_the_future": _event_from_the_future,
     "csr_symlink_to_dev_zero": _csr_symlink_to_dev_zero,
     "fifo_csr": _fifo_csr,
     "store_profiles_with_a_cycle": _store_profiles_with_a_cycle,

@@ -268,8 +268,10 @@ def test_crl_contents_numbers_and_signature(store: Any, store_path: Path, leaves
                                                             ("issuing-1", 2)]
 
 
-def test_expired_certificates_leave_the_crl_after_one_crl_past_expiry(store: Any, leaves: list,
-                                                                       passphrase: Any) -> None:
+def test_expired_certificates_leave_the_crl_a_crl_lifetime_after_expiry(store: Any, leaves: list,
+                                                                      passphrase: Any) -> None:
+    """RFC 5280 3.3: listed on CRLs made for one CRL lifetime (7 days) past expiry, then dropped; the rule reads
+    only the new CRL's own time, never the previous CRL's."""
     from privca.revocation.revoke import issue_crls, revoke
 
     revoke(store, leaves[0]["serial"], "keyCompromise", now=NOW)
@@ -279,8 +281,9 @@ def test_expired_certificates_leave_the_crl_after_one_crl_past_expiry(store: Any
         return {r["ca"]: r["entries"] for r in issue_crls(store, passphrase, now=moment)}["issuing-1"]
 
     assert entries_at(expiry - timedelta(days=1)) == 1
-    assert entries_at(expiry + timedelta(days=1)) == 1  # the first CRL after expiry still lists it
-    assert entries_at(expiry + timedelta(days=2)) == 0
+    assert entries_at(expiry + timedelta(days=1)) == 1  # CRLs made after expiry still list it
+    assert entries_at(expiry + timedelta(days=6)) == 1
+    assert entries_at(expiry + timedelta(days=8)) == 0
 
 
 def test_crl_is_built_from_a_list(store: Any, passphrase: Any) -> None:
@@ -289,7 +292,8 @@ def test_crl_is_built_from_a_list(store: Any, passphrase: Any) -> None:
     from privca.revocation.revoke import build_crl
 
     issuer = load_issuer(store, active_ca(store.ledger, "issuing"), passphrase)
-    rows = [(format(n, "x"), "2026-11-29T12:00:00Z", "keyCompromise") for n in range(1, 10_001)]
+    revoked_at = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # a CRL never precedes what it lists
+    rows = [(format(n, "x"), revoked_at, "keyCompromise") for n in range(1, 10_001)]
     crl = build_crl(issuer, rows, now=NOW, days=7, crl_number=9)
     assert len(crl) == 10_000 and crl.is_signature_valid(issuer.cert.public_key())
     assert crl.get_revoked_certificate_by_serial_number(10_000) is not None
@@ -401,7 +405,9 @@ def test_status_is_critical_when_nothing_can_be_issued(cli: Any, store: Any, sto
     issue_crls(store, passphrase, now=NOW)
     issuing = active_ca(store.ledger, "issuing")
     assert cli("revoke", issuing.serial, "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
-    issue_crls(store, passphrase, now=NOW)  # the root's CRL now lists the intermediate; every CRL is fresh
+    # After a command run at the real time, the library too runs at the real time: privca refuses a clock that
+    # went back a day. The root's CRL now lists the intermediate; every CRL is fresh.
+    issue_crls(store, passphrase, now=datetime.now(timezone.utc))
     result = cli("status", "--store", store_path, "--json")
     assert result.exit_code == 2
     data = json.loads(result.stdout)
@@ -458,7 +464,9 @@ def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store
         {"ca": "root-1", "crl_url": "http://crl.example.com/pki/root-1.crl", "ocsp_url": None},
         {"ca": "issuing-1", "crl_url": "http://crl.example.com/pki/issuing-1.crl",
          "ocsp_url": "http://ocsp.example.com/check"}]
-    record = issue(store, [make_csr("new.csr")], passphrase, now=NOW, out_dir=tmp_path / "new")[0].to_json()
+    # At the real time, as the set-url command before it (privca refuses a clock that went back a day).
+    record = issue(store, [make_csr("new.csr")], passphrase, now=datetime.now(timezone.utc),
+                   out_dir=tmp_path / "new")[0].to_json()
     cert = x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())
     cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://crl.example.com/pki/issuing-1.crl"
@@ -467,7 +475,8 @@ def test_set_url_changes_what_new_certificates_carry(cli: Any, store: Any, store
     assert ledger_rows(store_path, "SELECT count(*) FROM events WHERE action = 'ca-urls'") == [(2,)]
 
     assert cli("ca", "set-url", "--ocsp-url", "none", "--store", store_path).exit_code == 0
-    record = issue(store, [make_csr("plain.csr")], passphrase, now=NOW, out_dir=tmp_path / "plain")[0].to_json()
+    record = issue(store, [make_csr("plain.csr")], passphrase, now=datetime.now(timezone.utc),
+                   out_dir=tmp_path / "plain")[0].to_json()
     cert = x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,7 @@ def test_events_of_other_commands_naming_serials_are_fine(store_path: Path, issu
     that names something in the ledger, and flags one that names something that is not."""
     ledger = store.ledger
     ca_serial = ledger.conn.execute("SELECT serial FROM cas WHERE role = 'issuing'").fetchone()[0]
+    now = datetime.now(timezone.utc)  # the certificates were issued by the CLI, at the real time
     with ledger.write():
         record_event(ledger, now, "revoke", {"reason": "keyCompromise"}, serial=issued[0]["serial"])
         record_event(ledger, now, "rotate", {"ca": "issuing-1"}, serial=ca_serial)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from privca.errors import StoreError, UsageError
+from privca.errors import ClockError, StoreError, UsageError
 from privca.keys.material import CA_KEY_TYPES, KeySpec
 from privca.keys.keystore import CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref, load_ca_key
 from privca.ledger import cas, events
@@ -120,8 +120,25 @@ class Issuer:
         return builder.sign(self.key, signature_hash(self.key))
 
 
-def load_issuer(store: "Store", ca: CA, secrets: CASecrets | SecretSource) -> Issuer:
-    """``ca`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files."""
+def check_signing_clock(store: "Store", ca: CA, now: datetime) -> None:
+    """Refuse to sign with ``ca`` when the clock cannot be right (ClockError), before any key is unlocked: before
+    the CA's own notBefore (certificates valid in 1970, or starting before their issuer; CRLs stale when made),
+    or clearly before the newest event on record."""
+    if now < ca.not_before:
+        raise ClockError(f"clock: this machine says {iso(now)}, before CA {ca.name} even begins "
+                         f"({iso(ca.not_before)}); nothing signed; fix the clock (NTP) and run again")
+    problem = events.clock_problem(now, events.newest_at(store.ledger))
+    if problem is not None:
+        raise ClockError(f"{problem}; nothing signed")
+
+
+def load_issuer(store: "Store", ca: CA, secrets: CASecrets | SecretSource, *, now: datetime | None = None) -> Issuer:
+    """``ca`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files.
+
+    With ``now`` (every command that signs), the clock is checked first (``check_signing_clock``).
+    """
+    if now is not None:
+        check_signing_clock(store, ca, now)
     key = load_ca_key(store, ca, CASecrets.of(secrets))
     cert = ca.certificate
     if key.public_key() != cert.public_key():

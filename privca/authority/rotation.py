@@ -174,7 +174,7 @@ def rotate_intermediate(
     subject = ca_name(issuing_cn, _organization(previous if previous is not None else root_ca))
     spec = _new_key_spec(key_type, previous, DEFAULT_ISSUING_KEY)
     unlock = CASecrets.of(secrets)
-    root = load_issuer(store, root_ca, unlock)  # proves the passphrase (or PIN) before a new key is made
+    root = load_issuer(store, root_ca, unlock, now=now)  # proves the passphrase (or PIN) before a new key is made
     not_before, not_after = _validity_under(now, days, DEFAULT_ISSUING_DAYS, root.cert, "--days")
     reference = previous if previous is not None else root_ca
 
@@ -262,7 +262,7 @@ def rotate_root(
     plan = _plan_rollover(ledger, now, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
                           root_days=root_days, issuing_days=issuing_days, cross_days=cross_days)
     unlock = CASecrets.of(secrets)
-    old_root = load_issuer(store, plan.old_root, unlock)  # proves the secrets; signs the cross-certificate
+    old_root = load_issuer(store, plan.old_root, unlock, now=now)  # proves the secrets; signs the cross-certificate
     home = token_of(plan.old_root, unlock)
     with undone_on_failure() as keys:
         root_key = create_ca_key(store, plan.root_name, plan.root_spec, unlock, token=home)

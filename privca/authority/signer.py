@@ -180,7 +180,7 @@ def sign_and_record(
     """
     issuing_ca = active_issuing(store)
     lifetimes = _validity_days(planned, days)
-    issuer = load_issuer(store, issuing_ca, secrets)
+    issuer = load_issuer(store, issuing_ca, secrets, now=now)
     for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
         if issuer.algorithm not in chosen.issuer_algorithms:
             raise PolicyViolation(

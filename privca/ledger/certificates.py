@@ -132,9 +132,8 @@ def revoked_entries(ledger: Ledger, ca_id: int, *, since: datetime | None) -> li
     """``(serial, revoked_at, revocation_reason)`` as stored, of everything revoked or held under a CA: the
     entries of its CRL (the leaves it issued and the CAs it signed).
 
-    A certificate that expired before ``since`` (the previous CRL's thisUpdate) is left out: it has already been
-    listed on a CRL issued after it expired, as RFC 5280 section 3.3 asks before an entry may be removed. Plain
-    tuples, not records: a third faster than rows over 100,000 entries, and the covering index
+    A certificate that expired before ``since`` is left out (the CRL's retention cutoff; see
+    ``privca.revocation.revoke.retention_cutoff``). Plain tuples, not records: a third faster than rows over 100,000 entries, and the covering index
     ``certificates_revoked`` answers it without reading a certificate.
     """
     cutoff = "" if since is None else iso(since)

@@ -14,12 +14,6 @@ def latest(ledger: Ledger, ca_id: int) -> CrlRecord | None:
     return None if row is None else CrlRecord.from_row(row)
 
 
-def this_update(ledger: Ledger, ca_id: int) -> datetime | None:
-    """When the CA's latest CRL was signed (without reading the CRL itself)."""
-    row = ledger.conn.execute("SELECT this_update FROM crls WHERE ca_id = ?", (ca_id,)).fetchone()
-    return None if row is None else parse_time(row[0])
-
-
 def fingerprint(ledger: Ledger, ca_id: int) -> tuple[str, datetime] | None:
     """The SHA-256 and thisUpdate of the CA's latest CRL, without reading the CRL (an HTTP ETag check)."""
     row = ledger.conn.execute("SELECT sha256, this_update FROM crls WHERE ca_id = ?", (ca_id,)).fetchone()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from privca.errors import ClockError
 from privca.ledger.db import Ledger, actor
 from privca.ledger.records import Event, iso
 
@@ -22,6 +24,31 @@ ISSUING_ACTIONS = ("issue", "renew")
 Details = Mapping[str, object]
 
 _INSERT = "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
+
+
+#: How far behind the ledger's newest event the clock may be before privca refuses to write: commands take their
+#: ``now`` when they start and may wait for a passphrase while another process records later events.
+CLOCK_TOLERANCE = timedelta(minutes=15)
+#: Set to the newest event's time (as the error shows it) to accept, for one command, that the event came from a
+#: clock that ran ahead; the next event then carries the right time and the check holds again.
+CLOCK_OVERRIDE_ENV = "PRIVCA_ACCEPT_EVENT_FROM_FUTURE"
+
+
+def clock_problem(now: datetime, newest_event_at: str | None) -> str | None:
+    """Why ``now`` cannot be the time of a new event: clearly before the newest one on record."""
+    if newest_event_at is None:
+        return None
+    if iso(now + CLOCK_TOLERANCE) >= newest_event_at or os.environ.get(CLOCK_OVERRIDE_ENV) == newest_event_at:
+        return None
+    return (f"clock: this machine says {iso(now)}, but the ledger's newest event is from {newest_event_at}; fix the "
+            "clock (NTP) and run again. If the clock is right and that event came from a clock that ran ahead, run "
+            f"the command once with {CLOCK_OVERRIDE_ENV}={newest_event_at}")
+
+
+def newest_at(ledger: Ledger) -> str | None:
+    """When the newest event was recorded, or None for an empty log."""
+    row = ledger.conn.execute("SELECT at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    return str(row["at"]) if row is not None else None
 
 
 def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
@@ -36,9 +63,13 @@ def expected_hash(event: Event) -> str:
                       event.details_text)
 
 
-def _head(ledger: Ledger) -> tuple[str, int]:
-    """The last event's hash and the next event's id."""
-    last = ledger.conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+def _head(ledger: Ledger, at: datetime | None = None) -> tuple[str, int]:
+    """The last event's hash and the next event's id; with ``at``, ClockError when it is clearly before the last
+    event's time (every write records an event, so this one check keeps a clock that went back from writing
+    history out of order: certificates dated before earlier ones, revocations before issuance)."""
+    last = ledger.conn.execute("SELECT id, hash, at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    if at is not None and last is not None and (problem := clock_problem(at, last["at"])) is not None:
+        raise ClockError(problem)
     return (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
 
 
@@ -54,7 +85,7 @@ def record(ledger: Ledger, at: datetime, action: str, details: Details, serial: 
 
 def record_many(ledger: Ledger, at: datetime, action: str, items: Sequence[tuple[Details, str | None]]) -> None:
     """Append many events of one kind at once (a batch issue): one query for the chain head, one insert."""
-    prev_hash, next_id = _head(ledger)
+    prev_hash, next_id = _head(ledger, at)
     when, who = iso(at), actor()
     rows = []
     for details, serial in items:

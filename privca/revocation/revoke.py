@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from privca.authority.ca import Issuer, crl_file_name, load_issuer, parse_serial
-from privca.errors import OutputError, RevocationError, StoreError, UsageError
+from privca.errors import ClockError, OutputError, RevocationError, StoreError, UsageError
 from privca.common.fsutil import atomic_write, check_writable_target
 from privca.keys.keystore import CASecrets, SecretSource
 from privca.ledger import cas, certificates, crls, events
@@ -139,6 +139,7 @@ def revoke(store: "Store", serial: str, reason: str, *, now: datetime, ca: bool 
             raise RevocationError(
                 f"serial {wanted}: already on hold since {since}; release it with: privca unhold {wanted}"
             )
+        _refuse_date_before(now, cert.not_before, f"certificate {wanted}")
         status, revoked_at = mark_revoked(ledger, cert, why, now)
         issuer = cas.by_id(ledger, cert.issuer_id)
     return _revocation(wanted, "certificate", cert.subject, status.value, revoked_at, why, issuer.name)
@@ -161,12 +162,20 @@ def _revoke_ca(ledger: Ledger, serial: str, reason: RevocationReason, now: datet
         when = iso(found.revoked_at) if found.revoked_at else None
         previous = found.revocation_reason.value if found.revocation_reason else None
         raise RevocationError(f"serial {serial}: CA {found.name} already revoked on {when} ({previous})")
+    _refuse_date_before(now, found.not_before, f"CA {found.name}")
     cas.revoke(ledger, found.id, reason, now)
     cas.count_crl_change(ledger, found.parent_id)
     parent = cas.by_id(ledger, found.parent_id)
     events.record(ledger, now, "revoke-ca", {"reason": reason.value, "ca": found.name, "subject": found.subject,
                                              "issuer": parent.name}, serial=serial)
     return _revocation(serial, "ca", found.subject, "revoked", now, reason, parent.name)
+
+
+def _refuse_date_before(now: datetime, not_before: datetime, what: str) -> None:
+    """A revocation dated before the certificate even begins can only come from a clock that went back."""
+    if now < not_before:
+        raise ClockError(f"clock: this machine says {iso(now)}, before {what} even begins ({iso(not_before)}); "
+                         "nothing revoked; fix the clock (NTP) and run again")
 
 
 def release(store: "Store", serial: str, *, now: datetime) -> Json:
@@ -221,10 +230,16 @@ def build_crl(
     """
     from cryptography import x509
 
-    this_update = now.replace(microsecond=0) - CRL_BACKDATE
+    rows = list(rows)
+    newest = max((row[1] for row in rows), default=None)  # ISO text: text order is time order
+    this_update = crl_this_update(now, newest)
     extensions = _entry_extensions()
     entry, when = x509.RevokedCertificateBuilder, datetime.fromisoformat
-    revoked = [entry(int(serial, 16), when(revoked_at), extensions[reason]).build()
+    # A revocation recorded within the backdating window is listed at thisUpdate: a CRL never lists a
+    # revocation after its own thisUpdate, and peers whose clocks lag a little still take it.
+    latest = iso(this_update)
+    revoked = [entry(int(serial, 16), when(revoked_at) if revoked_at <= latest else this_update,
+                     extensions[reason]).build()
                for serial, revoked_at, reason in rows]
     issuer_ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = x509.CertificateRevocationListBuilder(
@@ -238,6 +253,26 @@ def build_crl(
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
     )
     return issuer.sign(builder)
+
+
+def crl_this_update(now: datetime, newest_revocation: str | None) -> datetime:
+    """A CRL's thisUpdate: ``now`` backdated a little for peers whose clocks lag. A revocation recorded after
+    ``now`` means this clock went back since: refused, as a CRL dated before what it reports would be."""
+    if newest_revocation is not None and newest_revocation > iso(now):
+        raise ClockError(f"clock: this machine says {iso(now)}, before a revocation the CRL lists "
+                         f"({newest_revocation}); no CRL signed; fix the clock (NTP) and run again")
+    return now.replace(microsecond=0) - CRL_BACKDATE
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    """Certificates that expired before this moment leave the CRL made at ``now``.
+
+    RFC 5280 section 3.3: an entry stays until it has appeared on one regularly scheduled CRL issued after the
+    certificate expired. A CRL is made at least once per lifetime (``days``, never less than a week here), so an
+    entry kept for that long after expiry is on at least one. The cutoff depends on ``now`` only, never on an
+    earlier CRL's times: one run with a clock far ahead must not empty every later CRL.
+    """
+    return now - timedelta(days=max(days, DEFAULT_CRL_DAYS)) - CRL_BACKDATE
 
 
 def crl_pem(der: bytes) -> bytes:
@@ -299,7 +334,7 @@ def issue_crls(
     if out_dir is not None:
         _check_out_dir(out_dir, [ca.name for ca in signers])
     unlock = CASecrets.of(secrets)  # asks for the passphrase or PIN once, for all of them
-    issuers = [load_issuer(store, ca, unlock) for ca in signers]
+    issuers = [load_issuer(store, ca, unlock, now=now) for ca in signers]
     created = out_dir is not None and not out_dir.exists()
     if out_dir is not None:
         try:
@@ -335,7 +370,7 @@ def _sign_and_record(ledger: Ledger, issuers: list[Issuer], now: datetime, days:
             if current.status is CAStatus.REVOKED:
                 # Revoked since the keys were unlocked (a compromise): its key must not sign anything more.
                 raise RevocationError(f"CA {current.name}: was revoked meanwhile; no CRL signed, run privca crl again")
-            entries = certificates.revoked_entries(ledger, issuer.id, since=crls.this_update(ledger, issuer.id))
+            entries = certificates.revoked_entries(ledger, issuer.id, since=retention_cutoff(now, days))
             number = current.crl_number + 1
             crl = build_crl(issuer, entries, now=now, days=days, crl_number=number)
             der = crl.public_bytes(Encoding.DER)
