@@ -18,7 +18,7 @@ from privca.errors import (BackupError, CertificateInputError, CSRError, ExportE
                      LedgerError, OutputError, PolicyViolation, PrivcaError, ProfileError, RevocationError, StoreError,
                      UsageError)
 
-__version__ = "0.1.0"
+from privca.version import __version__
 
 _LAZY = {
     "Store": "privca.ledger.store",

@@ -1,8 +1,8 @@
 """The privca command line: a thin layer over the library. The only place that prints or exits.
 
 Command modules import typer only; each command imports the library it needs when it runs. The commands are
-listed in ``COMMANDS`` and the Typer app is built from it (``privca/cli/app.py``) only when a command runs:
-``privca --help`` prints the list from here, without importing typer at all.
+listed in ``COMMANDS`` (``privca/cli/commands.py``) and the Typer app is built from it (``privca/cli/app.py``) only
+when a command runs: ``privca --help`` prints the list from here, without importing typer at all.
 """
 
 from __future__ import annotations
@@ -10,50 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from privca.cli.commands import COMMANDS, DESCRIPTION
 from privca.errors import PrivcaError
-
-DESCRIPTION = "A private certificate authority for Cisco collaboration estates (Expressway, CUCM, Unity, CMS, CUBE)."
-
-# name, module in privca.cli, attribute (a command function or a Typer group), summary. The summary is the first
-# line of the command's docstring (tests/test_cli_startup.py keeps the two equal); --help lists them in this order.
-COMMANDS: list[tuple[str, str, str, str]] = [
-    ("init", "init_cmd", "init", "Create a self-signed root CA and an issuing CA (pathlen 0) in the store."),
-    ("issue", "issue_cmd", "issue",
-     "Issue a certificate for each CSR: <name>.pem, <name>.chain.pem (CAs) and <name>.fullchain.pem."),
-    ("list", "ledger_cmd", "list_certificates", "List issued certificates, soonest expiry first."),
-    ("show", "ledger_cmd", "show", "Show one certificate from the ledger."),
-    ("profiles", "profiles_cmd", "app", "List, show and check issuance profiles."),
-    ("export", "export_cmd", "export",
-     "Write the CA certificates a peer must trust, in the form it takes, with INSTRUCTIONS.md for its administrator."),
-    ("revoke", "revoke_cmd", "revoke", "Revoke a certificate, or put it on hold (--reason certificateHold)."),
-    ("unhold", "revoke_cmd", "unhold",
-     "Release a certificate from hold (certificateHold): it is valid again and leaves the next CRL."),
-    ("crl", "revoke_cmd", "crl",
-     "Sign a new CRL for every CA: the issuing CA's lists revoked certificates, the root's revoked intermediates."),
-    ("status", "revoke_cmd", "status",
-     "Show how fresh each CA's CRL is; exit 0 if all are fresh, 1 if one is due, 2 if one is stale or missing."),
-    ("publish", "revoke_cmd", "publish",
-     "Write each CA's latest CRL under the path its CRL URL names (DER, plus a .pem copy)."),
-    ("serve", "serve_cmd", "serve",
-     "Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL."),
-    ("ca", "ca_cmd", "app", "The CAs themselves: list and show every generation, and set their CRL and OCSP URLs."),
-    ("renew", "rotate_cmd", "renew",
-     "Renew a certificate: same names and profile, new serial, linked to the old one in the ledger."),
-    ("rotate", "rotate_cmd", "app",
-     "Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates."),
-    ("plan", "rotate_cmd", "plan",
-     "Show what expires when, what to renew or rotate by when, and which trust bundles go to which peers."),
-    ("audit", "audit_cmd", "audit",
-     "Audit certificates: chain and root (public or private), EKUs, key, expiry, and a verdict with its remedy."),
-    ("check", "audit_cmd", "check",
-     "Predict whether a product will accept a certificate and whether mTLS will work in its roles."),
-    ("verify", "verify_cmd", "verify",
-     "Check that the store is whole: exit 0 when it is, 13 with every problem listed when it is not."),
-    ("backup", "backup_cmd", "backup",
-     "Write an encrypted backup of the store: ledger, CA keys, profiles. Safe while others issue."),
-    ("restore", "backup_cmd", "restore",
-     "Restore a backup into a new store folder (missing or empty), check it, and only then put it in place."),
-]
 
 HELP_OPTIONS = ("-h", "--help")
 
@@ -65,7 +23,7 @@ def top_level_help() -> str:
              "  Start with: privca init, privca export all, privca issue. Every command has --help with examples.",
              "", "Options:", "  --version   Print privca's version and exit.",
              "  -h, --help  Show this message and exit.", "", "Commands:"]
-    lines += [f"  {name:{width}}{summary}" for name, _, _, summary in COMMANDS]
+    lines += [f"  {name:{width}}{summary}" for name, summary in COMMANDS]
     return "\n".join(lines) + "\n"
 
 
@@ -82,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     that is not a number) into one ``Error:`` line and its exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
-        from privca import __version__
+        from privca.version import __version__
 
         sys.stdout.write(f"privca {__version__}\n")
         sys.exit(0)

@@ -1,12 +1,16 @@
-"""The Typer app, built from ``COMMANDS`` in privca/cli/__init__.py (imported only when a command runs)."""
+"""The Typer app, built from ``COMMANDS`` (privca/cli/commands.py) only when a command runs."""
 
 from __future__ import annotations
 
-from importlib import import_module
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
-from privca.cli import COMMANDS, DESCRIPTION
+from privca.cli.commands import COMMANDS, DESCRIPTION
+
+Target = Callable[..., Any] | typer.Typer
+
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just the one about to run (building each command's parameters from
@@ -24,10 +28,10 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
     if only is not None:
         built.callback()(_group)  # a group even with one command, so `privca NAME ...` parses the same
-    for name, module, attribute, _ in COMMANDS:
+    for name, _ in COMMANDS:
         if only is not None and name != only:
             continue
-        target = getattr(import_module(f"{__package__}.{module}"), attribute)
+        target = load_command(name)
         if isinstance(target, typer.Typer):
             built.add_typer(target, name=name)
         else:
@@ -35,6 +39,96 @@ def build_app(only: str | None = None) -> typer.Typer:
     return built
 
 
+def load_command(name: str) -> Target:
+    """The function or Typer group of command ``name``. Each command module is imported here, at the call, so
+    that a run imports only the module of the command it runs (tests/test_cli_startup.py measures it)."""
+    match name:
+        case "init":
+            from privca.cli.init_cmd import init
+
+            return init
+        case "issue":
+            from privca.cli.issue_cmd import issue
+
+            return issue
+        case "list":
+            from privca.cli.ledger_cmd import list_certificates
+
+            return list_certificates
+        case "show":
+            from privca.cli.ledger_cmd import show
+
+            return show
+        case "profiles":
+            from privca.cli.profiles_cmd import app as profiles_app
+
+            return profiles_app
+        case "export":
+            from privca.cli.export_cmd import export
+
+            return export
+        case "revoke":
+            from privca.cli.revoke_cmd import revoke
+
+            return revoke
+        case "unhold":
+            from privca.cli.revoke_cmd import unhold
+
+            return unhold
+        case "crl":
+            from privca.cli.revoke_cmd import crl
+
+            return crl
+        case "status":
+            from privca.cli.revoke_cmd import status
+
+            return status
+        case "publish":
+            from privca.cli.revoke_cmd import publish
+
+            return publish
+        case "serve":
+            from privca.cli.serve_cmd import serve
+
+            return serve
+        case "ca":
+            from privca.cli.ca_cmd import app as ca_app
+
+            return ca_app
+        case "renew":
+            from privca.cli.rotate_cmd import renew
+
+            return renew
+        case "rotate":
+            from privca.cli.rotate_cmd import app as rotate_app
+
+            return rotate_app
+        case "plan":
+            from privca.cli.rotate_cmd import plan
+
+            return plan
+        case "audit":
+            from privca.cli.audit_cmd import audit
+
+            return audit
+        case "check":
+            from privca.cli.audit_cmd import check
+
+            return check
+        case "verify":
+            from privca.cli.verify_cmd import verify
+
+            return verify
+        case "backup":
+            from privca.cli.backup_cmd import backup
+
+            return backup
+        case "restore":
+            from privca.cli.backup_cmd import restore
+
+            return restore
+    raise KeyError(name)
+
+
 def _group() -> None:
     """A private certificate authority for Cisco collaboration estates."""
-

@@ -27,6 +27,7 @@ from privca.rules import names as name_rules
 from privca.rules import validity as validity_rules
 from privca.rules.catalogue import Breach, grade
 from privca.rules.validity import day
+from privca.version import __version__
 
 PUBLIC_KINDS = ("public", "formerly-public", "likely-public")
 
@@ -105,8 +106,6 @@ class AuditReport:
                 "worst": self.worst()}
 
     def to_dict(self) -> dict[str, Any]:
-        from privca import __version__
-
         now = self.generated_at
         return {
             "privca_version": __version__,

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from privca import __version__
+from privca.version import __version__
 from privca.errors import BackupError, OutputError, StoreError
 from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
 from privca.ledger import cas, certificates, events
