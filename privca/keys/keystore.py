@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privca.errors import KeyMaterialError, StoreError, UsageError
-from privca.keys.material import (CA_KEY_TYPES, TOKEN_REF_SCHEME, KeySpec, Passphrase, check_new_passphrase,
-                                  describe_public_key)
+from privca.keys.material import (CA_KEY_TYPES, TOKEN_REF_SCHEME, KeySpec, Passphrase, Secret, as_passphrase,
+                                  check_new_passphrase, describe_public_key)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from privca.ledger.records import CA
     from privca.ledger.store import Store
 
-SecretSource = Passphrase | Callable[[], Passphrase]
+# A secret, or a function that asks for it (a prompt), called only when a key needs it.
+SecretSource = Secret | Callable[[], Secret]
 
 
 def is_token_ref(key_ref: str) -> bool:
@@ -65,7 +66,7 @@ class CASecrets:
             source = getattr(self, name)
             if source is None:
                 raise KeyMaterialError(missing)
-            self._resolved[name] = source() if callable(source) else source
+            self._resolved[name] = as_passphrase(source() if callable(source) else source)
         return self._resolved[name]
 
 

@@ -53,6 +53,17 @@ class Passphrase:
     __str__ = __repr__
 
 
+# A secret as callers hold it: text (taken as UTF-8), bytes, or already a Passphrase.
+Secret = str | bytes | Passphrase
+
+
+def as_passphrase(secret: Secret) -> Passphrase:
+    """``secret`` as a Passphrase; text is encoded as UTF-8, as a passphrase typed at a prompt is."""
+    if isinstance(secret, Passphrase):
+        return secret
+    return Passphrase(secret.encode() if isinstance(secret, str) else bytes(secret))
+
+
 def secret_from_env_or_file(path: Path | None, env_name: str, what: str) -> Passphrase | None:
     """A secret (passphrase, token PIN) from its file or its environment variable, or None (then prompt)."""
     if path is not None:
