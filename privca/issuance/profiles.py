@@ -14,6 +14,7 @@ from typing import Any
 
 from privca.errors import ProfileError
 from privca.keys.material import KEY_TYPES
+from privca.rules.names import MAX_SAN_TEXT
 
 # RFC 5280 key usage names (camelCase, as RFC 5280 and django-ca write them) -> cryptography KeyUsage argument.
 KEY_USAGES = {
@@ -273,102 +274,24 @@ def _names(data: dict[str, Any], table: str, key: str) -> tuple[str, ...]:
 
 
 def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | None:
-    for table, keys in _SCHEMA.items():
-        scope = data if table == "" else data.get(table)
-        if scope is None:
-            if any(required for _, required in keys.values()):
-                problems.append(f"{table}: missing table")
-            continue
-        for key, (_, required) in keys.items():
-            if required and key not in scope and key != "extends":
-                problems.append(f"{(table + '.') if table else ''}{key}: missing")
+    """The Profile ``data`` describes, or None with every reason added to ``problems``."""
+    _require(data, problems)
     if problems:
         return None
-
     if data["schema"] != 1:
         problems.append("schema: only schema 1 is understood by this privca")
     if data["kind"] != "leaf":
         problems.append("kind: must be \"leaf\"")
-    validity = data["validity_days"]
-    max_validity = data.get("max_validity_days", validity)
-    if not 1 <= validity <= 3650:
-        problems.append("validity_days: must be between 1 and 3650")
-    if not validity <= max_validity <= 3650:
-        problems.append("max_validity_days: must be between validity_days and 3650")
-
-    key_allowed = _names(data, "key", "allowed")
-    for item in key_allowed:
-        if item not in KEY_TYPES:
-            problems.append(f"key.allowed: {item!r} is not one of {', '.join(KEY_TYPES)}")
-    if not key_allowed:
-        problems.append("key.allowed: must name at least one key type")
-    issuer_algorithms = _names(data, "issuer", "allowed_algorithms") or ("rsa", "ec")
-    for item in issuer_algorithms:
-        if item not in ("rsa", "ec"):
-            problems.append(f"issuer.allowed_algorithms: {item!r} is not rsa or ec")
-
-    ku, ku_rsa, ku_ec = (_names(data, "key_usage", k) for k in ("values", "rsa_add", "ec_add"))
-    for key_name, values in (("values", ku), ("rsa_add", ku_rsa), ("ec_add", ku_ec)):
-        for item in values:
-            if item not in KEY_USAGES:
-                problems.append(f"key_usage.{key_name}: unknown key usage {item!r}")
-            elif item in LEAF_FORBIDDEN_KEY_USAGES:
-                problems.append(f"key_usage.{key_name}: {item} is for CA certificates, never for a leaf")
-    if not ku:
-        problems.append("key_usage.values: must name at least one key usage")
-    allows_ec = any(item.startswith("ec:") for item in key_allowed)
-    allows_rsa = any(item.startswith("rsa:") for item in key_allowed)
-    if "keyEncipherment" in ku_ec or ("keyEncipherment" in ku and allows_ec):
-        problems.append("key_usage: keyEncipherment only fits RSA keys; put it in rsa_add")
-    for item in sorted(EC_IMPOSSIBLE_KEY_USAGES - {"keyEncipherment"}):
-        if item in ku_ec or (item in ku and allows_ec):
-            problems.append(f"key_usage: {item} only fits RSA keys (an EC key never encrypts); put it in rsa_add")
-    for item in sorted(RSA_IMPOSSIBLE_KEY_USAGES):
-        if item in ku_rsa or (item in ku and allows_rsa):
-            problems.append(f"key_usage: {item} does not fit RSA keys (they cannot do key agreement); put it in ec_add")
-    for only in ("encipherOnly", "decipherOnly"):
-        # RFC 5280 4.2.1.3: these qualify keyAgreement and mean nothing (and cannot be encoded) without it.
-        for key_name, values in (("values", ku), ("rsa_add", ku_rsa), ("ec_add", ku_ec)):
-            if only in values and "keyAgreement" not in set(ku) | set(values):
-                problems.append(f"key_usage.{key_name}: {only} needs keyAgreement beside it (RFC 5280 4.2.1.3)")
-
-    eku = _names(data, "extended_key_usage", "values")
-    for item in eku:
-        if item not in EXTENDED_KEY_USAGES:
-            problems.append(f"extended_key_usage.values: unknown extended key usage {item!r}")
-        elif item in LEAF_FORBIDDEN_EKUS:
-            problems.append(f"extended_key_usage.values: {item} is never granted to a leaf (a leaf with it could "
-                            "vouch for what its CA alone may); privca issues TLS server and client certificates")
-    if not eku:
-        problems.append("extended_key_usage.values: must name at least one extended key usage")
-
-    san = data.get("san", {})
-    san_types = _names(data, "san", "types") or ("dns",)
-    for item in san_types:
-        if item not in SAN_TYPES:
-            problems.append(f"san.types: {item!r} is not one of {', '.join(SAN_TYPES)}")
-    max_san = san.get("max_total_length", 999)
-    if isinstance(max_san, int) and not 1 <= max_san <= 65535:
-        problems.append("san.max_total_length: must be between 1 and 65535")
-
-    subject = data.get("subject", {})
-    keep = _names(data, "subject", "keep") or ("CN", "O", "OU", "L", "ST", "C")
-    for item in keep:
-        if item not in SUBJECT_ATTRIBUTES:
-            problems.append(f"subject.keep: {item!r} is not one of {', '.join(SUBJECT_ATTRIBUTES)}")
-    if not subject.get("require_cn", True) and not san.get("required", True):
-        problems.append("subject.require_cn and san.required: a leaf needs a subject CN or a SAN; require one")
-    revocation = data.get("revocation", {})
-    shipped_dir = shipped_profiles_dir().resolve()
-    source = "shipped" if path.parent.resolve() == shipped_dir else str(path)
-    shadows = source != "shipped" and (shipped_dir / path.name).is_file()
-    if shadows and data.get("replaces_shipped") is not True:
-        problems.append(f"{path.stem}: a shipped profile has this name; rename the file, or add "
-                        "replaces_shipped = true to use it in place of the shipped one")
-    elif not shadows and data.get("replaces_shipped"):
-        problems.append("replaces_shipped: no shipped profile has this name")
+    validity, max_validity = _validity(data, problems)
+    key_allowed, issuer_algorithms = _keys(data, problems)
+    ku, ku_rsa, ku_ec = _key_usages(data, key_allowed, problems)
+    eku = _extended_key_usages(data, problems)
+    san_types, max_san = _san(data, problems)
+    keep = _subject_keep(data, problems)
+    source = _source(path, data, problems)
     if problems:
         return None
+    san, subject, revocation = data.get("san", {}), data.get("subject", {}), data.get("revocation", {})
     return Profile(
         name=path.stem,
         description=data["description"],
@@ -395,3 +318,121 @@ def _build(path: Path, data: dict[str, Any], problems: list[str]) -> Profile | N
         crl_distribution_point=revocation.get("crl_distribution_point", True),
         ocsp=revocation.get("ocsp", False),
     )
+
+
+def _require(data: dict[str, Any], problems: list[str]) -> None:
+    """Every required table and key is there."""
+    for table, keys in _SCHEMA.items():
+        scope = data if table == "" else data.get(table)
+        if scope is None:
+            if any(required for _, required in keys.values()):
+                problems.append(f"{table}: missing table")
+            continue
+        for key, (_, required) in keys.items():
+            if required and key not in scope and key != "extends":
+                problems.append(f"{(table + '.') if table else ''}{key}: missing")
+
+
+def _validity(data: dict[str, Any], problems: list[str]) -> tuple[int, int]:
+    validity = data["validity_days"]
+    max_validity = data.get("max_validity_days", validity)
+    if not 1 <= validity <= 3650:
+        problems.append("validity_days: must be between 1 and 3650")
+    if not validity <= max_validity <= 3650:
+        problems.append("max_validity_days: must be between validity_days and 3650")
+    return validity, max_validity
+
+
+def _keys(data: dict[str, Any], problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The subject key types allowed, and the algorithms an issuing CA may have."""
+    key_allowed = _names(data, "key", "allowed")
+    for item in key_allowed:
+        if item not in KEY_TYPES:
+            problems.append(f"key.allowed: {item!r} is not one of {', '.join(KEY_TYPES)}")
+    if not key_allowed:
+        problems.append("key.allowed: must name at least one key type")
+    issuer_algorithms = _names(data, "issuer", "allowed_algorithms") or ("rsa", "ec")
+    for item in issuer_algorithms:
+        if item not in ("rsa", "ec"):
+            problems.append(f"issuer.allowed_algorithms: {item!r} is not rsa or ec")
+    return key_allowed, issuer_algorithms
+
+
+def _key_usages(data: dict[str, Any], key_allowed: tuple[str, ...], problems: list[str]
+                ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``key_usage.values``, ``rsa_add`` and ``ec_add``: known leaf usages that fit the key types."""
+    ku, ku_rsa, ku_ec = (_names(data, "key_usage", k) for k in ("values", "rsa_add", "ec_add"))
+    lists = (("values", ku), ("rsa_add", ku_rsa), ("ec_add", ku_ec))
+    for key_name, values in lists:
+        for item in values:
+            if item not in KEY_USAGES:
+                problems.append(f"key_usage.{key_name}: unknown key usage {item!r}")
+            elif item in LEAF_FORBIDDEN_KEY_USAGES:
+                problems.append(f"key_usage.{key_name}: {item} is for CA certificates, never for a leaf")
+    if not ku:
+        problems.append("key_usage.values: must name at least one key usage")
+    allows_ec = any(item.startswith("ec:") for item in key_allowed)
+    allows_rsa = any(item.startswith("rsa:") for item in key_allowed)
+    if "keyEncipherment" in ku_ec or ("keyEncipherment" in ku and allows_ec):
+        problems.append("key_usage: keyEncipherment only fits RSA keys; put it in rsa_add")
+    for item in sorted(EC_IMPOSSIBLE_KEY_USAGES - {"keyEncipherment"}):
+        if item in ku_ec or (item in ku and allows_ec):
+            problems.append(f"key_usage: {item} only fits RSA keys (an EC key never encrypts); put it in rsa_add")
+    for item in sorted(RSA_IMPOSSIBLE_KEY_USAGES):
+        if item in ku_rsa or (item in ku and allows_rsa):
+            problems.append(f"key_usage: {item} does not fit RSA keys (they cannot do key agreement); put it in ec_add")
+    for only in ("encipherOnly", "decipherOnly"):
+        # RFC 5280 4.2.1.3: these qualify keyAgreement and mean nothing (and cannot be encoded) without it.
+        for key_name, values in lists:
+            if only in values and "keyAgreement" not in set(ku) | set(values):
+                problems.append(f"key_usage.{key_name}: {only} needs keyAgreement beside it (RFC 5280 4.2.1.3)")
+    return ku, ku_rsa, ku_ec
+
+
+def _extended_key_usages(data: dict[str, Any], problems: list[str]) -> tuple[str, ...]:
+    eku = _names(data, "extended_key_usage", "values")
+    for item in eku:
+        if item not in EXTENDED_KEY_USAGES:
+            problems.append(f"extended_key_usage.values: unknown extended key usage {item!r}")
+        elif item in LEAF_FORBIDDEN_EKUS:
+            problems.append(f"extended_key_usage.values: {item} is never granted to a leaf (a leaf with it could "
+                            "vouch for what its CA alone may); privca issues TLS server and client certificates")
+    if not eku:
+        problems.append("extended_key_usage.values: must name at least one extended key usage")
+    return eku
+
+
+def _san(data: dict[str, Any], problems: list[str]) -> tuple[tuple[str, ...], int]:
+    """The SAN types issued, and the most SAN text allowed (Expressway's 999 characters by default)."""
+    san_types = _names(data, "san", "types") or ("dns",)
+    for item in san_types:
+        if item not in SAN_TYPES:
+            problems.append(f"san.types: {item!r} is not one of {', '.join(SAN_TYPES)}")
+    san = data.get("san", {})
+    max_san = san.get("max_total_length", MAX_SAN_TEXT)
+    if isinstance(max_san, int) and not 1 <= max_san <= 65535:
+        problems.append("san.max_total_length: must be between 1 and 65535")
+    if not data.get("subject", {}).get("require_cn", True) and not san.get("required", True):
+        problems.append("subject.require_cn and san.required: a leaf needs a subject CN or a SAN; require one")
+    return san_types, max_san
+
+
+def _subject_keep(data: dict[str, Any], problems: list[str]) -> tuple[str, ...]:
+    keep = _names(data, "subject", "keep") or ("CN", "O", "OU", "L", "ST", "C")
+    for item in keep:
+        if item not in SUBJECT_ATTRIBUTES:
+            problems.append(f"subject.keep: {item!r} is not one of {', '.join(SUBJECT_ATTRIBUTES)}")
+    return keep
+
+
+def _source(path: Path, data: dict[str, Any], problems: list[str]) -> str:
+    """``shipped``, or the path of a store profile; one that takes a shipped profile's name must say so."""
+    shipped_dir = shipped_profiles_dir().resolve()
+    source = "shipped" if path.parent.resolve() == shipped_dir else str(path)
+    shadows = source != "shipped" and (shipped_dir / path.name).is_file()
+    if shadows and data.get("replaces_shipped") is not True:
+        problems.append(f"{path.stem}: a shipped profile has this name; rename the file, or add "
+                        "replaces_shipped = true to use it in place of the shipped one")
+    elif not shadows and data.get("replaces_shipped"):
+        problems.append("replaces_shipped: no shipped profile has this name")
+    return source
