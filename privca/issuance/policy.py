@@ -134,50 +134,67 @@ def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile:
 
     subject, subject_notes, subject_problems = _subject(csr, profile)
     problems += subject_problems
-    requested_eku: list[str] = []
-    sans: list[SanEntry] = []
-    general_names: list[x509.GeneralName] = []
-    notes = list(subject_notes)
+    asked = _Requested(notes=list(subject_notes))
     for ext in extensions:
-        value = ext.value
-        if isinstance(value, x509.SubjectAlternativeName):
-            general_names = list(value)
-            sans = san_entries(value)
-        elif isinstance(value, x509.BasicConstraints):
-            if value.ca:
-                problems.append("the CSR asks to be a CA (basicConstraints CA:TRUE); privca never issues CAs from a CSR")
-        elif isinstance(value, x509.ExtendedKeyUsage):
-            requested_eku = [EKU_NAMES_BY_OID.get(oid.dotted_string, oid.dotted_string) for oid in value]
-        elif isinstance(value, x509.KeyUsage):
-            notes.append("requested key usage ignored; the profile decides")
-        else:
-            notes.append(f"requested extension {ext.oid.dotted_string} ignored")
-    problems += _san_problems(sans, subject, profile)
+        asked.add(ext)
+    return _decide(problems + asked.problems, source=source, csr_sha256=hashlib.sha256(der).hexdigest(),
+                   profile=profile, subject=subject, general_names=asked.general_names, public_key=public_key,
+                   requested_eku=asked.eku, notes=asked.notes + _eku_notes(asked.eku, profile))
 
-    if requested_eku:
-        missing = [name for name in profile.eku if name not in requested_eku]
-        dropped = [name for name in requested_eku if name not in profile.eku]
-        if dropped:
-            notes.append(f"asked for {', '.join(requested_eku)}; profile {profile.name} grants {', '.join(profile.eku)}")
-        elif missing:
-            notes.append(f"granted {', '.join(missing)} beyond what the CSR asked for, as profile {profile.name} says")
 
+def _decide(
+    problems: list[str], *, source: str, csr_sha256: str | None, profile: Profile, subject: x509.Name,
+    general_names: list[x509.GeneralName], public_key: "CertificatePublicKeyTypes", requested_eku: list[str],
+    notes: list[str],
+) -> tuple[IssuanceRequest | None, list[str]]:
+    """The SAN rules, then the request (a CSR's or a renewal's) when nothing is wrong, else every problem."""
+    sans = san_entries(general_names)
+    problems = problems + _san_problems(sans, subject, profile)
     if problems:
         return None, problems
-    request = IssuanceRequest(
-        source=source,
-        csr_sha256=hashlib.sha256(der).hexdigest(),
-        profile=profile,
-        subject=subject,
-        sans=sans,
-        general_names=general_names,
-        public_key=public_key,
-        key_algorithm=algorithm,
-        key_param=param,
-        requested_eku=requested_eku,
-        notes=notes,
-    )
-    return request, []
+    algorithm, param = describe_public_key(public_key)
+    return IssuanceRequest(source=source, csr_sha256=csr_sha256, profile=profile, subject=subject, sans=sans,
+                           general_names=general_names, public_key=public_key, key_algorithm=algorithm,
+                           key_param=param, requested_eku=requested_eku, notes=notes), []
+
+
+@dataclass
+class _Requested:
+    """What a CSR's extensions ask for: SANs are kept, the rest is reported (the profile decides)."""
+
+    notes: list[str]
+    problems: list[str] = field(default_factory=list)
+    eku: list[str] = field(default_factory=list)
+    sans: list[SanEntry] = field(default_factory=list)
+    general_names: list[x509.GeneralName] = field(default_factory=list)
+
+    def add(self, ext: x509.Extension[x509.ExtensionType]) -> None:
+        value = ext.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            self.general_names = list(value)
+            self.sans = san_entries(value)
+        elif isinstance(value, x509.BasicConstraints):
+            if value.ca:
+                self.problems.append("the CSR asks to be a CA (basicConstraints CA:TRUE); privca never issues CAs "
+                                     "from a CSR")
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            self.eku = [EKU_NAMES_BY_OID.get(oid.dotted_string, oid.dotted_string) for oid in value]
+        elif isinstance(value, x509.KeyUsage):
+            self.notes.append("requested key usage ignored; the profile decides")
+        else:
+            self.notes.append(f"requested extension {ext.oid.dotted_string} ignored")
+
+
+def _eku_notes(requested: list[str], profile: Profile) -> list[str]:
+    """How the EKUs granted (always the profile's) differ from those the CSR asked for."""
+    if not requested:
+        return []
+    if [name for name in requested if name not in profile.eku]:
+        return [f"asked for {', '.join(requested)}; profile {profile.name} grants {', '.join(profile.eku)}"]
+    missing = [name for name in profile.eku if name not in requested]
+    if missing:
+        return [f"granted {', '.join(missing)} beyond what the CSR asked for, as profile {profile.name} says"]
+    return []
 
 
 def request_from_certificate(
@@ -197,24 +214,9 @@ def request_from_certificate(
         general_names = list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         general_names = []
-    sans = san_entries(general_names)
-    problems += _san_problems(sans, subject, profile)
-    if problems:
-        return None, problems
-    request = IssuanceRequest(
-        source=source,
-        csr_sha256=csr_sha256,
-        profile=profile,
-        subject=subject,
-        sans=sans,
-        general_names=general_names,
-        public_key=public_key,
-        key_algorithm=algorithm,
-        key_param=param,
-        requested_eku=list(requested_eku or []),
-        notes=notes,
-    )
-    return request, []
+    return _decide(problems, source=source, csr_sha256=csr_sha256, profile=profile, subject=subject,
+                   general_names=general_names, public_key=public_key, requested_eku=list(requested_eku or []),
+                   notes=notes)
 
 
 def _key_problems(public_key: object, algorithm: str, param: str, profile: Profile) -> list[str]:
