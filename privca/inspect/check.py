@@ -24,7 +24,7 @@ from privca.rules import chain as chain_rules
 from privca.rules import keys as key_rules
 from privca.rules import names as name_rules
 from privca.rules import validity as validity_rules
-from privca.rules.catalogue import Breach, grade
+from privca.rules.catalogue import Breach, grade, rule
 
 @dataclass(frozen=True)
 class Role:
@@ -179,7 +179,7 @@ def _eku(leaf: CertInfo, needed: tuple[str, ...], spec: Role, version: str | Non
         message += " (X15.4 and later accept serverAuth-only on Expressway-E: give --expressway-version)"
     if spec.name in ("cucm", "unity") and missing == ["clientAuth"]:
         message += f"; {spec.product} accepts the upload, but secure registration through Expressway-C fails"
-    return [finding("critical", "eku.role", message, spec.eku_source)]
+    return [grade("check", Breach(rule("eku.role"), message), "critical", source=spec.eku_source)]
 
 
 def _version(spec: Role, version: str | None) -> list[Finding]:
