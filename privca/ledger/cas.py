@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import astuple, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime
 
 from privca.errors import LedgerError
-from privca.ledger.db import Ledger
+from privca.ledger.db import Ledger, inserted_id
 from privca.ledger.records import CA, CAStatus, CARole, RevocationReason, iso, parse_time
 
 # Columns written for a new CA, in the record's field order (enums and datetimes stored as text).
@@ -78,14 +78,13 @@ def chain_pems(ledger: Ledger, ca: CA) -> list[str]:
 
 def insert(ledger: Ledger, ca: CA) -> CA:
     """Record a new CA; returns it with the id the ledger gave it (``ca.id`` 0), or kept (an id above 0, as when a
-    store is rebuilt)."""
-    columns = ("id",) * (ca.id > 0) + _NEW_COLUMNS
-    values = astuple(ca)[0 if ca.id > 0 else 1:]  # astuple follows the field order; the first field is the id
-    cursor = ledger.conn.execute(
-        f"INSERT INTO cas ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        tuple(_stored(value) for value in values),
-    )
-    return replace(ca, id=int(cursor.lastrowid or 0))
+    store is rebuilt). Rare (init and rotations), so through sqlite-utils."""
+    values = {name: _stored(getattr(ca, name)) for name in _NEW_COLUMNS}
+    if ca.id > 0:
+        values["id"] = ca.id
+    table = ledger.tables().table("cas", pk="id")
+    table.insert(values)
+    return replace(ca, id=inserted_id(ledger, table.last_pk))
 
 
 def retire(ledger: Ledger, ca_id: int, replaced_by: int, at: datetime) -> None:

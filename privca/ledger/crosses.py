@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from privca.ledger.db import Ledger
+from privca.ledger.db import Ledger, inserted_id
 from privca.ledger.records import CrossCertificate, iso
 
 
@@ -18,10 +18,13 @@ def all_crosses(ledger: Ledger, now: datetime | None = None) -> list[CrossCertif
 
 
 def insert(ledger: Ledger, cross: CrossCertificate) -> CrossCertificate:
-    """Record a cross-certificate (its ``id`` is ignored); returns it with the id the ledger gave it."""
-    cursor = ledger.conn.execute(
-        "INSERT INTO cross_certificates (issuer_ca_id, subject_ca_id, serial, subject, issuer, not_before, not_after,"
-        " fingerprint_sha256, created_at, pem) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (cross.issuer_ca_id, cross.subject_ca_id, cross.serial, cross.subject, cross.issuer, iso(cross.not_before),
-         iso(cross.not_after), cross.fingerprint_sha256, iso(cross.created_at), cross.pem))
-    return replace(cross, id=int(cursor.lastrowid or 0))
+    """Record a cross-certificate (its ``id`` is ignored); returns it with the id the ledger gave it. Rare (a root
+    rollover), so through sqlite-utils."""
+    table = ledger.tables().table("cross_certificates", pk="id")
+    table.insert({
+        "issuer_ca_id": cross.issuer_ca_id, "subject_ca_id": cross.subject_ca_id, "serial": cross.serial,
+        "subject": cross.subject, "issuer": cross.issuer, "not_before": iso(cross.not_before),
+        "not_after": iso(cross.not_after), "fingerprint_sha256": cross.fingerprint_sha256,
+        "created_at": iso(cross.created_at), "pem": cross.pem,
+    })
+    return replace(cross, id=inserted_id(ledger, table.last_pk))

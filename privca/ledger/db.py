@@ -1,9 +1,11 @@
 """The ledger's SQLite database: the connection, its write transactions and the schema migrations.
 
 SQLite in WAL mode. The schema is created and upgraded by sqlite-utils migrations, recorded in its
-``_sqlite_migrations`` table (the one record of which migrations ran). Importing sqlite_utils costs ~100 ms, so
-opening the ledger only counts the recorded migrations with one query and imports sqlite_utils when one is
-pending.
+``_sqlite_migrations`` table (the one record of which migrations ran), and the rare writes (a new CA generation, a
+cross-certificate) go through sqlite-utils too (``Ledger.tables``). Importing sqlite_utils costs ~100 ms on a quiet
+machine (160-600 ms on a loaded one), more than a whole ``privca list`` or ``issue`` otherwise spends in the
+ledger: so opening the ledger only counts the recorded migrations with one query, and the reads and writes that
+every command makes (and the hot paths measured in docs/performance.md) are plain SQL in this package.
 
 Writes happen inside ``Ledger.write()``, a ``BEGIN IMMEDIATE`` transaction: two privca processes never
 interleave, and a crash leaves either the whole change or none of it.
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
-__all__ = ["BUSY_TIMEOUT_MS", "Ledger", "MIGRATIONS", "actor", "iso"]
+__all__ = ["BUSY_TIMEOUT_MS", "Ledger", "MIGRATIONS", "actor", "inserted_id", "iso"]
 
 BUSY_TIMEOUT_MS = 60_000
 GENESIS_HASH = "0" * 64
@@ -185,6 +187,13 @@ def _migrations() -> "Migrations":
     return migrations
 
 
+def inserted_id(ledger: "Ledger", last_pk: object) -> int:
+    """The id SQLite gave the row sqlite-utils just inserted."""
+    if not isinstance(last_pk, int):
+        raise LedgerError(f"{ledger.path}: the ledger did not say which id it gave a new row")
+    return last_pk
+
+
 class Ledger:
     """A connection to one store's ledger."""
 
@@ -229,6 +238,13 @@ class Ledger:
 
     def close(self) -> None:
         self.conn.close()
+
+    def tables(self) -> "Database":
+        """sqlite-utils on this connection, for the ledger's rare writes. Inside ``write()`` its inserts join the
+        open transaction (sqlite-utils nests them in a savepoint), so they commit or roll back with it."""
+        from sqlite_utils import Database
+
+        return Database(self.conn, recursive_triggers=False, execute_plugins=False)
 
     def serialize(self) -> bytes:
         """The whole database as bytes (SQLite's online backup API): what the ledger holds at this moment, or
