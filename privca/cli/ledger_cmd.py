@@ -61,7 +61,7 @@ def list_certificates(
     else:
         # Only the columns of the table: the ledger's listing index covers them, so no certificate row is read.
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
-              [[cert.serial, cert.shown_status(moment), cert.profile, cert.subject, iso(cert.not_after)]
+              [[cert.serial, cert.shown_status, cert.profile, cert.subject, cert.expires]
                for cert in certificates.listing(ledger, now=moment, statuses=statuses,
                                                 expiring_within_days=expiring_within, profile=profile)])
 

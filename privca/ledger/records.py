@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from privca.rules.validity import is_expired
 
 if TYPE_CHECKING:
     import sqlite3
@@ -73,8 +75,12 @@ EXPIRED = "expired"  # the status shown for a valid certificate past its notAfte
 
 
 def iso(moment: datetime) -> str:
-    """UTC timestamps as stored and shown: ISO 8601 with a Z, to the second, so text order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC timestamps as stored and shown: ISO 8601 with a Z, to the second, so text order is time order.
+
+    isoformat() rather than strftime(): ``privca list`` formats tens of thousands of them, and strftime is ~5x
+    slower."""
+    utc = moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+    return utc.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -100,11 +106,9 @@ def _reason(text: str | None) -> RevocationReason | None:
 
 def _shown_status(status: "CertificateStatus", not_after: datetime, now: datetime | None) -> str:
     """``expired`` (as the rules define it) for a valid certificate past its notAfter, else the recorded status."""
-    from privca.rules.validity import is_expired
-
     if now is not None and status is CertificateStatus.VALID and is_expired(not_after, now):
         return EXPIRED
-    return status.value
+    return str(status)
 
 
 def _load_certificate(pem: str) -> "x509.Certificate":
@@ -268,19 +272,18 @@ class IssuedCertificate:
         return data
 
 
-@dataclass(frozen=True)
-class ListedCertificate:
+class ListedCertificate(NamedTuple):
     """The few facts ``privca list`` shows in its table: all in the ledger's listing index, so listing tens of
-    thousands of a million certificates reads no certificate row (see ``certificates.listing``)."""
+    thousands of a million certificates reads no certificate row (see ``certificates.listing``). A named tuple,
+    not a dataclass: made 40,000 times by one ``list``, where a frozen dataclass costs three times as much."""
 
     serial: str
     status: CertificateStatus
+    shown_status: str  # ``expired`` for a valid certificate past its notAfter at the time of the listing
     profile: str
     subject: str
     not_after: datetime
-
-    def shown_status(self, now: datetime) -> str:
-        return _shown_status(self.status, self.not_after, now)
+    expires: str  # not_after as the ledger keeps it (ISO 8601 UTC): what the table prints
 
 
 @dataclass(frozen=True)
