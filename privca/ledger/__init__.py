@@ -1,1 +1,7 @@
-"""The source of truth: the SQLite ledger, the store layout, and the journal that makes writes crash-safe."""
+"""The source of truth: the SQLite ledger, the store layout, and the journal that makes writes crash-safe.
+
+The only package that talks to SQLite. Other modules call the typed functions of ``cas`` (CA generations and
+which of them peers must trust), ``certificates`` (issued certificates, listing, revocation status), ``crosses``
+(cross-certificates), ``crls`` (each CA's latest CRL) and ``events`` (the hash-chained log), and get back the
+frozen records of ``records``; ``db`` holds the connection, its transactions and the schema migrations.
+"""
