@@ -432,8 +432,9 @@ def test_publish_writes_crls_at_their_url_paths(cli: Any, store_path: Path, leav
     result = cli("publish", www, "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
     # The session CA's CRL URLs are http://pki.example.test/crl/<ca>.crl.
-    assert sorted(p.relative_to(www).as_posix() for p in www.rglob("*") if p.is_file()) == [
+    assert sorted(p.relative_to(www).as_posix() for p in (www / "crl").rglob("*") if p.is_file()) == [
         "crl/issuing-1.crl", "crl/issuing-1.crl.pem", "crl/root-1.crl", "crl/root-1.crl.pem"]
+    assert sorted(p.name for p in www.iterdir()) == ["crl", "ocsp"]  # pre-signed OCSP: tests/test_presign.py
     stored = ledger_rows(store_path, "SELECT der FROM crls JOIN cas ON cas.id = ca_id WHERE name = 'issuing-1'")[0][0]
     assert (www / "crl" / "issuing-1.crl").read_bytes() == stored
     pem = x509.load_pem_x509_crl((www / "crl" / "issuing-1.crl.pem").read_bytes())

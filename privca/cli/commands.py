@@ -23,7 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("status",
      "Show how fresh each CA's CRL is; exit 0 if all are fresh, 1 if one is due, 2 if one is stale or missing."),
     ("publish",
-     "Write each CA's latest CRL under the path its CRL URL names (DER, plus a .pem copy)."),
+     "Write each CA's latest CRL and pre-signed OCSP responses under the paths of their URLs, for a web server."),
     ("serve",
      "Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL."),
     ("ca", "The CAs themselves: list and show every generation, and set their CRL and OCSP URLs."),

@@ -177,13 +177,24 @@ def _summary(worst: int, report: list[dict], issuing: dict) -> str:
 def publish(
     directory: Annotated[Path, typer.Argument(help="Document root of the web server that serves the CRL URLs.",
                                               show_default=False)],
+    ocsp: Annotated[bool, typer.Option("--ocsp/--no-ocsp", help="Also write pre-signed OCSP responses for CAs "
+                                       "with an OCSP URL (needs the CA passphrase when some must be signed).")] = True,
     store: StoreOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Write each CA's latest CRL under the path its CRL URL names (DER, plus a .pem copy).
+    """Write each CA's latest CRL and pre-signed OCSP responses under the paths of their URLs, for a web server.
 
-    With the CRL URL http://pki.example.com/crl/issuing-1.crl the CRL goes to DIR/crl/issuing-1.crl.
-    Files are replaced atomically, so a web server never serves half a CRL.
+    The CRL goes under the path its CRL URL names (DER, plus a .pem copy), the pre-signed OCSP responses (RFC
+    5019) under the path the OCSP URL names, so a web server such as nginx answers both from files.
+
+    With the CRL URL http://pki.example.com/crl/issuing-1.crl the CRL goes to DIR/crl/issuing-1.crl; with the
+    OCSP URL http://pki.example.com/ocsp each certificate's response goes to DIR/ocsp/<base64 GET request>.
+    Responses are valid for an hour and re-signed when half of that has passed or the status changed: run this
+    every 10 minutes (docs/operations.md has a systemd timer). Files are replaced atomically, so a web server
+    never serves half a file.
 
     Example:
 
@@ -191,12 +202,16 @@ def publish(
     """
     from privca.revocation.publish import publish as publish_crls
 
-    report = publish_crls(open_store(store), directory, now=now())
+    secrets = ca_secrets(passphrase_file, pin_file, pkcs11_module) if ocsp else None
+    report = publish_crls(open_store(store), directory, now=now(), secrets=secrets)
     if json_output:
         print_json(report)
         return
     for item in report:
         if "skipped" in item:
             note(f"{item['ca']}: skipped ({item['skipped']})")
+        elif "ocsp_responses" in item:
+            print(f"{item['ca']}: {item['ocsp_responses']} OCSP responses for {item['ocsp_url']} "
+                  f"({item['signed']} newly signed in this run, {item['removed']} stale removed)")
         else:
             print(f"{item['ca']}: CRL #{item['crl_number']} (next update {item['next_update']}) -> {item['files'][0]}")

@@ -38,7 +38,10 @@ def serve(
         openssl ocsp -url http://127.0.0.1:8080/ocsp -issuer issuing.pem -cert expc.pem -CAfile chain.pem
     """
     import logging
+    import os
+    import shutil
     import sys
+    import tempfile
 
     from privca.service.assemble import build_app
     from privca.service.server import ServerSettings, listen
@@ -46,22 +49,34 @@ def serve(
 
     settings = ServerSettings(host=host, port=port, workers=workers, request_timeout=request_timeout)
     target = open_store(store)
-    app, revocation = build_app(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now)
-    sock = listen(settings)
-    base = f"http://{host}:{sock.getsockname()[1]}"
-    note(f"privca serve: listening on {base}")
-    for path in sorted(revocation.crl_routes()):
-        if not path.endswith(".pem"):
-            note(f"  CRL   {base}{path}")
-    for path in sorted(revocation.ocsp_paths):
-        note(f"  OCSP  {base}{path}")
-    if revocation.responder is None:
-        note("  OCSP  off: no CA has an OCSP URL (privca ca set-url --ocsp-url ...)")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in ("privca.access", "privca.service"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    run(app, sock, settings)
+    metrics_dir = None
+    if workers > 1:
+        # OCSP answer counts of all workers, summed at each scrape; set before prometheus_client is imported.
+        metrics_dir = tempfile.mkdtemp(prefix="privca-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        app, live = build_app(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now)
+        target.close()  # the workers open their own ledger connections; none may cross the fork
+        sock = listen(settings)
+        base = f"http://{host}:{sock.getsockname()[1]}"
+        note(f"privca serve: listening on {base}")
+        snapshot = live.current()
+        for path in sorted(snapshot.crl_routes):
+            if not path.endswith(".pem"):
+                note(f"  CRL   {base}{path}")
+        for path in sorted(snapshot.ocsp_paths):
+            note(f"  OCSP  {base}{path}")
+        if not snapshot.ocsp_paths:
+            note("  OCSP  off: no CA has an OCSP URL (privca ca set-url --ocsp-url ...)")
+        note(f"  also  {base}/health {base}/metrics")
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        for name in ("privca.access", "privca.service"):
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+        run(app, sock, settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     note("privca serve: stopped")

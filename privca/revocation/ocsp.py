@@ -19,7 +19,7 @@ from privca.authority.ca import Issuer, serial_hex, signature_hash
 from privca.errors import PrivcaError
 from privca.ledger import cas, certificates
 from privca.ledger.db import Ledger
-from privca.ledger.records import CAStatus
+from privca.ledger.records import CAStatus, RevocationReason
 from privca.revocation.revoke import reason_flag
 
 if TYPE_CHECKING:
@@ -91,22 +91,40 @@ class Responder:
             return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
         if issuer_status is CAStatus.REVOKED:
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-        status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
-        if found is not None:
-            revoked, revoked_at, why = found
-            if revoked:
-                status = ocsp.OCSPCertStatus.REVOKED
-                reason = reason_flag(why)
-            else:
-                status = ocsp.OCSPCertStatus.GOOD
-        this_update = now.replace(microsecond=0)
-        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-            request.issuer_name_hash, request.issuer_key_hash, serial, request.hash_algorithm, status,
-            this_update, this_update + RESPONSE_VALIDITY, revoked_at, reason,
-        ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
-        for nonce in nonces[:1]:
-            builder = builder.add_extension(nonce, critical=False)
-        return _der(builder.sign(issuer.key, signature_hash(issuer.key)))
+        return sign_status(issuer, request.hash_algorithm, serial, found, now, nonce=nonces[0] if nonces else None)
+
+
+def sign_status(
+    issuer: Issuer, algorithm: Any, serial: int, found: "tuple[bool, datetime | None, RevocationReason | None] | None",
+    now: datetime, validity: timedelta = RESPONSE_VALIDITY, nonce: "x509.OCSPNonce | None" = None,
+) -> bytes:
+    """The DER response signed by ``issuer`` for ``serial``, whose ledger status (``certificates.status_under``)
+    is ``found``: good, revoked with time and reason (a hold is revoked with reason certificateHold), or unknown
+    when None. The CertID names the issuer with ``algorithm`` (a ``cryptography`` hash instance)."""
+    from cryptography.x509 import ocsp
+
+    status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
+    if found is not None:
+        revoked, revoked_at, why = found
+        if revoked:
+            status = ocsp.OCSPCertStatus.REVOKED
+            reason = reason_flag(why)
+        else:
+            status = ocsp.OCSPCertStatus.GOOD
+    name_hash, key_hash = issuer_hashes(issuer.cert, algorithm.name)
+    this_update = now.replace(microsecond=0)
+    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+        name_hash, key_hash, serial, algorithm, status, this_update, this_update + validity, revoked_at, reason,
+    ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
+    if nonce is not None:
+        builder = builder.add_extension(nonce, critical=False)
+    return _der(builder.sign(issuer.key, signature_hash(issuer.key)))
+
+
+def issuer_hashes(cert: "x509.Certificate", algorithm: str) -> tuple[bytes, bytes]:
+    """``(issuerNameHash, issuerKeyHash)`` of the CA ``cert`` with the hash named ``algorithm`` (RFC 6960 4.1.1)."""
+    return (hashlib.new(algorithm, cert.subject.public_bytes()).digest(),
+            hashlib.new(algorithm, _public_key_bits(cert)).digest())
 
 
 def _der(response: Any) -> bytes:

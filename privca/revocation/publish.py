@@ -18,9 +18,11 @@ from privca.errors import OutputError, RevocationError, UsageError
 from privca.common.fsutil import atomic_write, check_writable_target
 from privca.ledger import cas, crls, events
 from privca.ledger.records import CARole, CAStatus, Json, iso
+from privca.revocation.presign import live_ocsp_cas, presign, write_tree
 from privca.revocation.revoke import crl_issuers, crl_pem
 
 if TYPE_CHECKING:
+    from privca.keys.keystore import CASecrets, SecretSource
     from privca.ledger.store import Store
 
 CLEAR = "none"  # `--crl-url none` / `--ocsp-url none` remove a URL
@@ -46,10 +48,13 @@ def _check_inside(out_dir: Path, target: Path) -> None:
         raise OutputError(f"{target.parent}: leads outside {out_dir} (a symbolic link); privca publishes only inside it")
 
 
-def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[Json]:
-    """Write each CA's latest CRL to ``out_dir/<path of its CRL URL>`` (DER) and the same name plus ``.pem``.
+def publish(store: "Store", out_dir: Path, *, now: datetime,
+            secrets: "CASecrets | SecretSource | None" = None) -> list[Json]:
+    """Write each CA's latest CRL to ``out_dir/<path of its CRL URL>`` (DER) and the same name plus ``.pem``,
+    and, when ``secrets`` are given, the pre-signed OCSP responses of every CA with an OCSP URL under the path of
+    that URL (``privca.revocation.presign``), so that a web server answers OCSP GET requests from files.
 
-    Every target is checked before anything is written. CAs without a CRL URL are reported as skipped.
+    Every CRL target is checked before anything is written. CAs without a CRL URL are reported as skipped.
 
     Raises:
         RevocationError: a CA has a CRL URL but no signed CRL yet (run ``privca crl``).
@@ -83,8 +88,14 @@ def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[Json]:
         planned.append((item, target, crl.der))
     if problems:
         raise RevocationError("nothing published", problems=problems)
-    if not planned:
+    ocsp_cas = live_ocsp_cas(ledger, now) if secrets is not None else []
+    if not planned and not ocsp_cas:
         raise UsageError("no CA has a CRL URL; set one with: privca ca set-url --crl-url http://pki.example.com/crl")
+    roots: dict[str, PurePosixPath] = {}
+    for ca in ocsp_cas:
+        url = str(ca.ocsp_url)
+        roots[url] = ocsp_root(url)
+        _check_inside(out_dir, out_dir / roots[url] / "x")
     for item, target, der in planned:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +104,39 @@ def publish(store: "Store", out_dir: Path, *, now: datetime) -> list[Json]:
         atomic_write(target, der, overwrite=True)
         atomic_write(target.with_name(target.name + ".pem"), crl_pem(der), overwrite=True)
         report.append(item)
+    if ocsp_cas:
+        assert secrets is not None
+        report.extend(_publish_ocsp(store, out_dir, roots, secrets, now))
     return report
+
+
+def ocsp_root(url: str) -> PurePosixPath:
+    """Where the OCSP responses for ``url`` go inside the published folder: its path, ``.`` for ``http://host/``."""
+    return url_path(url) if urlsplit(url).path.strip("/") else PurePosixPath(".")
+
+
+def _publish_ocsp(store: "Store", out_dir: Path, roots: dict[str, PurePosixPath],
+                  secrets: "CASecrets | SecretSource", now: datetime) -> list[Json]:
+    """Pre-sign what needs it, copy every response under its OCSP URL's path, and remove the files of
+    certificates no longer answered for (expired, or of a CA that was revoked), so a web server cannot go on
+    serving a "good" that privca no longer stands behind."""
+    responses, counts = presign(store, secrets, now=now)
+    written = set(write_tree(responses, out_dir, roots))
+    removed = 0
+    for root in {out_dir / path for path in roots.values() if path != PurePosixPath(".")}:
+        # Only inside a dedicated OCSP folder: with an OCSP URL of "/" the folder holds the CRLs as well.
+        for path in sorted(root.rglob("*"), reverse=True):
+            if path.is_file() and not path.is_symlink() and path not in written and not path.name.startswith("."):
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+                path.rmdir()
+    by_ca: dict[str, tuple[str, int]] = {}
+    for response in responses:
+        url, number = by_ca.get(response.ca_name, (response.ocsp_url, 0))
+        by_ca[response.ca_name] = (url, number + 1)
+    return [{"ca": name, "ocsp_url": url, "ocsp_responses": number, "signed": counts["signed"], "removed": removed}
+            for name, (url, number) in sorted(by_ca.items())]
 
 
 def set_urls(
