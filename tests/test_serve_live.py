@@ -38,7 +38,7 @@ def leaf(store: Any, make_csr: Any, tmp_path: Path, passphrase: Any) -> dict[str
     from privca.authority.signer import issue
 
     return issue(store, [make_csr("expc0.csr", cn="expc0.example.com", sans=["expc0.example.com"])], passphrase,
-                 now=NOW, out_dir=tmp_path / "certs")[0]
+                 now=NOW, out_dir=tmp_path / "certs")[0].to_json()
 
 
 def start_serve(store_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:

@@ -52,3 +52,14 @@ def last_event_at(ledger: Ledger, action: str) -> datetime | None:
     """When the latest event of ``action`` (``backup``, ``crl``...) was recorded, or None."""
     row = ledger.conn.execute("SELECT MAX(at) FROM events WHERE action = ?", (action,)).fetchone()
     return None if row is None or row[0] is None else parse_time(row[0])
+
+
+def unreadable(ledger: Ledger) -> str | None:
+    """Why the ledger cannot be read right now (damaged, locked out, gone), or None when a query answers."""
+    import sqlite3
+
+    try:
+        ledger.conn.execute("SELECT COUNT(*) FROM cas").fetchone()
+    except sqlite3.Error as exc:
+        return f"{ledger.path}: cannot read the ledger ({exc})"
+    return None

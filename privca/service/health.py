@@ -8,16 +8,16 @@ every CA that answers OCSP has a key the service could unlock. A load balancer o
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from privca.errors import PrivcaError
+from privca.errors import LedgerError, PrivcaError
 from privca.ledger import crls
 from privca.ledger.records import iso
+from privca.ledger.status import unreadable
 from privca.revocation.revoke import crl_issuers
 from privca.service.app import ServiceApp
 from privca.service.live import LiveState
@@ -28,6 +28,9 @@ def health_report(live: LiveState, now: datetime) -> dict[str, Any]:
     problems: list[str] = []
     try:
         ledger = live.ledger()
+        broken = unreadable(ledger)
+        if broken is not None:
+            raise LedgerError(broken)
         snapshot = live.current()
         next_updates = crls.next_updates(ledger)
         for ca in crl_issuers(ledger, now):
@@ -43,8 +46,8 @@ def health_report(live: LiveState, now: datetime) -> dict[str, Any]:
         for name, problem in snapshot.key_problems.items():
             report["keys"][name] = problem
             problems.append(f"key of {name} cannot be used: {problem}")
-    except (PrivcaError, sqlite3.Error) as exc:
-        report["ledger"] = exc.one_line() if isinstance(exc, PrivcaError) else str(exc)
+    except PrivcaError as exc:
+        report["ledger"] = exc.one_line()
         problems.append("the ledger cannot be read")
     if problems:
         report["status"] = "fail"
