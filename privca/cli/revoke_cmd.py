@@ -211,7 +211,8 @@ def publish(
         if "skipped" in item:
             note(f"{item['ca']}: skipped ({item['skipped']})")
         elif "ocsp_responses" in item:
-            print(f"{item['ca']}: {item['ocsp_responses']} OCSP responses for {item['ocsp_url']} "
-                  f"({item['signed']} newly signed in this run, {item['removed']} stale removed)")
+            print(f"{item['ca']}: OCSP for {item['certificates']} certificates -> {item['ocsp_url']} "
+                  f"({item['ocsp_responses']} responses, SHA-1 and SHA-256; {item['signed']} newly signed, "
+                  f"{item['removed']} stale removed)")
         else:
             print(f"{item['ca']}: CRL #{item['crl_number']} (next update {item['next_update']}) -> {item['files'][0]}")

@@ -88,12 +88,12 @@ def publish(store: "Store", out_dir: Path, *, now: datetime,
         planned.append((item, target, crl.der))
     if problems:
         raise RevocationError("nothing published", problems=problems)
-    ocsp_cas = live_ocsp_cas(ledger, now) if secrets is not None else []
-    if not planned and not ocsp_cas:
+    # Every OCSP URL, also of CAs that no longer answer: their folders are emptied of what they signed.
+    ocsp_urls = sorted({str(ca.ocsp_url) for ca in cas.all_cas(ledger) if ca.ocsp_url}) if secrets is not None else []
+    if not planned and not live_ocsp_cas(ledger, now):
         raise UsageError("no CA has a CRL URL; set one with: privca ca set-url --crl-url http://pki.example.com/crl")
     roots: dict[str, PurePosixPath] = {}
-    for ca in ocsp_cas:
-        url = str(ca.ocsp_url)
+    for url in ocsp_urls:
         roots[url] = ocsp_root(url)
         _check_inside(out_dir, out_dir / roots[url] / "x")
     for item, target, der in planned:
@@ -104,7 +104,7 @@ def publish(store: "Store", out_dir: Path, *, now: datetime,
         atomic_write(target, der, overwrite=True)
         atomic_write(target.with_name(target.name + ".pem"), crl_pem(der), overwrite=True)
         report.append(item)
-    if ocsp_cas:
+    if roots:
         assert secrets is not None
         report.extend(_publish_ocsp(store, out_dir, roots, secrets, now))
     return report
@@ -131,12 +131,12 @@ def _publish_ocsp(store: "Store", out_dir: Path, roots: dict[str, PurePosixPath]
                 removed += 1
             elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
                 path.rmdir()
-    by_ca: dict[str, tuple[str, int]] = {}
+    by_ca: dict[str, tuple[str, set[str], int]] = {}
     for response in responses:
-        url, number = by_ca.get(response.ca_name, (response.ocsp_url, 0))
-        by_ca[response.ca_name] = (url, number + 1)
-    return [{"ca": name, "ocsp_url": url, "ocsp_responses": number, "signed": counts["signed"], "removed": removed}
-            for name, (url, number) in sorted(by_ca.items())]
+        url, serials, number = by_ca.get(response.ca_name, (response.ocsp_url, set(), 0))
+        by_ca[response.ca_name] = (url, serials | {response.serial}, number + 1)
+    return [{"ca": name, "ocsp_url": url, "certificates": len(serials), "ocsp_responses": number,
+             "signed": counts["signed"], "removed": removed} for name, (url, serials, number) in sorted(by_ca.items())]
 
 
 def set_urls(
