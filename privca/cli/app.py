@@ -127,6 +127,10 @@ def load_command(name: str) -> Target:
             from privca.cli.backup_cmd import restore
 
             return restore
+        case "notify":
+            from privca.cli.notify_cmd import notify
+
+            return notify
     raise KeyError(name)
 
 

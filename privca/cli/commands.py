@@ -43,4 +43,6 @@ COMMANDS: list[tuple[str, str]] = [
      "Write an encrypted backup of the store: ledger, CA keys, profiles. Safe while others issue."),
     ("restore",
      "Restore a backup into a new store folder (missing or empty), check it, and only then put it in place."),
+    ("notify",
+     "Send what needs attention to Webex, Teams, Slack, a webhook or email; nothing is sent twice within its interval."),
 ]
