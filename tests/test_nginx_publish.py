@@ -61,7 +61,7 @@ def nginx(tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert checked.returncode == 0, checked.stderr
     process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
                                stderr=subprocess.PIPE, text=True)
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s on a busy machine
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
