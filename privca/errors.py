@@ -111,3 +111,9 @@ class ClockError(PrivcaError):
     """This machine's clock cannot be right: before the CA's own start, or well before the ledger's newest event."""
 
     exit_code = 15
+
+
+class EnrollmentError(PrivcaError):
+    """An enrollment request (SCEP, EST) or an enrollment command cannot be carried out."""
+
+    exit_code = 16

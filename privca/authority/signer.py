@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from privca.authority.ca import Issuer, active_issuing, fingerprint, load_issuer, serial_hex
+from privca.authority.ca import Issuer, active_issuing, check_signing_clock, fingerprint, load_issuer, serial_hex
 from privca.errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
 from privca.common.fsutil import check_writable_target, fsync_dir, write_temp
 from privca.keys.keystore import CASecrets, SecretSource
@@ -40,15 +40,17 @@ class PlannedCertificate:
     """One certificate about to be signed: what goes in it, where its files go, and what the ledger links it to."""
 
     request: IssuanceRequest
-    cert_path: Path
-    chain_path: Path
-    fullchain_path: Path
+    # None for a certificate delivered over an enrollment protocol (SCEP, EST): it is on record and goes back to
+    # the device in the response; ``privca show SERIAL --pem`` writes it when a file is wanted.
+    cert_path: Path | None
+    chain_path: Path | None
+    fullchain_path: Path | None
     csr_der: bytes | None = None  # kept on record so the certificate can later be renewed with the same key
     replaces: str | None = None  # serial of the certificate this one renews
 
     @property
-    def outputs(self) -> tuple[Path, Path, Path]:
-        return self.cert_path, self.chain_path, self.fullchain_path
+    def outputs(self) -> tuple[Path, ...]:
+        return tuple(path for path in (self.cert_path, self.chain_path, self.fullchain_path) if path is not None)
 
 
 @dataclass(frozen=True)
@@ -172,15 +174,22 @@ def sign_and_record(
     progress: Progress | None = None,
     action: str = "issue",
     in_transaction: InTransaction | None = None,
+    channel: str = "cli",
+    issuer: Issuer | None = None,
 ) -> list[Issued]:
     """Sign planned certificates with the active issuing CA, record them and write their files, all or nothing.
 
-    The one path for every leaf privca signs (``issue`` and ``renew``). ``in_transaction(ledger, records)`` runs
-    inside the ledger transaction that records the certificates, for changes that must commit with them.
+    The one path for every leaf privca signs (``issue``, ``renew``, and enrollment over SCEP or EST).
+    ``in_transaction(ledger, records)`` runs inside the ledger transaction that records the certificates, for
+    changes that must commit with them. ``channel`` says how the request came in (cli, scep, est); ``issuer`` is
+    an issuing CA a long-running service unlocked once, used while it is still the active one.
     """
     issuing_ca = active_issuing(store)
     lifetimes = _validity_days(planned, days)
-    issuer = load_issuer(store, issuing_ca, secrets, now=now)
+    if issuer is None or issuer.id != issuing_ca.id:
+        issuer = load_issuer(store, issuing_ca, secrets, now=now)
+    else:  # unlocked earlier by a service: the clock is still checked before each signature
+        check_signing_clock(store, issuing_ca, now)
     for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
         if issuer.algorithm not in chosen.issuer_algorithms:
             raise PolicyViolation(
@@ -188,7 +197,7 @@ def sign_and_record(
                 f"key; {issuing_ca.name} has {issuing_ca.key_type}"
             )
     signed = _sign_all(issuer, planned, lifetimes, now, progress)
-    return _record_and_write(store, issuer, planned, signed, now, action, in_transaction)
+    return _record_and_write(store, issuer, planned, signed, now, action, in_transaction, channel)
 
 
 def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> list[int]:
@@ -244,13 +253,18 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
 
 def _record_and_write(
     store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list["x509.Certificate"],
-    now: datetime, action: str, in_transaction: InTransaction | None,
+    now: datetime, action: str, in_transaction: InTransaction | None, channel: str,
 ) -> list[Issued]:
     """Record the signed certificates and put their files in place, all or nothing (see the module docstring)."""
     chain_bytes = chain_rules.chain_pem(cas.chain_pems(store.ledger, issuer.ca)).encode()
-    records, files = _records_and_files(issuer, planned, certs, now, chain_bytes)
+    records, files = _records_and_files(issuer, planned, certs, now, chain_bytes, channel)
+    issued = [Issued(record, tuple(item.request.notes)) for record, item in zip(records, planned, strict=True)]
+    if not files:  # delivered over a protocol: the ledger transaction is the whole write, no journal needed
+        with store.ledger.write():
+            _commit(store.ledger, issuer, planned, records, now, action, in_transaction)
+        return issued
     entries = [{"final": str(final), "tag": serial, "role": role} for final, serial, role, _ in files]
-    folders = {item.cert_path.parent for item in planned}
+    folders = {item.cert_path.parent for item in planned if item.cert_path is not None}
     created = _missing_folders(folders)
     # The journal names every temporary file before the first is written, so that a crash at any point below
     # is finished or undone by the next write (or privca verify --repair); see privca/ledger/journal.py.
@@ -276,12 +290,12 @@ def _record_and_write(
         for folder in folders:
             fsync_dir(folder)
         journal.finish()
-    return [Issued(record, tuple(item.request.notes)) for record, item in zip(records, planned, strict=True)]
+    return issued
 
 
 def _records_and_files(
     issuer: Issuer, planned: Sequence[PlannedCertificate], certs: list["x509.Certificate"], now: datetime,
-    chain_bytes: bytes,
+    chain_bytes: bytes, channel: str,
 ) -> tuple[list[IssuedCertificate], list[tuple[Path, str, str, bytes]]]:
     """The ledger record of each certificate, and its three files: ``(final path, serial, role, content)``."""
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -289,15 +303,17 @@ def _records_and_files(
     who, issued_at = actor(), now.replace(microsecond=0)
     records: list[IssuedCertificate] = []
     files: list[tuple[Path, str, str, bytes]] = []
-    absolute = {folder: folder.absolute() for folder in {item.cert_path.parent for item in planned}}
+    absolute = {folder: folder.absolute() for folder in {item.cert_path.parent for item in planned
+                                                         if item.cert_path is not None}}
     for item, cert in zip(planned, certs, strict=True):
         serial = serial_hex(cert.serial_number)
         leaf = cert.public_bytes(Encoding.PEM)
-        where = absolute[item.cert_path.parent]
-        paths = {role: str(where / final.name) for role, final in
-                 (("cert", item.cert_path), ("chain", item.chain_path), ("fullchain", item.fullchain_path))}
-        files += [(Path(paths["cert"]), serial, "cert", leaf), (Path(paths["chain"]), serial, "chain", chain_bytes),
-                  (Path(paths["fullchain"]), serial, "fullchain", leaf + chain_bytes)]
+        paths: dict[str, str | None] = {"cert": None, "chain": None, "fullchain": None}
+        for role, final, data in (("cert", item.cert_path, leaf), ("chain", item.chain_path, chain_bytes),
+                                  ("fullchain", item.fullchain_path, leaf + chain_bytes)):
+            if final is not None:
+                paths[role] = str(absolute[final.parent] / final.name)
+                files.append((Path(str(paths[role])), serial, role, data))
         request = item.request
         records.append(IssuedCertificate(
             id=0, serial=serial, issuer_id=issuer.id, profile=request.profile.name,
@@ -307,7 +323,7 @@ def _records_and_files(
             status=CertificateStatus.VALID, fingerprint_sha256=fingerprint(cert), issued_by=who,
             issued_at=issued_at, pem=leaf.decode(), cert_path=paths["cert"], chain_path=paths["chain"],
             fullchain_path=paths["fullchain"], csr_sha256=request.csr_sha256, csr_der=item.csr_der,
-            requested_eku=tuple(request.requested_eku), replaces=item.replaces,
+            requested_eku=tuple(request.requested_eku), replaces=item.replaces, channel=channel,
         ))
     return records, files
 
@@ -326,6 +342,8 @@ def _commit(ledger: Ledger, issuer: Issuer, planned: Sequence[PlannedCertificate
                                       "csr_sha256": record.csr_sha256, "notes": item.request.notes}
         if item.replaces is not None:
             details["replaces"] = item.replaces
+        if record.channel != "cli":
+            details["channel"] = record.channel
         items.append((details, record.serial))
     events.record_many(ledger, now, action, items)
     if in_transaction is not None:

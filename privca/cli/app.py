@@ -91,6 +91,10 @@ def load_command(name: str) -> Target:
             from privca.cli.serve_cmd import serve
 
             return serve
+        case "enroll":
+            from privca.cli.enroll_cmd import app as enroll_app
+
+            return enroll_app
         case "ca":
             from privca.cli.ca_cmd import app as ca_app
 

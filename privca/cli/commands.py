@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
      "Write each CA's latest CRL and pre-signed OCSP responses under the paths of their URLs, for a web server."),
     ("serve",
      "Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL."),
+    ("enroll", "Automatic enrollment (SCEP, EST): the RA, one-time challenge passwords, the approval queue."),
     ("ca", "The CAs themselves: list and show every generation, and set their CRL and OCSP URLs."),
     ("renew",
      "Renew a certificate: same names and profile, new serial, linked to the old one in the ledger."),

@@ -109,12 +109,19 @@ def _single_csr_block(data: bytes, source: str) -> bytes:
         raise ValueError("the CERTIFICATE REQUEST block is not base64") from None  # reported as not a valid CSR
 
 
-def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile) -> tuple[IssuanceRequest | None, list[str]]:
-    """Check one parsed CSR against ``profile``; return the request (if it passed) and the problems found."""
+def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile, *,
+          supplied_names: list[x509.GeneralName] | None = None,
+          signature_checked: bool = False) -> tuple[IssuanceRequest | None, list[str]]:
+    """Check one parsed CSR against ``profile``; return the request (if it passed) and the problems found.
+
+    ``supplied_names`` are SANs an enrollment authority vouches for (a challenge password bound to names), used
+    when the CSR carries none: some enrollment clients cannot put SANs in their CSRs. ``signature_checked`` says
+    the caller verified the signature over the bytes as received (a CSR re-encoded to DER to be read at all).
+    """
     problems: list[str] = []
 
     try:
-        signature_ok = csr.is_signature_valid
+        signature_ok = signature_checked or csr.is_signature_valid
     except Exception:
         signature_ok = False
     if not signature_ok:
@@ -137,6 +144,9 @@ def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile:
     asked = _Requested(notes=list(subject_notes))
     for ext in extensions:
         asked.add(ext)
+    if not asked.general_names and supplied_names:
+        asked.general_names = list(supplied_names)
+        asked.notes.append("SANs taken from the enrollment authorisation; the CSR had none")
     return _decide(problems + asked.problems, source=source, csr_sha256=hashlib.sha256(der).hexdigest(),
                    profile=profile, subject=subject, general_names=asked.general_names, public_key=public_key,
                    requested_eku=asked.eku, notes=asked.notes + _eku_notes(asked.eku, profile))

@@ -47,6 +47,9 @@ EXTENDED_KEY_USAGES = {
     "ipsecEndSystem": "1.3.6.1.5.5.7.3.5",
     "timeStamping": "1.3.6.1.5.5.7.3.8",
     "OCSPSigning": "1.3.6.1.5.5.7.3.9",
+    # id-kp-cmcRA (RFC 6402 2.10): a registration authority of a certificate management protocol; privca's SCEP
+    # RA certificate, so that it can neither act as a TLS client nor server.
+    "cmcRA": "1.3.6.1.5.5.7.3.28",
 }
 EKU_NAMES_BY_OID = {oid: name for name, oid in EXTENDED_KEY_USAGES.items()}
 

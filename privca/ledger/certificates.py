@@ -26,7 +26,7 @@ LIST_STATUSES = ("valid", "expired", "revoked", "hold")
 _INSERT_COLUMNS = ("serial", "issuer_id", "profile", "subject", "sans", "eku", "key_type", "key_size", "not_before",
                    "not_after", "status", "revoked_at", "revocation_reason", "fingerprint_sha256", "csr_sha256",
                    "csr_der", "requested_eku", "replaces", "issued_by", "issued_at", "cert_path", "chain_path",
-                   "fullchain_path", "pem")
+                   "fullchain_path", "pem", "channel")
 #: What ``listing`` reads: all in the ``certificates_listing`` index.
 LISTING_COLUMNS = ("serial", "status", "profile", "subject", "not_after")
 _FILE_COLUMNS = {"cert": "cert_path", "chain": "chain_path", "fullchain": "fullchain_path"}
@@ -39,7 +39,7 @@ def _row(cert: IssuedCertificate) -> tuple[object, ...]:
             None if cert.revocation_reason is None else cert.revocation_reason.value, cert.fingerprint_sha256,
             cert.csr_sha256, cert.csr_der, json.dumps(list(cert.requested_eku)),
             cert.replaces, cert.issued_by, iso(cert.issued_at), cert.cert_path, cert.chain_path, cert.fullchain_path,
-            cert.pem)
+            cert.pem, cert.channel)
 
 
 def insert_many(ledger: Ledger, certs: Sequence[IssuedCertificate]) -> None:

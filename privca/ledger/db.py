@@ -169,6 +169,41 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("0005_one_migration_record", (
         "PRAGMA user_version = 0",
     )),
+    # Automatic enrollment (SCEP, EST): how each certificate was requested, the one-time challenge passwords
+    # (only their SHA-256: each is a random 120-bit secret, so a fast hash cannot be searched), and the requests
+    # that were granted or wait for an operator. Refused requests leave only their refusal event.
+    ("0006_enrollment", (
+        "ALTER TABLE certificates ADD COLUMN channel TEXT NOT NULL DEFAULT 'cli'",
+        """CREATE TABLE enroll_challenges (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            profile TEXT NOT NULL,
+            names TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            used_by TEXT
+        )""",
+        """CREATE TABLE enroll_requests (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            sans TEXT NOT NULL,
+            csr_der BLOB NOT NULL,
+            requester_der BLOB,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'issued')),
+            received_at TEXT NOT NULL,
+            decided_at TEXT,
+            decided_by TEXT,
+            serial TEXT,
+            renews TEXT
+        )""",
+        "CREATE INDEX enroll_requests_transaction ON enroll_requests (channel, transaction_id)",
+        "CREATE INDEX enroll_requests_status ON enroll_requests (status, id)",
+    )),
 ]
 MIGRATION_SET = "privca"
 

@@ -224,6 +224,7 @@ class IssuedCertificate:
     csr_der: bytes | None = field(default=None, repr=False)
     requested_eku: tuple[str, ...] = ()
     replaces: str | None = None
+    channel: str = "cli"  # how it was requested: cli, scep or est
 
     @classmethod
     def from_row(cls, row: "sqlite3.Row") -> "IssuedCertificate":
@@ -237,6 +238,7 @@ class IssuedCertificate:
             chain_path=row["chain_path"], fullchain_path=row["fullchain_path"], revoked_at=_time(row["revoked_at"]),
             revocation_reason=_reason(row["revocation_reason"]), csr_sha256=row["csr_sha256"],
             csr_der=row["csr_der"], requested_eku=_names(row["requested_eku"]), replaces=row["replaces"],
+            channel=row["channel"] if "channel" in row.keys() else "cli",
         )
 
     @cached_property
@@ -262,7 +264,7 @@ class IssuedCertificate:
             "issuer": (names or {}).get(self.issuer_id, self.issuer_id),
             "key_type": f"{self.key_type}:{self.key_size}", "fingerprint_sha256": self.fingerprint_sha256,
             "cert_path": self.cert_path, "chain_path": self.chain_path, "fullchain_path": self.fullchain_path,
-            "issued_at": iso(self.issued_at), "replaces": self.replaces,
+            "issued_at": iso(self.issued_at), "replaces": self.replaces, "channel": self.channel,
         }
         if replaced_by is not None:
             data["replaced_by"] = replaced_by
