@@ -22,6 +22,18 @@ def serve(
     passphrase_file: PassphraseFileOption = None,
     pin_file: PinFileOption = None,
     pkcs11_module: Pkcs11ModuleOption = None,
+    scep: Annotated[bool, typer.Option("--scep", help="Answer SCEP enrollment at /scep/<profile> (needs: privca "
+                                       "enroll ra). See docs/enrollment.md.")] = False,
+    enroll_profile: Annotated[str | None, typer.Option(
+        "--enroll-profile", help="Profile for /cgi-bin/pkiclient.exe, the path IOS uses when its enrollment url "
+        "has none.", show_default=False)] = None,
+    approval_queue: Annotated[bool, typer.Option(
+        "--approval-queue", help="Requests without a challenge password wait for privca enroll approve "
+        "(else they are refused).")] = False,
+    legacy_sha1: Annotated[bool, typer.Option("--legacy-sha1", help="Accept SHA-1 signed SCEP messages (older "
+                                              "IOS, micromdm scepclient).")] = False,
+    legacy_des: Annotated[bool, typer.Option("--legacy-des", help="Accept single-DES encrypted SCEP messages "
+                                             "(56-bit keys: only for devices that cannot do better).")] = False,
 ) -> None:
     """Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL.
 
@@ -43,7 +55,7 @@ def serve(
     import sys
     import tempfile
 
-    from privca.service.assemble import build_app
+    from privca.service.assemble import EnrollmentSettings, build_app
     from privca.service.server import ServerSettings, listen
     from privca.service.server import serve as run
 
@@ -55,7 +67,9 @@ def serve(
         metrics_dir = tempfile.mkdtemp(prefix="privca-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        app, live = build_app(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now)
+        enrollment = EnrollmentSettings(scep=scep, default_profile=enroll_profile, approval_queue=approval_queue,
+                                        allow_sha1=legacy_sha1, allow_des=legacy_des)
+        app, live = build_app(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now, enrollment)
         target.close()  # the workers open their own ledger connections; none may cross the fork
         sock = listen(settings)
         base = f"http://{host}:{sock.getsockname()[1]}"
@@ -68,6 +82,9 @@ def serve(
             note(f"  OCSP  {base}{path}")
         if not snapshot.ocsp_paths:
             note("  OCSP  off: no CA has an OCSP URL (privca ca set-url --ocsp-url ...)")
+        if scep:
+            note(f"  SCEP  {base}/scep/<profile>" + (f" and {base}/cgi-bin/pkiclient.exe (profile "
+                                                      f"{enroll_profile})" if enroll_profile else ""))
         note(f"  also  {base}/health {base}/metrics")
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -7,6 +7,7 @@ hand to ``app.mount``) and gets one line in ``build_app`` below; nothing else ab
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,24 @@ if TYPE_CHECKING:
 Clock = Callable[[], datetime]
 
 
-def build_app(store: "Store", secrets: CASecrets, clock: Clock) -> tuple[ServiceApp, LiveState]:
-    """The service app for ``store``: CRLs, OCSP, /health and /metrics.
+@dataclass(frozen=True)
+class EnrollmentSettings:
+    """What ``privca serve --scep`` was asked for (docs/enrollment.md)."""
+
+    scep: bool = False
+    default_profile: str | None = None
+    approval_queue: bool = False
+    allow_sha1: bool = False
+    allow_des: bool = False
+
+
+def build_app(store: "Store", secrets: CASecrets, clock: Clock,
+              enrollment: EnrollmentSettings | None = None) -> tuple[ServiceApp, LiveState]:
+    """The service app for ``store``: CRLs, OCSP, /health and /metrics, and SCEP enrollment when asked for.
 
     The keys of the CAs that answer OCSP are unlocked here, once (``secrets`` are asked for only if there is such
-    a CA); later CA generations are unlocked by the service when it first sees them.
+    a CA, or enrollment is on: the issuing CA and the SCEP RA key); later CA generations are unlocked by the
+    service when it first sees them.
     """
     store.require_ca()
     live = LiveState(store, secrets, clock)
@@ -39,5 +53,12 @@ def build_app(store: "Store", secrets: CASecrets, clock: Clock) -> tuple[Service
     count = metrics.ocsp_counter()
     health.install(app, live)
     metrics.install(app, live, count)
+    if enrollment is not None and enrollment.scep:
+        from privca.enrollment.scep import make_scep_service
+        from privca.service.enrollment_routes import EnrollmentRoutes
+
+        scep = make_scep_service(store.path, secrets, approval_queue=enrollment.approval_queue,
+                                 allow_sha1=enrollment.allow_sha1, allow_des=enrollment.allow_des, clock=clock)
+        EnrollmentRoutes(scep, enrollment.default_profile).install(app)
     RevocationRoutes(live, count).install(app)
     return app, live
