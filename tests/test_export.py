@@ -335,6 +335,27 @@ def test_cube_snippet_puts_each_ca_under_its_own_trustpoint(scenario: str, expor
         assert {"revocation-check crl", "revocation-check none"} <= {s for v in trustpoints.values() for s in v}
 
 
+@pytest.mark.parametrize("scenario", ["basic", "rotation"])
+def test_cube_enroll_snippet_chains_to_the_active_issuing_trustpoint(scenario: str, exported: dict[str, Path]) -> None:
+    """The automatic variant: SCEP to privca's RA under the cube profile, renewal with a new key, and a chain that
+    continues at the trustpoint of the active issuing CA (negative control: not at a retired or unknown one)."""
+    folder = exported[scenario] / "cube"
+    trustpoints, blocks = parse_cube((folder / "cube-trustpoints.cfg").read_text())
+    enroll, _ = parse_cube((folder / "cube-enroll.cfg").read_text())
+    commands = enroll["<CUBE-IDENTITY>"]
+    for wanted in ("enrollment mode ra", "enrollment url http://<PRIVCA-HOST:PORT>/scep/cube",
+                   "password <CHALLENGE>", "subject-alt-name <CUBE-FQDN>", "auto-enroll 70 regenerate"):
+        assert wanted in commands, (wanted, commands)
+    continues = [c.split()[-1] for c in commands if c.startswith("chain-validation continue ")]
+    assert len(continues) == 1 and continues[0] in trustpoints
+    # CRL checking as the issuing CA's own trustpoint has it: crl where the CA publishes one, none otherwise.
+    assert [c for c in commands if c.startswith("revocation-check")] == [
+        c for c in trustpoints[continues[0]] if c.startswith("revocation-check")]
+    issuing = [name for name, sha1, _ in blocks if f"accept only if it is {sha1}" in
+               (folder / "cube-enroll.cfg").read_text()]
+    assert issuing == [continues[0]]
+
+
 def test_cube_tls_profile_attaches_tls_to_sip(exported: dict[str, Path]) -> None:
     text = (exported["basic"] / "cube" / "cube-tls-profile.cfg").read_text()
     assert re.search(r"^voice class tls-profile 1\n trustpoint <CUBE-IDENTITY>\n", text, re.M)
