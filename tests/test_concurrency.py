@@ -102,3 +102,31 @@ def test_busy_ledger_fails_cleanly_and_the_retry_succeeds(store_path: Path, make
     retry = cli("issue", *csrs, "--out", out, "--store", store_path, "--json")
     assert retry.exit_code == 0, retry.stderr
     assert len(json.loads(retry.stdout)) == 3 and ledger_counts(store_path) == (3, 4)
+
+
+SINGLE_WORKERS, SINGLE_EACH = 8, 100
+
+
+def test_eight_processes_issue_100_single_certificates_each(store_path: Path, ec_key: Any, tmp_path: Path) -> None:
+    """8 x 100 separate `privca issue one.csr` processes at once: every one of the 800 succeeds, none shows a
+    traceback. Each process recovers abandoned journals before it writes; a journal another process is still
+    creating must never look abandoned (it did: 2-4 of 800 ended in FileNotFoundError)."""
+    env = {**os.environ, "PRIVCA_STORE": str(store_path)}
+    batches = [_write_csrs(tmp_path / f"csrs{p}", ec_key, f"s{p}", SINGLE_EACH) for p in range(SINGLE_WORKERS)]
+    # One shell loop per worker: 100 privca processes one after another, as a cron job or a script would run them.
+    script = 'for csr in "$@"; do "$0" -m privca issue "$csr" --out "$OUT" --json >/dev/null 2>>"$ERRORS" || ' \
+             'echo "FAILED $csr" >>"$ERRORS"; done'
+    workers = [
+        subprocess.Popen(["sh", "-c", script, sys.executable, *map(str, batch)], env={
+            **env, "OUT": str(tmp_path / f"out{p}"), "ERRORS": str(tmp_path / f"errors{p}.txt")})
+        for p, batch in enumerate(batches)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=3600) == 0
+    errors = "".join((tmp_path / f"errors{p}.txt").read_text() for p in range(SINGLE_WORKERS)
+                     if (tmp_path / f"errors{p}.txt").exists())
+    assert "Traceback" not in errors and "FAILED" not in errors and errors == "", errors[-3000:]
+    issued = sorted(path.name for p in range(SINGLE_WORKERS) for path in (tmp_path / f"out{p}").glob("*.fullchain.pem"))
+    assert len(issued) == SINGLE_WORKERS * SINGLE_EACH
+    assert ledger_counts(store_path) == (800, 801)
+    assert not list((store_path / "pending").iterdir())  # every journal finished, none left behind

@@ -158,11 +158,37 @@ def abandoned_journals(store: "Store") -> list[Path]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted([*folder.glob(f"*{JOURNAL_SUFFIX}"), *folder.glob(".*.tmp")]):
+    for path in sorted([*folder.glob(f"*{JOURNAL_SUFFIX}"), *_dead_scratches(folder)]):
         with _locked(path) as locked:
             if locked:
                 found.append(path)
     return found
+
+
+def _dead_scratches(folder: Path) -> list[Path]:
+    """Journals still being written (``.<kind>-<pid>-<random>.tmp``) whose writer process is gone.
+
+    A scratch journal is created and only then locked: between the two, its lock is free although its writer
+    is alive. Judging it by its lock alone let another process's recovery delete it in that instant, and the
+    writer's rename then failed (2-4 of 800 concurrent single issues ended in FileNotFoundError). The writer's
+    process id in the name tells: a scratch of a running process is never touched.
+    """
+    dead = []
+    for path in folder.glob(".*.tmp"):
+        pid = path.name[1:-len(".tmp")].rsplit("-", 2)[-2:-1]
+        if not (pid and pid[0].isdigit() and _process_alive(int(pid[0]))):
+            dead.append(path)
+    return dead
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 @contextmanager
@@ -239,7 +265,7 @@ def recover(store: "Store") -> list[Recovery]:
         with _locked(path) as locked:
             if locked:
                 done.append(_recover_one(store, path))
-    for scratch in folder.glob(".*.tmp"):  # a journal still being written when its process died
+    for scratch in _dead_scratches(folder):  # a journal still being written when its process died
         with _locked(scratch) as locked:
             if locked:
                 scratch.unlink(missing_ok=True)
