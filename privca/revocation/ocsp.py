@@ -5,7 +5,8 @@ certificates carry digitalSignature for this. A CA answers only when it has an O
 certificates point at a responder; a request about any other CA gets ``unauthorized``.
 
 Requests may identify the issuer with SHA-1, SHA-256, SHA-384 or SHA-512 hashes (Cisco Expressway requires an
-OCSP responder that supports SHA-256). The request's nonce is echoed (RFC 8954).
+OCSP responder that supports SHA-256). The request's nonce is echoed (RFC 8954) when it is 1 to 32 octets;
+a longer nonce or an unknown critical request extension gets malformedRequest (``request_problem``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 RESPONSE_VALIDITY = timedelta(hours=1)
 CERT_ID_HASHES = ("sha1", "sha256", "sha384", "sha512")
 MAX_REQUEST_BYTES = 16 * 1024  # an OCSP request for one certificate is ~100 bytes
+MAX_NONCE_BYTES = 32  # RFC 8954 2.1: a nonce is 1 to 32 octets
 
 
 def _public_key_bits(cert: "x509.Certificate") -> bytes:
@@ -71,10 +73,13 @@ class Responder:
             request = ocsp.load_der_ocsp_request(request_der)
             key = (request.hash_algorithm.name, request.issuer_name_hash, request.issuer_key_hash)
             serial = request.serial_number
-            nonces = [ext.value for ext in request.extensions if isinstance(ext.value, x509.OCSPNonce)]
+            extensions = list(request.extensions)
         except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
             # Unparseable, several certificates in one request, or a hash such as MD5 that is not offered.
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        if request_problem(extensions) is not None:
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        nonces = [ext.value for ext in extensions if isinstance(ext.value, x509.OCSPNonce)]
         issuer = self.issuers.get(key)
         if issuer is None:
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
@@ -125,6 +130,24 @@ def issuer_hashes(cert: "x509.Certificate", algorithm: str) -> tuple[bytes, byte
     """``(issuerNameHash, issuerKeyHash)`` of the CA ``cert`` with the hash named ``algorithm`` (RFC 6960 4.1.1)."""
     return (hashlib.new(algorithm, cert.subject.public_bytes()).digest(),
             hashlib.new(algorithm, _public_key_bits(cert)).digest())
+
+
+def request_problem(extensions: Sequence["x509.Extension[x509.ExtensionType]"]) -> str | None:
+    """Why a request's extensions make it one privca must refuse (malformedRequest), or None.
+
+    A critical extension privca does not understand asks for something it would not do (RFC 5280 4.2, RFC 6960
+    4.4); a nonce must be 1 to 32 octets (RFC 8954 2.1), so a request cannot make the responder sign and send
+    back kilobytes of its choosing.
+    """
+    from cryptography import x509
+
+    for ext in extensions:
+        if isinstance(ext.value, x509.OCSPNonce):
+            if not 1 <= len(ext.value.nonce) <= MAX_NONCE_BYTES:
+                return f"nonce of {len(ext.value.nonce)} bytes (RFC 8954 allows 1 to {MAX_NONCE_BYTES})"
+        elif ext.critical:
+            return f"unknown critical request extension {ext.oid.dotted_string}"
+    return None
 
 
 def _der(response: Any) -> bytes:
