@@ -185,9 +185,11 @@ def _decrypt(archive: Path, passphrase: "Passphrase") -> bytes:
     version, log2_n, r, p = blob[8], blob[9], blob[10], blob[11]
     if version != FORMAT_VERSION:
         raise BackupError(f"{archive}: backup format {version}; this privca reads format {FORMAT_VERSION}")
-    if not (14 <= log2_n <= 20 and 1 <= r <= 16 and 1 <= p <= 4):
-        # Absurd cost parameters would make the key derivation itself the attack.
-        raise BackupError(f"{archive}: implausible key-derivation parameters; not a privca backup")
+    if not (14 <= log2_n <= SCRYPT_LOG2_N and 1 <= r <= SCRYPT_R and 1 <= p <= SCRYPT_P):
+        # Checked before any derivation: parameters above what privca writes would make the derivation itself
+        # the attack (a 40-byte header asking for N=2^20, r=16 cost 16 s and 2 GiB before "cannot decrypt").
+        raise BackupError(f"{archive}: key-derivation parameters (scrypt N=2^{log2_n}, r={r}, p={p}) above what "
+                          f"privca writes (N=2^{SCRYPT_LOG2_N}, r={SCRYPT_R}, p={SCRYPT_P}); not a privca backup")
     header, body, tag = blob[:HEADER_SIZE], blob[HEADER_SIZE:-TAG_SIZE], blob[-TAG_SIZE:]
     key = _derive_key(passphrase, header[12:28], log2_n, r, p)
     decryptor = Cipher(algorithms.AES(key), modes.GCM(header[28:40], tag)).decryptor()

@@ -352,6 +352,8 @@ def build_backups() -> dict[str, bytes]:
         "random-bytes.pcabk": os.urandom(4096),
         "header-only.pcabk": b"PRIVCABK\x01\x0f\x08\x01" + os.urandom(28),
         "absurd-scrypt-cost.pcabk": b"PRIVCABK\x01\x3f\x08\x01" + os.urandom(28 + 200),
+        "scrypt-2gib.pcabk": b"PRIVCABK\x01\x14\x10\x01" + os.urandom(28 + 200),  # 2 GiB and 16 s to derive
+        "scrypt-parallel-2.pcabk": b"PRIVCABK\x01\x0f\x08\x02" + os.urandom(28 + 200),
         "future-format.pcabk": b"PRIVCABK\x07\x0f\x08\x01" + os.urandom(28 + 200),
     }
 
