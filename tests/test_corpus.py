@@ -115,11 +115,19 @@ def _event_from_the_future(tmp: Path, store: Path) -> None:
     ledger.close()
 
 
+def _shared_passphrase_file(tmp: Path, store: Path) -> None:
+    from conftest import PASSPHRASE
+
+    (tmp / "passphrase").write_text(PASSPHRASE + "\n")
+    os.chmod(tmp / "passphrase", 0o644)  # the right passphrase, readable by every user of the machine
+
+
 SETUPS: dict[str, Callable[[Path, Path], None]] = {
     "p12_password_file": _p12_password_file,
     "control_chars_in_file_name": _control_chars_in_file_name,
     "huge_sparse_csr": _huge_sparse_csr,
     "hostile_pem_5mib": _hostile_pem_5mib,
+    "shared_passphrase_file": _shared_passphrase_file,
     "event_from_the_future": _event_from_the_future,
     "csr_symlink_to_dev_zero": _csr_symlink_to_dev_zero,
     "fifo_csr": _fifo_csr,

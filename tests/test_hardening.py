@@ -66,6 +66,7 @@ def test_passphrase_file_is_read_bounded(cli, store_path, tmp_path) -> None:
     assert result.exit_code == 4 and "longer than 4096 bytes" in result.stderr
     good = tmp_path / "pass"
     good.write_text("correct horse battery staple\n")
+    good.chmod(0o600)  # privca refuses a passphrase file others can read
     assert cli("verify", "--store", store_path, "--passphrase-file", good).exit_code == 0
 
 

@@ -591,6 +591,7 @@ def test_pin_comes_from_a_file_or_the_environment_never_argv(token_ca: TokenCA, 
                            "terminal\n")
     pin_file = tmp_path / "pin"
     pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)  # privca refuses a PIN file others can read
     done = privca_subprocess("issue", tmp_path / "a.csr", "--store", token_ca.store, "--pin-file", pin_file, env=no_pin)
     assert done.returncode == 0, done.stderr
     done = privca_subprocess("issue", write_csr(tmp_path / "b.csr"), "--store", token_ca.store, "--pin", PIN,
@@ -747,6 +748,7 @@ def test_verify_checks_token_keys_with_the_pin_and_never_asks_for_a_passphrase(
     no_pin = {**softhsm.env, "PRIVCA_PKCS11_PIN": ""}
     pin_file = tmp_path / "pin"
     pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)  # privca refuses a PIN file others can read
     done = privca_subprocess("verify", "--store", store, "--pin-file", pin_file, env=no_pin)
     assert done.returncode == 0 and "OK: the store is whole" in done.stdout, done.stderr
     # No PIN, a wrong PIN: one Error line each (the wrong one tried once), not a finding about the store.

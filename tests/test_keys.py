@@ -55,6 +55,7 @@ def test_passphrase_file_is_read_and_env_is_not_needed(cli, store_path: Path, ma
     monkeypatch.delenv("PRIVCA_PASSPHRASE")
     secret = tmp_path / "pass.txt"
     secret.write_text(PASSPHRASE + "\n")
+    secret.chmod(0o600)  # privca refuses a passphrase file others can read
     os.chmod(secret, 0o600)
     assert cli("issue", make_csr(), "--store", store_path, "--passphrase-file", secret).exit_code == 0
     no_terminal = cli("issue", make_csr(), "--store", store_path)

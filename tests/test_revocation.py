@@ -307,6 +307,7 @@ def test_bad_crl_requests_change_nothing(cli: Any, store_path: Path, leaves: lis
     in_the_way.write_text("not a folder")
     wrong = tmp_path / "wrong-passphrase"
     wrong.write_text("not the passphrase at all\n")
+    wrong.chmod(0o600)
     (out / "issuing-1.crl").mkdir()  # a folder where a CRL would go
     cases = [
         ("crl", "--days", "0", "--out", tmp_path / "fresh"),
@@ -640,6 +641,7 @@ def test_serve_hands_out_the_latest_crl(served: dict[str, Any], store: Any, stor
 def test_serve_refuses_a_wrong_passphrase(store_path: Path, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("definitely not it\n")
+    wrong.chmod(0o600)
     result = subprocess.run([sys.executable, "-m", "privca", "serve", "--store", str(store_path), "--port", "0",
                              "--passphrase-file", str(wrong)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and result.stderr.startswith("Error: ") and "passphrase" in result.stderr

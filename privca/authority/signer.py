@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from privca.authority.ca import Issuer, active_issuing, check_signing_clock, fingerprint, load_issuer, serial_hex
 from privca.errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
-from privca.common.fsutil import check_writable_target, fsync_dir, write_temp
+from privca.common.fsutil import check_writable_target, fsync_dir, refuse_inside_store, write_temp
 from privca.keys.keystore import CASecrets, SecretSource
 from privca.ledger import cas, certificates, events
 from privca.ledger.db import Ledger, actor
@@ -121,6 +121,8 @@ def plan(
         raise UsageError("issue: name at least one CSR file")
     chosen = load_profile(profile, store.profiles_dir)
     check_out_dir(out_dir)
+    for folder in {out_dir} if out_dir is not None else {path.parent for path in csr_paths}:
+        refuse_inside_store(folder, store.path, "--out" if out_dir is not None else "the CSR's folder")
     from cryptography.hazmat.primitives.serialization import Encoding
 
     planned: list[PlannedCertificate] = []
@@ -353,7 +355,7 @@ def _commit(ledger: Ledger, issuer: Issuer, planned: Sequence[PlannedCertificate
 def _make_folders(created: list[Path]) -> None:
     for folder in sorted(created, key=lambda f: len(f.parts)):
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o755)  # never group- or world-writable, whatever the umask
         except OSError as exc:
             raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
 

@@ -162,3 +162,34 @@ def walk_files(top: Path) -> list[Path]:
                 found.append(Path(entry.path))  # reported by whoever reads it
         pending.extend(reversed(subfolders))
     return found
+
+
+def make_output_dirs(path: Path) -> None:
+    """Create ``path`` and any missing parents as 0755 whatever the umask: never group- or world-writable.
+
+    ``Path.mkdir(mode, parents=True)`` creates the parents with the default mode (0777 under ``umask 000``), where
+    anyone could swap a certificate or CRL file for another before a peer fetches it.
+    """
+    missing = []
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing.append(candidate)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o755)
+        except FileExistsError:
+            continue  # made meanwhile by another privca
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+
+
+def refuse_inside_store(path: Path, store: Path, option: str) -> None:
+    """Output folders never lie inside the CA store: its files are private, and what privca writes there (keys,
+    the ledger) must never be overwritten or mixed with certificates and CRLs that are handed out."""
+    try:
+        inside = path.resolve().is_relative_to(store.resolve())
+    except OSError:
+        return
+    if inside:
+        raise OutputError(f"{option} {path}: is inside the CA store {store}; write certificates and CRLs elsewhere")

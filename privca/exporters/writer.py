@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from privca.errors import OutputError
-from privca.common.fsutil import TEMP_MARK, atomic_write, fsync_dir
+from privca.common.fsutil import TEMP_MARK, atomic_write, fsync_dir, make_output_dirs
 
 MARKER = ".privca-bundle"
 
@@ -65,7 +65,7 @@ def write_folder(out: Path, files: Mapping[str, bytes], *, marker: str, force: b
         staging.mkdir(mode=0o755)
         for relative, data in sorted({**files, MARKER: marker.encode()}.items()):
             target = staging / relative
-            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            make_output_dirs(target.parent)
             atomic_write(target, data, mode=0o644)
         if out.is_dir():  # empty, or an earlier export (check_target made sure)
             os.rename(out, previous)

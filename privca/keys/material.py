@@ -70,9 +70,15 @@ def secret_from_env_or_file(path: Path | None, env_name: str, what: str) -> Pass
         try:
             # Bounded: the file may be a pipe (--passphrase-file <(pass show ca)), but never /dev/zero's worth.
             with path.open("rb") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
                 data = handle.read(MAX_PASSPHRASE_BYTES + 1)
         except OSError as exc:
             raise KeyMaterialError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+        if stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
+            # Refused rather than warned: a secret other users can read is already disclosed, and a warning in a
+            # cron job's log changes nothing. A pipe (--passphrase-file <(pass show ca)) is not a file on disk.
+            raise KeyMaterialError(f"{path}: other users can read or change this {what} file (mode "
+                                   f"{stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}")
         if len(data) > MAX_PASSPHRASE_BYTES:
             raise KeyMaterialError(f"{path}: longer than {MAX_PASSPHRASE_BYTES} bytes; not a {what} file")
         # A trailing newline is what editors and `echo` add; it is never part of the secret.

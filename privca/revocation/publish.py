@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from privca.authority.ca import check_url, crl_url_for
 from privca.errors import OutputError, RevocationError, UsageError
-from privca.common.fsutil import atomic_write, check_writable_target
+from privca.common.fsutil import atomic_write, check_writable_target, make_output_dirs, refuse_inside_store
 from privca.ledger import cas, crls, events
 from privca.ledger.records import CARole, CAStatus, Json, iso
 from privca.revocation.presign import live_ocsp_cas, presign, write_tree
@@ -62,6 +62,7 @@ def publish(store: "Store", out_dir: Path, *, now: datetime,
         OutputError: ``out_dir`` or a target is not writable.
     """
     ledger = store.require_ca()
+    refuse_inside_store(out_dir, store.path, "publish folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is not a folder")
     planned: list[tuple[Json, Path, bytes]] = []
@@ -98,7 +99,7 @@ def publish(store: "Store", out_dir: Path, *, now: datetime,
         _check_inside(out_dir, out_dir / roots[url] / "x")
     for item, target, der in planned:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_output_dirs(target.parent)
         except OSError as exc:
             raise OutputError(f"{target.parent}: cannot create the folder ({exc.strerror})") from None
         atomic_write(target, der, overwrite=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from privca.authority.ca import Issuer, crl_file_name, load_issuer, parse_serial
 from privca.errors import ClockError, OutputError, RevocationError, StoreError, UsageError
-from privca.common.fsutil import atomic_write, check_writable_target
+from privca.common.fsutil import atomic_write, check_writable_target, make_output_dirs, refuse_inside_store
 from privca.keys.keystore import CASecrets, SecretSource
 from privca.ledger import cas, certificates, crls, events
 from privca.ledger.db import Ledger
@@ -332,13 +332,14 @@ def issue_crls(
     if not signers:
         raise StoreError(f"{store.path}: no CA needs a CRL (every CA is revoked or expired)")
     if out_dir is not None:
+        refuse_inside_store(out_dir, store.path, "--out")
         _check_out_dir(out_dir, [ca.name for ca in signers])
     unlock = CASecrets.of(secrets)  # asks for the passphrase or PIN once, for all of them
     issuers = [load_issuer(store, ca, unlock, now=now) for ca in signers]
     created = out_dir is not None and not out_dir.exists()
     if out_dir is not None:
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            make_output_dirs(out_dir)
         except OSError as exc:
             raise OutputError(f"{out_dir}: cannot create the folder ({exc.strerror})") from None
     try:
