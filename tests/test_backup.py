@@ -88,7 +88,7 @@ def archive(store_path: Path, cli: Any, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("damage, message", [
     (lambda b: b[:len(b) // 2], "cannot decrypt"),
     (lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], "cannot decrypt"),
-    (lambda b: b[:9] + bytes([40]) + b[10:], "implausible key-derivation parameters"),
+    (lambda b: b[:9] + bytes([40]) + b[10:], "key-derivation parameters (scrypt N=2^40, r=8, p=1) above what privca writes"),
     (lambda b: b"PRIVCABK" + bytes([9]) + b[9:], "backup format 9"),
     (lambda b: os.urandom(len(b)), "not a privca backup"),
 ])
