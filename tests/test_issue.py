@@ -255,3 +255,36 @@ def test_dry_run_shows_what_would_be_granted_and_changes_nothing(cli, store_path
     bad = make_csr("wild.csr", sans=["expc1.example.com", "*.example.com"])
     refused = cli("issue", bad, "--dry-run", "--store", store_path)
     assert refused.exit_code != 0 and "wildcard" in refused.stderr
+
+
+@pytest.mark.parametrize("digest, named", [("sha1", "SHA-1"), ("md5", "MD5")])
+def test_a_csr_signed_with_a_broken_hash_is_refused_for_that_reason(cli, store_path: Path, tmp_path: Path,
+                                                                     digest: str, named: str) -> None:
+    """OpenSSL makes the CSRs, as an administrator would; the refusal names the hash and the SHA-256 way."""
+    key = tmp_path / "k.pem"
+    run_tool("openssl", "genrsa", "-out", key, "2048", check=True)
+
+    def openssl_csr(name: str, hash_name: str) -> Path:
+        path = tmp_path / name
+        run_tool("openssl", "req", "-new", f"-{hash_name}", "-key", key, "-subj", "/CN=expc1.example.com",
+                 "-addext", "subjectAltName=DNS:expc1.example.com", "-out", path, check=True)
+        return path
+
+    weak = openssl_csr("weak.csr", digest)
+    before = snapshot(store_path, tmp_path)
+    refused = cli("issue", weak, "--store", store_path)
+    assert refused.exit_code != 0 and named in refused.stderr and "-sha256" in refused.stderr
+    assert "tampered" not in refused.stderr and "Traceback" not in refused.stderr
+    assert snapshot(store_path, tmp_path) == before
+    # Negative control: the same key and names signed with SHA-256 are issued.
+    good = cli("issue", openssl_csr("good.csr", "sha256"), "--store", store_path)
+    assert good.exit_code == 0, good.stderr
+
+
+def test_a_tampered_csr_is_still_called_tampered(cli, store_path: Path, make_csr) -> None:
+    csr = make_csr("expc.csr", der=True)
+    data = bytearray(csr.read_bytes())
+    data[-5] ^= 0x01  # inside the signature
+    csr.write_bytes(bytes(data))
+    refused = cli("issue", csr, "--store", store_path)
+    assert refused.exit_code != 0 and "tampered" in refused.stderr and "SHA-1" not in refused.stderr

@@ -109,6 +109,23 @@ def _single_csr_block(data: bytes, source: str) -> bytes:
         raise ValueError("the CERTIFICATE REQUEST block is not base64") from None  # reported as not a valid CSR
 
 
+# Signature algorithms whose hash is broken, by OID; the name is the one OpenSSL prints for them.
+WEAK_SIGNATURE_HASHES = {
+    "1.2.840.113549.1.1.4": "MD5 (md5WithRSAEncryption)",
+    "1.2.840.113549.1.1.5": "SHA-1 (sha1WithRSAEncryption)",
+    "1.2.840.10045.4.1": "SHA-1 (ecdsa-with-SHA1)",
+    "1.2.840.10040.4.3": "SHA-1 (dsaWithSHA1)",
+    "1.3.14.3.2.29": "SHA-1 (sha1WithRSA)",
+}
+
+
+def _weak_signature_hash(csr: x509.CertificateSigningRequest) -> str | None:
+    try:
+        return WEAK_SIGNATURE_HASHES.get(csr.signature_algorithm_oid.dotted_string)
+    except Exception:  # an unreadable algorithm is left to the signature check
+        return None
+
+
 def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile: Profile, *,
           supplied_names: list[x509.GeneralName] | None = None,
           signature_checked: bool = False) -> tuple[IssuanceRequest | None, list[str]]:
@@ -120,12 +137,20 @@ def check(csr: x509.CertificateSigningRequest, der: bytes, source: str, profile:
     """
     problems: list[str] = []
 
-    try:
-        signature_ok = signature_checked or csr.is_signature_valid
-    except Exception:
-        signature_ok = False
-    if not signature_ok:
-        problems.append("the CSR signature does not verify (corrupted or tampered CSR)")
+    weak = None if signature_checked else _weak_signature_hash(csr)
+    if weak is not None:
+        # Said before the signature check: OpenSSL 3 may not verify SHA-1 or MD5 at all, and "tampered" would
+        # send the administrator looking for the wrong problem.
+        problems.append(f"the CSR is signed with {weak}, which is broken and not accepted; make a new CSR signed "
+                        "with SHA-256 (Expressway's Generate CSR: Digest algorithm SHA-256, its default; "
+                        "OpenSSL: openssl req -new -sha256 -key KEY.pem -out NEW.csr)")
+    else:
+        try:
+            signature_ok = signature_checked or csr.is_signature_valid
+        except Exception:
+            signature_ok = False
+        if not signature_ok:
+            problems.append("the CSR signature does not verify (corrupted or tampered CSR)")
 
     try:
         public_key = csr.public_key()
