@@ -500,3 +500,71 @@ def test_certinfo_summary(estate: Estate) -> None:
     assert describe(no_eku.cert).eku is None and describe(no_eku.cert).has_eku("clientAuth")
     client_only = leaf("client.example.com", estate.private_ca, NOW, eku=[CLIENT])
     assert not describe(client_only.cert).has_eku("serverAuth")
+
+
+class SilentListeners:
+    """Loopback ports that accept a connection and never answer the TLS handshake, counting how many of their
+    connections are open at once (a probe holds one open until its timeout)."""
+
+    def __init__(self, count: int) -> None:
+        self.sockets = []
+        self.open = self.peak = 0
+        self.lock = threading.Lock()
+        for _ in range(count):
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            self.sockets.append(listener)
+            threading.Thread(target=self._serve, args=(listener,), daemon=True).start()
+
+    @property
+    def targets(self) -> list[str]:
+        return [f"127.0.0.1:{listener.getsockname()[1]}" for listener in self.sockets]
+
+    def _serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        with self.lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        with connection:
+            while connection.recv(4096):  # read the ClientHello and say nothing until the prober gives up
+                pass
+        with self.lock:
+            self.open -= 1
+
+    def close(self) -> None:
+        for listener in self.sockets:
+            listener.close()
+
+
+def test_endpoints_are_probed_concurrently_and_reported_in_the_order_given(s_server: Any) -> None:
+    good, closed = s_server(), free_port()
+    silent = SilentListeners(6)
+    targets = [silent.targets[0], f"127.0.0.1:{closed}", *silent.targets[1:3], f"127.0.0.1:{good}",
+               *silent.targets[3:]]
+    try:
+        sequential = audit(targets, now=NOW, timeout=1.0, concurrency=1)
+        # Negative control: one probe at a time, as before. (The listener may see a closed connection a moment
+        # after the next one opens, so one probe can look like two; never like four.)
+        assert silent.peak <= 2
+        silent.peak = 0
+        concurrent = audit(targets, now=NOW, timeout=1.0, concurrency=4)
+        assert silent.peak >= 4  # four of the six silent endpoints waited at the same time
+    finally:
+        silent.close()
+    assert [target for target, _ in concurrent.errors] == [t for t in targets if t != f"127.0.0.1:{good}"]
+    assert concurrent.to_dict() == sequential.to_dict()  # the same report, in the same order
+
+
+def test_cli_concurrency_is_bounded(cli: Any, estate: Estate) -> None:
+    for bad in ("0", "257", "many"):
+        result = cli("audit", str(estate.folder / "ca"), "--concurrency", bad)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "--concurrency" in result.stderr
+    assert cli("audit", str(estate.folder / "ca"), "--concurrency", "1", "--fail-on", "never").exit_code == 0

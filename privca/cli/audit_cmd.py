@@ -44,6 +44,8 @@ def audit(
         "--trust-data", help="Use this public-trust data file (timeline, CA cut-offs, removed roots) instead of "
                              "the one shipped with privca.", show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each TLS endpoint.")] = 5.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="TLS endpoints probed at once (1 to 256); the "
+                                             "report is the same whatever the number.")] = 32,
 ) -> None:
     """Audit certificates: chain and root (public or private), EKUs, key, expiry, and a verdict with its remedy.
 
@@ -57,6 +59,8 @@ def audit(
         privca audit expe.example.com:443 expc.example.com:7001 --expressway-version X15.3
 
         privca audit certs/ cucm1.example.com:8443 --html audit.html --csv > audit.csv
+
+        privca audit $(cat endpoints.txt) --concurrency 64 --timeout 5
     """
     from privca.inspect.audit import audit_units
     from privca.common.decision import parse_expressway_version
@@ -71,6 +75,10 @@ def audit(
         raise UsageError("--json and --csv: choose one")
     if not 0 < timeout <= 120:
         raise UsageError("--timeout: must be between 0 and 120 seconds")
+    from privca.inspect.audit import MAX_CONCURRENCY
+
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency {concurrency}: must be 1 to {MAX_CONCURRENCY}")
     version = parse_expressway_version(expressway_version)
     if html is not None:
         check_writable_target(html, overwrite=force)
@@ -78,7 +86,7 @@ def audit(
     units = expand_targets(targets)
     with progress_bar(len(units), "Auditing") as advance:
         report = audit_units(units, now=now(), expressway_version=version, password=password, public_roots=roots,
-                             trust=trust, timeout=timeout, progress=advance)
+                             trust=trust, timeout=timeout, concurrency=concurrency, progress=advance)
     if html is not None:
         from privca.inspect.report import html_text
         from privca.common.fsutil import atomic_write

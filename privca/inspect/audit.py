@@ -20,7 +20,8 @@ from privca.inspect.certinfo import CertInfo, describe
 from privca.inspect.chain import ChainPath, Pool, order_problem
 from privca.common.findings import SEVERITIES, Finding, finding, headline, worst
 from privca.inspect.publictrust import PublicRoots, TrustData, certifi_version, default_public_roots, shipped_trust_data
-from privca.inspect.sources import DEFAULT_TIMEOUT, Loaded, Unit, cert_file_base, key_file_base, load_unit
+from privca.inspect.sources import (DEFAULT_TIMEOUT, Loaded, Unit, cert_file_base, handshake, key_file_base, load_unit,
+                                   parse_served)
 from privca.rules import chain as chain_rules
 from privca.rules import keys as key_rules
 from privca.rules import names as name_rules
@@ -30,6 +31,10 @@ from privca.rules.validity import day
 from privca.version import __version__
 
 PUBLIC_KINDS = ("public", "formerly-public", "likely-public")
+# Endpoints probed at once: enough that a few dozen dead hosts cost one timeout, few enough not to look like a
+# scan to an IDS or to exhaust a small appliance's TLS listener.
+DEFAULT_CONCURRENCY = 32
+MAX_CONCURRENCY = 256
 
 
 @dataclass
@@ -145,9 +150,12 @@ def audit_units(
     public_roots: PublicRoots | None = None,
     trust: TrustData | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[int], None] | None = None,
 ) -> AuditReport:
     """Read every unit, then assess every distinct certificate. Bad units become errors, never exceptions.
+
+    Up to ``concurrency`` endpoints are probed at once; the report is the same whatever the concurrency.
 
     ``expressway_version`` is one of decision.LEGACY, X15_4, X15_5 (see ``decision.parse_expressway_version``).
     """
@@ -157,8 +165,7 @@ def audit_units(
     errors: list[tuple[str, str]] = []
     skipped = 0
     loaded_units: list[tuple[Loaded, list[_Entry]]] = []
-    for unit in units:
-        loaded = load_unit(unit, password=password, timeout=timeout)
+    for unit, loaded in zip(units, _load_all(units, password, timeout, concurrency, progress), strict=True):
         if loaded.error:
             errors.append((unit.name, loaded.error))
         elif loaded.skipped:
@@ -176,14 +183,39 @@ def audit_units(
             for entry in in_unit[:1]:
                 entry.extra.append(finding("info", "input.note", f"{unit.name}: {remark}", "RFC5280"))
         loaded_units.append((loaded, in_unit))
-        if progress is not None:
-            progress(1)
 
     pool = Pool([e.info for e in entries.values()], public)
     _file_findings(loaded_units, pool)
     reports = [_assess(entry, pool, public, trust, now, expressway_version) for entry in entries.values()]
     reports.sort(key=lambda r: (-SEVERITIES.index(r.severity), r.info.not_after))
     return AuditReport(now, expressway_version, public.labels, trust, reports, errors, skipped, len(units))
+
+
+def _load_all(units: list[Unit], password: bytes | None, timeout: float, concurrency: int,
+              progress: Callable[[int], None] | None) -> list[Loaded]:
+    """Every unit loaded, in the order given. Endpoints are probed ``concurrency`` at a time in threads (the wait
+    is the network's, so 20 endpoints that never answer cost about one timeout, not twenty); files, and the
+    parsing of what endpoints served, stay in this thread, so the results do not depend on who finished first."""
+    from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+
+    def tick() -> None:
+        if progress is not None:
+            progress(1)
+
+    probes: dict[int, Future[tuple[Loaded, list[bytes]]]] = {}
+    files: dict[int, Loaded] = {}
+    endpoints = sum(1 for unit in units if unit.kind == "endpoint")
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, endpoints))) as pool:
+        for index, unit in enumerate(units):
+            if unit.kind == "endpoint":
+                probes[index] = pool.submit(handshake, unit, timeout=timeout)
+        for index, unit in enumerate(units):
+            if unit.kind != "endpoint":
+                files[index] = load_unit(unit, password=password, timeout=timeout)
+                tick()
+        for _ in as_completed(probes.values()):
+            tick()
+    return [files[index] if index in files else parse_served(*probes[index].result()) for index in range(len(units))]
 
 
 def _file_findings(loaded_units: list[tuple[Loaded, list[_Entry]]], pool: Pool) -> None:

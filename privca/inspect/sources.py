@@ -356,6 +356,12 @@ def fetch_endpoint(unit: Unit, *, timeout: float = DEFAULT_TIMEOUT) -> Loaded:
     (``SSL_get_peer_cert_chain``), which CPython exposes as ``get_unverified_chain`` (private before 3.13,
     public since); without it only the leaf can be read, and the report says so.
     """
+    return parse_served(*handshake(unit, timeout=timeout))
+
+
+def handshake(unit: Unit, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[Loaded, list[bytes]]:
+    """The network half of ``fetch_endpoint``: the served chain as DER, or the error. It touches no shared
+    state (no warnings filters), so many can run at once in threads; ``parse_served`` finishes in one thread."""
     loaded = Loaded(unit)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -369,16 +375,16 @@ def fetch_endpoint(unit: Unit, *, timeout: float = DEFAULT_TIMEOUT) -> Loaded:
         raw = socket.create_connection((unit.host, unit.port), timeout=timeout)
     except socket.gaierror:
         loaded.error = f"cannot resolve host {unit.host}"
-        return loaded
+        return loaded, []
     except ConnectionRefusedError:
         loaded.error = "connection refused (nothing listens on that port)"
-        return loaded
+        return loaded, []
     except (socket.timeout, TimeoutError):
         loaded.error = f"no answer within {timeout:g} s (port filtered or host down)"
-        return loaded
+        return loaded, []
     except OSError as exc:
         loaded.error = f"cannot connect ({exc.strerror or exc})"
-        return loaded
+        return loaded, []
     handshake_error = None
     with raw:
         tls = context.wrap_socket(raw, server_hostname=server_name, do_handshake_on_connect=False)
@@ -396,9 +402,16 @@ def fetch_endpoint(unit: Unit, *, timeout: float = DEFAULT_TIMEOUT) -> Loaded:
         tls.close()
     if not chain:
         loaded.error = handshake_error or "the endpoint presented no certificate"
-        return loaded
+        return loaded, []
     if handshake_error:
         loaded.remarks.append(f"{handshake_error}; the certificates it sent were read")
+    return loaded, chain
+
+
+def parse_served(loaded: Loaded, chain: list[bytes]) -> Loaded:
+    """The certificates of a served chain (from ``handshake``), with cryptography's encoding warnings as remarks."""
+    if loaded.error is not None:
+        return loaded
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for der in chain:
