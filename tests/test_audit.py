@@ -133,6 +133,12 @@ def test_expressway_version_refines_verdicts(estate: Estate, public: PublicRoots
     assert (cert.verdict, cert.severity) == ("server-only", server_only[0])
     assert server_only[1] in (cert.remedy or "")
     assert remedy_words in (found["public-combined-letsencrypt.pem"].remedy or "")
+    # The verdict and its remedy agree: renew early where that helps, and not on X15.5, where it does not.
+    digicert = found["public-combined-digicert.pem"]
+    if version == "X15.5":
+        assert digicert.verdict == "split-at-renewal" and "No early renewal needed" in (digicert.remedy or "")
+    else:
+        assert digicert.verdict == "renew-early" and (digicert.remedy or "").startswith("Renew early")
     # Version-independent problems stay as they are.
     assert found["restricted.pem"].verdict == "broken"
 

@@ -68,6 +68,11 @@ def after_public_client_auth(version: str | None) -> str:
             "precise answer.")
 
 
+def split_at_renewal() -> str:
+    """X15.5, a public certificate with clientAuth: it works until it expires; its renewal is split in two."""
+    return "No early renewal needed on X15.5: " + after_public_client_auth(X15_5)
+
+
 def renew_early(deadline: str, keeps_until: str, version: str | None) -> str:
     if version == X15_5:
         return ("No early renewal needed on X15.5: " + after_public_client_auth(version))
@@ -91,4 +96,4 @@ def server_only(version: str | None, *, public: bool) -> tuple[str, str]:
 
 
 __all__ = ["LEGACY", "VERSION_HELP", "X15_4", "X15_5", "after_public_client_auth", "parse_expressway_version",
-           "renew_early", "server_only", "version_text"]
+           "renew_early", "server_only", "split_at_renewal", "version_text"]

@@ -456,6 +456,11 @@ def _timeline(info: CertInfo, path: ChainPath, root: Root, trust: TrustData, now
         return [finding("info", "timeline.unknown-root", f"EKU {eku_text}; root not given: if this certificate is "
                         f"from a public CA, renewals lose clientAuth by {day(ends)}", trust.chrome_source)]
     keeps = f"keeps working until it expires on {day(info.not_after)}"
+    if now < ends and version == decision.X15_5:
+        # X15.5 takes a serverAuth-only renewal in its Server store: renewing early buys nothing, the split does.
+        return [finding("warning", "timeline.split-at-renewal", f"public certificate with clientAuth: {keeps}; {who} "
+                        f"issues clientAuth only until {day(ends - timedelta(days=1))}", source,
+                        verdict="split-at-renewal", remedy=decision.split_at_renewal())]
     if now < ends:
         last_issue = ends - timedelta(days=1)
         keeps_until = last_issue + timedelta(days=trust.max_validity_days(last_issue.date()))
