@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from privca.cli.common import JsonOption, note, now, print_json, progress_bar, table
+from privca.cli.common import JsonOption, StoreOption, note, now, open_store, print_json, progress_bar, table
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from privca.inspect.audit import AuditReport
+    from privca.inspect.revstatus import RevocationChecker
     from privca.inspect.publictrust import PublicRoots, TrustData
 
 FailOnOption = Annotated[str, typer.Option(
@@ -22,6 +25,8 @@ ExpresswayVersionOption = Annotated[str | None, typer.Option(
     show_default=False)]
 PasswordFileOption = Annotated[Path | None, typer.Option(
     "--password-file", help="Password for PKCS#12 (.p12/.pfx) files, read from this file.", show_default=False)]
+OfflineOption = Annotated[bool, typer.Option(
+    "--offline", help="Do not fetch CRLs or ask OCSP responders (privca's own ledger is still consulted).")]
 PublicRootsOption = Annotated[list[Path] | None, typer.Option(
     "--public-roots", help="Also count the roots in this PEM bundle as public (e.g. a Chrome root store "
                            "snapshot); repeatable.", show_default=False)]
@@ -46,6 +51,8 @@ def audit(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each TLS endpoint.")] = 5.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="TLS endpoints probed at once (1 to 256); the "
                                              "report is the same whatever the number.")] = 32,
+    offline: OfflineOption = False,
+    store: StoreOption = None,
 ) -> None:
     """Audit certificates: chain and root (public or private), EKUs, key, expiry, and a verdict with its remedy.
 
@@ -84,9 +91,11 @@ def audit(
         check_writable_target(html, overwrite=force)
     password, roots, trust = _common_inputs(password_file, public_roots, trust_data)
     units = expand_targets(targets)
+    revocation = _revocation(offline, timeout, store)
     with progress_bar(len(units), "Auditing") as advance:
         report = audit_units(units, now=now(), expressway_version=version, password=password, public_roots=roots,
-                             trust=trust, timeout=timeout, concurrency=concurrency, progress=advance)
+                             trust=trust, timeout=timeout, concurrency=concurrency, progress=advance,
+                             revocation=revocation)
     if html is not None:
         from privca.inspect.report import html_text
         from privca.common.fsutil import atomic_write
@@ -110,6 +119,31 @@ def audit(
     code = exit_code(report.worst(), fail_on)
     if code:
         raise typer.Exit(code)
+
+
+def _revocation(offline: bool, timeout: float, store: Path | None) -> "RevocationChecker":
+    """Revocation checks: privca's ledger when a store is found (an error only when --store names one without a
+    CA), and the CRLs and OCSP responders the certificates name unless ``offline``."""
+    import hashlib
+
+    from privca.inspect.revstatus import RevocationChecker
+    from privca.ledger.certificates import recorded_status
+
+    found = open_store(store)
+    if store is not None:
+        found.require_ca()
+    if not found.is_initialised():
+        return RevocationChecker(timeout=timeout, offline=offline)
+    ledger = found.ledger
+
+    def lookup(cert: "x509.Certificate") -> "tuple[str, str | None, str | None] | None":
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        # The ledger keys a certificate by its serial (hex, no leading zeros) and SHA-256 fingerprint.
+        return recorded_status(ledger, format(cert.serial_number, "x"),
+                               hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest())
+
+    return RevocationChecker(timeout=timeout, offline=offline, ledger=lookup)
 
 
 def _common_inputs(password_file: Path | None, public_roots: list[Path] | None,
@@ -165,6 +199,8 @@ def check(
     password_file: PasswordFileOption = None,
     public_roots: PublicRootsOption = None,
     fail_on: FailOnOption = "warning",
+    offline: OfflineOption = False,
+    store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Predict whether a product will accept a certificate and whether mTLS will work in its roles.
@@ -191,7 +227,8 @@ def check(
     password, roots, _ = _common_inputs(password_file, public_roots, None)
     moment = now()
     report = check_certificate(cert, role=role, now=moment, key_path=key, chain_path=chain,
-                               expressway_version=version, password=password, public_roots=roots)
+                               expressway_version=version, password=password, public_roots=roots,
+                               revocation=_revocation(offline, 5.0, store))
     if json_output:
         print_json(report.to_dict(moment))
     else:

@@ -19,6 +19,7 @@ from privca.common import decision
 from privca.inspect.certinfo import CertInfo, describe
 from privca.inspect.chain import ChainPath, Pool, order_problem
 from privca.common.findings import SEVERITIES, Finding, finding, headline, worst
+from privca.inspect.revstatus import RevocationChecker
 from privca.inspect.publictrust import PublicRoots, TrustData, certifi_version, default_public_roots, shipped_trust_data
 from privca.inspect.sources import (DEFAULT_TIMEOUT, Loaded, Unit, cert_file_base, handshake, key_file_base, load_unit,
                                    parse_served)
@@ -152,6 +153,7 @@ def audit_units(
     timeout: float = DEFAULT_TIMEOUT,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[int], None] | None = None,
+    revocation: RevocationChecker | None = None,
 ) -> AuditReport:
     """Read every unit, then assess every distinct certificate. Bad units become errors, never exceptions.
 
@@ -186,7 +188,7 @@ def audit_units(
 
     pool = Pool([e.info for e in entries.values()], public)
     _file_findings(loaded_units, pool)
-    reports = [_assess(entry, pool, public, trust, now, expressway_version) for entry in entries.values()]
+    reports = [_assess(entry, pool, public, trust, now, expressway_version, revocation) for entry in entries.values()]
     reports.sort(key=lambda r: (-SEVERITIES.index(r.severity), r.info.not_after))
     return AuditReport(now, expressway_version, public.labels, trust, reports, errors, skipped, len(units))
 
@@ -256,7 +258,7 @@ def _file_findings(loaded_units: list[tuple[Loaded, list[_Entry]]], pool: Pool) 
 
 
 def _assess(entry: _Entry, pool: Pool, public: PublicRoots, trust: TrustData, now: datetime,
-            version: str | None) -> CertificateReport:
+            version: str | None, revocation: RevocationChecker | None = None) -> CertificateReport:
     info = entry.info
     path = pool.path(info)
     root = classify_root(path, public, trust)
@@ -273,7 +275,14 @@ def _assess(entry: _Entry, pool: Pool, public: PublicRoots, trust: TrustData, no
     for problem in info.problems:
         findings.append(finding("warning", "encoding", problem, "RFC5280", verdict="unreadable-parts",
                                 remedy="Reissue it; some of its contents cannot be decoded."))
+    if revocation is not None:
+        findings += revocation.findings(info, issuer_of(path), now)
     return CertificateReport(info, entry.locations, path.labels(), root, findings)
+
+
+def issuer_of(path: ChainPath) -> CertInfo | None:
+    """The certificate that signed the first one of ``path``, when it was found."""
+    return path.certs[1] if len(path.certs) > 1 else path.end.issuer
 
 
 def classify_root(path: ChainPath, public: PublicRoots, trust: TrustData) -> Root:

@@ -19,6 +19,7 @@ from privca.common.findings import Finding, finding, worst
 from privca.common.names import is_wildcard, printable
 from privca.issuance.profiles import Profile, load_profile
 from privca.inspect.publictrust import PublicRoots, default_public_roots
+from privca.inspect.revstatus import RevocationChecker
 from privca.inspect.sources import MAX_FILE_BYTES, Unit, load_file
 from privca.rules import chain as chain_rules
 from privca.rules import keys as key_rules
@@ -99,6 +100,7 @@ def check_certificate(
     expressway_version: str | None = None,
     password: bytes | None = None,
     public_roots: PublicRoots | None = None,
+    revocation: RevocationChecker | None = None,
 ) -> CheckReport:
     """Check one certificate file for ``role``. CertificateInputError when a file cannot be read at all."""
     if role not in ROLES:
@@ -134,6 +136,8 @@ def check_certificate(
                                         "Server bundles end with one trailing newline", "TAC221698"))
     if not any(f.severity == "critical" and f.rule.startswith(("chain.", "eku.", "signature.")) for f in findings):
         findings += _path_validation(leaf, path, needed, now)
+    if revocation is not None:
+        findings += revocation.findings(leaf, path.certs[1] if len(path.certs) > 1 else path.end.issuer, now)
     return CheckReport(role, profile.name, expressway_version, leaf, path.labels(), findings)
 
 

@@ -277,3 +277,13 @@ def newest_per_file(ledger: Ledger, role: str) -> Iterator[IssuedCertificate]:
             f"SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
             "USING (id) ORDER BY c.id"):
         yield IssuedCertificate.from_row(row)
+
+
+def recorded_status(ledger: Ledger, serial: str, fingerprint_sha256: str) -> tuple[str, str | None, str | None] | None:
+    """(status, revoked_at, revocation_reason) of the certificate or CA with this serial and fingerprint, if privca
+    issued it; what ``audit`` and ``check`` report before any CRL is published."""
+    row = ledger.conn.execute(
+        "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ? AND fingerprint_sha256 = ?"
+        " UNION ALL SELECT status, revoked_at, revocation_reason FROM cas WHERE serial = ? AND fingerprint_sha256 = ?"
+        " LIMIT 1", (serial, fingerprint_sha256, serial, fingerprint_sha256)).fetchone()
+    return (str(row[0]), row[1], row[2]) if row is not None else None
