@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from conftest import NOW, run_tool, snapshot
-from estate import CLIENT, Estate, build_estate, leaf, make_cert, name, resign_sha1, rsa_key
+from estate import CLIENT, SERVER, Estate, build_estate, leaf, make_cert, name, resign_sha1, rsa_key
 
 from privca.inspect.check import ROLES, check_certificate
 from privca.common.decision import LEGACY, X15_4, X15_5
@@ -84,8 +84,14 @@ def test_expressway_e_hint_without_a_version(estate: Estate, files: Any) -> None
 def test_client_only_certificate_fits_the_client_store_only(estate: Estate, files: Any) -> None:
     client = leaf("expc-client.example.com", estate.private_ca, NOW, eku=[CLIENT])
     path = files("client.pem", client, estate.private_ca, estate.private_root)
-    assert run(path, "expressway-client", expressway_version=X15_5).verdict == "pass"
+    # The store takes clientAuth alone, but Cisco's pattern (TAC 225693) has both EKUs: a warning, not a failure.
+    report = run(path, "expressway-client", expressway_version=X15_5)
+    assert (report.verdict, problems(report)) == ("warn", {"eku.client-store"})
     assert problems(run(path, "expressway-server", expressway_version=X15_5)) == {"eku.role"}
+    # What privca's expressway-client profile issues passes.
+    both = leaf("expc-client.example.com", estate.private_ca, NOW, eku=[SERVER, CLIENT])
+    assert run(files("both.pem", both, estate.private_ca, estate.private_root), "expressway-client",
+               expressway_version=X15_5).verdict == "pass"
 
 
 def test_serverauth_only_intermediate_agrees_with_openssl_and_pyca(estate: Estate, files: Any, tmp_path: Path) -> None:

@@ -37,8 +37,12 @@ def issued(tmp_path_factory: pytest.TempPathFactory, _template_store: Path) -> d
     base = tmp_path_factory.mktemp("interop")
     shutil.copytree(_template_store, base / "store")
     store = Store(base / "store")
+    # A clientAuth-only certificate, for the negative controls (the shipped client profile grants both EKUs).
+    (base / "store" / "profiles" / "client-only.toml").write_text(
+        'extends = "expressway-c"\nschema = 1\ndescription = "clientAuth only"\nkind = "leaf"\n'
+        '[extended_key_usage]\nvalues = ["clientAuth"]\n')
     result: dict[str, dict[str, Path]] = {}
-    for profile in ("expressway-c", "expressway-server", "expressway-client"):
+    for profile in ("expressway-c", "expressway-server", "expressway-client", "client-only"):
         key = rsa.generate_private_key(65537, 2048)
         key_path = base / f"{profile}.key"
         key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -69,7 +73,9 @@ def issued(tmp_path_factory: pytest.TempPathFactory, _template_store: Path) -> d
         ("expressway-server", "sslserver", True),
         ("expressway-server", "sslclient", False),
         ("expressway-client", "sslclient", True),
-        ("expressway-client", "sslserver", False),
+        ("expressway-client", "sslserver", True),  # Cisco's pattern for the X15.5 client store (TAC 225693)
+        ("client-only", "sslclient", True),
+        ("client-only", "sslserver", False),
     ],
 )
 def test_openssl_verify_purpose(issued, profile: str, purpose: str, ok: bool) -> None:
@@ -107,7 +113,8 @@ def _pyca(issued, profile: str, role: str) -> None:
     [
         ("expressway-c", "server", True), ("expressway-c", "client", True),
         ("expressway-server", "server", True), ("expressway-server", "client", False),
-        ("expressway-client", "client", True), ("expressway-client", "server", False),
+        ("expressway-client", "client", True), ("expressway-client", "server", True),
+        ("client-only", "client", True), ("client-only", "server", False),
     ],
 )
 def test_pyca_verifier(issued, profile: str, role: str, ok: bool) -> None:
@@ -176,7 +183,7 @@ def test_server_only_certificate_is_rejected_as_client_by_the_server(issued, ver
 
 
 def test_client_only_certificate_is_rejected_as_server_by_the_client(issued) -> None:
-    server_error, client_error = _mtls(issued["expressway-client"], issued["expressway-c"], issued["ca"]["root"],
+    server_error, client_error = _mtls(issued["client-only"], issued["expressway-c"], issued["ca"]["root"],
                                        ssl.TLSVersion.TLSv1_2)
     assert client_error is not None and "unsuitable certificate purpose" in client_error
 

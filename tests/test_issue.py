@@ -54,7 +54,7 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
     ("profile", "expected"),
     [
         ("expressway-server", {ExtendedKeyUsageOID.SERVER_AUTH}),
-        ("expressway-client", {ExtendedKeyUsageOID.CLIENT_AUTH}),
+        ("expressway-client", {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
         ("cube", {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
     ],
 )
@@ -288,3 +288,25 @@ def test_a_tampered_csr_is_still_called_tampered(cli, store_path: Path, make_csr
     csr.write_bytes(bytes(data))
     refused = cli("issue", csr, "--store", store_path)
     assert refused.exit_code != 0 and "tampered" in refused.stderr and "SHA-1" not in refused.stderr
+
+
+def test_expressway_takes_p521_csrs_as_its_csr_generator_makes_them(cli, store_path: Path, tmp_path: Path) -> None:
+    """Expressway X15.4+ offers ECDSA P-521 in Generate CSR; OpenSSL makes one the same way here."""
+    key = tmp_path / "p521.key"
+    run_tool("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521", "-out", key, check=True)
+    csr = tmp_path / "expc.csr"
+    run_tool("openssl", "req", "-new", "-sha256", "-key", key, "-subj", "/CN=expc1.example.com", "-addext",
+             "subjectAltName=DNS:expc1.example.com", "-out", csr, check=True)
+    for profile in ("expressway-c", "expressway-client"):
+        result = cli("issue", csr, "--profile", profile, "--out", tmp_path / profile, "--store", store_path, "--json")
+        assert result.exit_code == 0, result.stderr
+        [record] = json.loads(result.stdout)
+        for purpose in ("sslserver", "sslclient"):  # both EKUs, also for the X15.5 client store (TAC 225693)
+            verified = run_tool("openssl", "verify", "-purpose", purpose, "-CAfile", record["chain_path"],
+                                record["cert_path"])
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+        text = run_tool("openssl", "x509", "-in", record["cert_path"], "-noout", "-text").stdout
+        assert "NIST CURVE: P-521" in text or "secp521r1" in text
+    # Negative control: Unified CM's profile takes RSA only, and refuses the same CSR.
+    refused = cli("issue", csr, "--profile", "cucm", "--out", tmp_path / "cucm", "--store", store_path)
+    assert refused.exit_code != 0 and "ec:secp521r1" in refused.stderr

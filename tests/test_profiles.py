@@ -23,7 +23,8 @@ def test_shipped_profile_loads(name: str) -> None:
     assert profile.source == "shipped"
     assert profile.eku and profile.key_allowed
     # Expressway and CUCM take nothing weaker than RSA-2048 and nothing over 4096 bits.
-    assert all(k in {"rsa:2048", "rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1"} for k in profile.key_allowed)
+    assert all(k in {"rsa:2048", "rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1", "ec:secp521r1"}
+               for k in profile.key_allowed)
     assert not profile.allow_wildcards
     assert profile.max_san_length <= 999
 
@@ -34,7 +35,7 @@ def test_shipped_profile_loads(name: str) -> None:
         ("expressway-c", ("serverAuth", "clientAuth")),
         ("expressway-e", ("serverAuth", "clientAuth")),
         ("expressway-server", ("serverAuth",)),
-        ("expressway-client", ("clientAuth",)),
+        ("expressway-client", ("serverAuth", "clientAuth")),
         ("cucm", ("serverAuth", "clientAuth")),
         ("unity", ("serverAuth", "clientAuth")),
         ("cms", ("serverAuth", "clientAuth")),
@@ -92,7 +93,7 @@ def test_store_profiles_are_found_and_shadow_nothing_by_accident(store_path: Pat
 
 def test_profiles_cli_show_and_check(cli, tmp_path: Path) -> None:
     shown = cli("profiles", "show", "expressway-client", "--json")
-    assert shown.exit_code == 0 and '"clientAuth"' in shown.stdout and '"serverAuth"' not in shown.stdout
+    assert shown.exit_code == 0 and '"clientAuth"' in shown.stdout and "TAC 225693" in shown.stdout
     good = tmp_path / "ok.toml"
     good.write_text('extends = "cms"\nschema = 1\ndescription = "CMS 1y"\nkind = "leaf"\nvalidity_days = 365\n')
     assert cli("profiles", "check", good).exit_code == 0

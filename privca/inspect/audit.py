@@ -451,8 +451,8 @@ def _timeline(info: CertInfo, path: ChainPath, root: Root, trust: TrustData, now
                         verdict="not-tls")]
     public = root.kind in PUBLIC_KINDS
     if client and not server:
-        return [finding("info", "eku.client-only", f"EKU {eku_text}: a TLS client certificate (X15.5 Client store)",
-                        "TAC225693")]
+        return [finding("info", "eku.client-only", f"EKU {eku_text}: a TLS client certificate (the X15.5 Client store "
+                        "takes it; Cisco's pattern there has serverAuth too)", "TAC225693")]
     if not client:
         severity, remedy = decision.server_only(version, public=public)
         return [finding(severity, "eku.server-only", f"EKU {eku_text}: no clientAuth, so it cannot be presented as a "

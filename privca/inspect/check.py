@@ -87,6 +87,8 @@ def required_eku(role: str, profile: Profile, version: str | None) -> tuple[str,
     """The EKUs the role needs: the profile's, except where the Expressway version relaxes them."""
     if role == "expressway-e" and version in (decision.X15_4, decision.X15_5):
         return ("serverAuth",)  # X15.4 EnableServerEkuUpload; X15.5 server store (TAC 225482, 225693)
+    if role == "expressway-client":
+        return ("clientAuth",)  # what the X15.5 client store refuses an upload without (TAC 225693)
     return profile.eku
 
 
@@ -169,6 +171,11 @@ def _eku(leaf: CertInfo, needed: tuple[str, ...], spec: Role, version: str | Non
         return [finding("info", "eku.absent", "no EKU extension: OpenSSL-based peers accept it for any purpose",
                         "RFC5280")]
     missing = chain_rules.missing_eku(leaf.eku, needed)
+    if not missing and spec.name == "expressway-client" and "serverAuth" not in leaf.eku:
+        # The store takes it, but Cisco's working pattern (and privca's expressway-client profile) has both EKUs.
+        return [finding("warning", "eku.client-store", f"EKU {'+'.join(leaf.eku)}: the X15.5 Client store takes it, "
+                        "but Cisco's working pattern there is an internal-CA certificate with clientAuth and serverAuth "
+                        "(privca issue --profile expressway-client)", spec.eku_source)]
     if not missing:
         return [finding("info", "eku.role", f"EKU {'+'.join(leaf.eku)} covers {'+'.join(needed)} for {spec.product}",
                         spec.eku_source)]

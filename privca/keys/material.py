@@ -30,7 +30,8 @@ SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 
-KEY_TYPES = ("rsa:2048", "rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1")
+# Leaf keys a profile may allow (P-521: Expressway X15.4's CSR generator offers it); CA keys are fewer.
+KEY_TYPES = ("rsa:2048", "rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1", "ec:secp521r1")
 CA_KEY_TYPES = ("rsa:3072", "rsa:4096", "ec:secp256r1", "ec:secp384r1")
 #: A CA key reference that starts with this is an RFC 7512 PKCS#11 URI (a key in a token), not a file.
 TOKEN_REF_SCHEME = "pkcs11:"
