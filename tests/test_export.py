@@ -680,3 +680,21 @@ def test_wheel_ships_the_templates(tmp_path: Path, scenario_stores: dict[str, Pa
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "cube" / "cube-trustpoints.cfg").read_text().startswith("! privca")
+
+
+@pytest.mark.parametrize("scenario", ["basic", "rotation"])
+def test_cube_identity_trustpoint_checks_revocation_as_its_issuing_ca(scenario: str, exported: dict[str, Path],
+                                                                       fixture_cas: dict[str, Any]) -> None:
+    """CUBE tries every trustpoint on a peer's certificate, so CUBE's own must not skip the CRL its CA publishes."""
+    text = (exported[scenario] / "cube" / "INSTRUCTIONS.md").read_text()
+    identity = re.search(r"^crypto pki trustpoint <CUBE-IDENTITY>\n((?: .*\n)+)", text, re.M)
+    assert identity is not None
+    settings = [line.strip() for line in identity[1].splitlines()]
+    [chain] = [s for s in settings if s.startswith("chain-validation continue ")]
+    issuing_name = chain.split()[-1].removeprefix("PRIVCA-").lower()
+    issuing = next(row for row in fixture_cas["rotation"] if row["name"] == issuing_name)
+    wanted = "crl" if issuing["crl_url"] else "none"
+    assert f"revocation-check {wanted}" in settings
+    # The verify step uses commands and outputs a Cisco document shows, and checks from the peer's side too.
+    assert "Trustpoint CA certificate: Available" not in text and "show crypto pki trustpoints status" not in text
+    assert "show crypto pki certificates PRIVCA-" in text and "Verify return code: 0 (ok)" in text
