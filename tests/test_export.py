@@ -698,3 +698,24 @@ def test_cube_identity_trustpoint_checks_revocation_as_its_issuing_ca(scenario: 
     # The verify step uses commands and outputs a Cisco document shows, and checks from the peer's side too.
     assert "Trustpoint CA certificate: Available" not in text and "show crypto pki trustpoints status" not in text
     assert "show crypto pki certificates PRIVCA-" in text and "Verify return code: 0 (ok)" in text
+def test_cms_rotation_replaces_the_bundle_and_the_runbook_says_so(cli: Any, store_path: Path, make_csr: Any,
+                                                                   tmp_path: Path) -> None:
+    """After a rotation the new export alone trusts old and new leaves: it replaces the bundle on the server."""
+    old_leaf = json.loads(cli("issue", make_csr("old.csr"), "--store", store_path, "--json").stdout)[0]["cert_path"]
+    assert cli("export", "cms", "--out", tmp_path / "before", "--store", store_path).exit_code == 0
+    assert cli("rotate", "intermediate", "--store", store_path).exit_code == 0
+    new_leaf = json.loads(cli("issue", make_csr("new.csr", folder=tmp_path / "n"), "--store", store_path,
+                              "--json").stdout)[0]["cert_path"]
+    assert cli("export", "cms", "--out", tmp_path / "after", "--store", store_path).exit_code == 0
+    after = tmp_path / "after" / "privca-ca-bundle.crt"
+    for leaf in (old_leaf, new_leaf):
+        verified = run_tool("openssl", "verify", "-purpose", "sslclient", "-CAfile", after, leaf)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    # Negative control: the bundle from before the rotation does not trust the new leaf.
+    stale = run_tool("openssl", "verify", "-CAfile", tmp_path / "before" / "privca-ca-bundle.crt", new_leaf)
+    assert stale.returncode != 0
+    instructions = (tmp_path / "after" / "INSTRUCTIONS.md").read_text()
+    runbook = (Path(__file__).parent.parent / "docs" / "rotation.md").read_text()
+    [cms_row] = [line for line in runbook.splitlines() if line.startswith("| 3 | Meeting Server")]
+    assert "**replace**" in instructions and "replace each bundle file" in cms_row
+    assert "append the new CAs" not in cms_row and "do not append" in instructions

@@ -119,3 +119,41 @@ def test_a_typo_in_the_parent_is_reported_through_the_child(tmp_path: Path) -> N
     (store_profiles / "base.toml").write_text((store_profiles / "base.toml").read_text()
                                               .replace("allow_wildcard", "allow_wildcards").replace("true", "false"))
     assert load_profile_file(child, store_profiles).validity_days == 90
+
+
+def test_the_documented_custom_profile_steps_leave_a_store_that_verify_accepts(cli, store_path: Path, tmp_path: Path,
+                                                                               make_csr) -> None:
+    """docs/profiles.md, step by step: write the file (umask 022 gives 0644), add it, issue with it, verify."""
+    import json
+    import os
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "profiles.md").read_text()
+    example = re.search(r"```toml\n# (?P<name>[\w.-]+\.toml)\n(?P<body>.*?)```", doc, re.S)
+    assert example is not None
+    source = tmp_path / example["name"]
+    source.write_text(example["body"])
+    os.chmod(source, 0o644)
+    added = cli("profiles", "add", source, "--store", store_path)
+    assert added.exit_code == 0, added.stderr
+    copy = store_path / "profiles" / example["name"]
+    assert copy.stat().st_mode & 0o777 == 0o600 and copy.read_text() == example["body"]
+    [issued] = json.loads(cli("issue", make_csr("expc.csr"), "--profile", source.stem, "--store", store_path,
+                              "--json").stdout)
+    assert issued["profile"] == source.stem
+    verified = cli("verify", "--store", store_path, "--skip", "keys")
+    assert verified.exit_code == 0, verified.stderr + verified.stdout
+    # Negative controls: a copied 0644 file is what verify rejects; a bad profile or a shipped name is not added.
+    os.chmod(copy, 0o644)
+    assert cli("verify", "--store", store_path, "--skip", "keys").exit_code == 13
+    os.chmod(copy, 0o600)
+    bad = tmp_path / "broken.toml"
+    bad.write_text('extends = "expressway-c"\nschema = 1\nvalidity_dayz = 90\n')
+    refused = cli("profiles", "add", bad, "--store", store_path)
+    assert refused.exit_code != 0 and "validity_dayz" in refused.stderr
+    assert not (store_path / "profiles" / "broken.toml").exists()
+    shipped = tmp_path / "expressway-c.toml"
+    shipped.write_text(example["body"])
+    assert cli("profiles", "add", shipped, "--store", store_path).exit_code != 0
+    assert cli("profiles", "add", source, "--store", store_path).exit_code != 0  # exists; --force replaces
+    assert cli("profiles", "add", source, "--force", "--store", store_path).exit_code == 0

@@ -374,3 +374,16 @@ def test_expiring_within_is_all_or_nothing(store_path: Path, cli: Any, estate: d
     result = cli("renew", "--expiring-within", "30", "--store", store_path)
     assert result.exit_code == 9 and "expc3-" in result.stderr and "nothing issued" in result.stderr
     assert snapshot(store_path, estate["folder"]) == before
+
+
+def test_show_links_a_renewal_both_ways(cli: Any, store_path: Path, issued: dict[str, Any]) -> None:
+    shown = json.loads(cli("show", issued["serial"], "--store", store_path, "--json").stdout)
+    # Negative control: before a renewal there is no link either way.
+    assert shown["replaces"] is None and shown.get("replaced_by") is None
+    renewed = json.loads(cli("renew", issued["serial"], "--store", store_path, "--json").stdout)
+    old = json.loads(cli("show", issued["serial"], "--store", store_path, "--json").stdout)
+    new = json.loads(cli("show", renewed["serial"], "--store", store_path, "--json").stdout)
+    assert old["replaced_by"] == renewed["serial"] and old["replaces"] is None
+    assert new["replaces"] == issued["serial"] and new.get("replaced_by") is None
+    text = cli("show", issued["serial"], "--store", store_path).stdout
+    assert any(line.split() == ["replaced_by", renewed["serial"]] for line in text.splitlines()), text

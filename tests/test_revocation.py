@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+import re
 from datetime import timezone, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -689,3 +690,38 @@ def test_a_new_ca_starts_with_fresh_crls(cli: Any, tmp_path: Path) -> None:
     assert {r["ca"] for r in json.loads(status.stdout)["crls"]} == {"root-1", "issuing-2"}
     assert cli("publish", tmp_path / "www", "--store", store).exit_code == 0
     assert (tmp_path / "www" / "crl" / "issuing-2.crl").is_file()
+
+
+def test_init_without_a_crl_url_gives_a_hint_that_works(cli: Any, tmp_path: Path) -> None:
+    store = tmp_path / "bare"
+    made = cli("init", "--root-cn", "Bare Root", "--issuing-cn", "Bare Issuing 1", "--key-type", "ec:secp256r1",
+               "--store", store)
+    assert made.exit_code == 0, made.stderr
+    assert "privca publish" not in made.stdout.split("No CRL URL")[0] and "privca ca set-url --crl-url" in made.stdout
+    www = tmp_path / "www"
+    # Negative control: publish as such is refused, which is why the hint names set-url first.
+    assert cli("publish", www, "--store", store).exit_code != 0
+    assert cli("ca", "set-url", "--crl-url", "http://pki.example.com/crl", "--store", store).exit_code == 0
+    published = cli("publish", www, "--store", store)
+    assert published.exit_code == 0, published.stderr
+    crl = x509.load_der_x509_crl((www / "crl" / "issuing-1.crl").read_bytes())
+    assert crl.issuer.rfc4514_string() == "CN=Bare Issuing 1"
+
+
+def test_a_crl_is_never_dated_before_the_revocations_it_lists(cli: Any, store: Any, store_path: Path, leaves: list,
+                                                              passphrase: Any) -> None:
+    from privca.revocation.revoke import issue_crls, revoke
+
+    # Negative control: with nothing revoked lately, thisUpdate keeps its 5 minutes for slow peer clocks.
+    quiet = {r["ca"]: r for r in issue_crls(store, passphrase, now=NOW)}
+    assert quiet["issuing-1"]["this_update"] == (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    revoke(store, leaves[0]["serial"], "keyCompromise", now=NOW + timedelta(minutes=2))
+    issue_crls(store, passphrase, now=NOW + timedelta(minutes=3))
+    der = ledger_rows(store_path, "SELECT der FROM crls JOIN cas ON cas.id = crls.ca_id WHERE name = 'issuing-1'")
+    text = run_tool("openssl", "crl", "-inform", "DER", "-noout", "-text", input=der[0][0]).stdout.decode()
+    # OpenSSL's reading of the CRL, not privca's: Last Update is not before any Revocation Date.
+    stamp = "%b %d %H:%M:%S %Y GMT"
+    last = datetime.strptime(" ".join(re.search(r"Last Update: (.+)", text)[1].split()), stamp)
+    revoked = [datetime.strptime(" ".join(m.split()), stamp) for m in re.findall(r"Revocation Date: (.+)", text)]
+    assert revoked and all(last >= moment for moment in revoked), text
+    assert last <= (NOW + timedelta(minutes=3)).replace(tzinfo=None)

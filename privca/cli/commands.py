@@ -12,7 +12,7 @@ COMMANDS: list[tuple[str, str]] = [
      "Issue a certificate for each CSR: <name>.pem, <name>.chain.pem (CAs) and <name>.fullchain.pem."),
     ("list", "List issued certificates, soonest expiry first."),
     ("show", "Show one certificate from the ledger."),
-    ("profiles", "List, show and check issuance profiles."),
+    ("profiles", "List, show, check and add issuance profiles."),
     ("export",
      "Write the CA certificates a peer must trust, in the form it takes, with INSTRUCTIONS.md for its administrator."),
     ("revoke", "Revoke a certificate, or put it on hold (--reason certificateHold)."),

@@ -106,5 +106,11 @@ def init(
         print(f"         SHA-256 {fingerprint_text(ca.fingerprint_sha256)}")
     where = f"in token {token_label!r}" if token else "encrypted, owner-only"
     print(f"Store: {Path(target.path).absolute()} (keys {where})")
-    print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")
+    if crl_url:
+        print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")
+    else:
+        # Without a URL there is nowhere to publish to, and `privca publish` would refuse: say what comes first.
+        print("No CRL URL: certificates will name no CRL, and there is no CRL to publish. To have one (Expressway "
+              "can fetch it), before issuing run: privca ca set-url --crl-url http://pki.example.com/crl, "
+              "then: privca publish DIR")
     print("Next: privca export all --out bundles, then privca issue expc.csr   (see privca issue --help)")

@@ -9,7 +9,7 @@ import typer
 
 from privca.cli.common import JsonOption, StoreOption, open_store, print_json, table
 
-app = typer.Typer(help="List, show and check issuance profiles.", no_args_is_help=False)
+app = typer.Typer(help="List, show, check and add issuance profiles.", no_args_is_help=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -23,6 +23,8 @@ def profiles(ctx: typer.Context, store: StoreOption = None, json_output: JsonOpt
         privca profiles show expressway-c
 
         privca profiles check my-profile.toml
+
+        privca profiles add my-profile.toml
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -92,7 +94,7 @@ def _text(value: object) -> str:
 
 @app.command("check")
 def check(path: Annotated[Path, typer.Argument(help="A profile TOML file.")], store: StoreOption = None) -> None:
-    """Check a custom profile file; every problem is listed. Put good ones in <store>/profiles/.
+    """Check a custom profile file; every problem is listed. Add good ones with: privca profiles add FILE.
 
     Example:
 
@@ -102,3 +104,29 @@ def check(path: Annotated[Path, typer.Argument(help="A profile TOML file.")], st
 
     profile = load_profile_file(path, open_store(store).profiles_dir)
     print(f"{path}: OK ({profile.name}: EKU {', '.join(profile.eku)}; {profile.validity_days} days)")
+
+
+@app.command("add")
+def add(path: Annotated[Path, typer.Argument(help="A profile TOML file; its file name is the profile name.")],
+        force: Annotated[bool, typer.Option("--force", help="Replace a store profile of the same name.")] = False,
+        store: StoreOption = None) -> None:
+    """Check a custom profile file and copy it into the store's profiles/ folder, owner-only as privca verify expects.
+
+    Example:
+
+        privca profiles add expressway-c-90d.toml
+    """
+    from privca.common.fsutil import atomic_write
+    from privca.errors import UsageError
+    from privca.issuance.profiles import load_profile_file, shipped_profiles_dir
+
+    target = open_store(store)
+    target.require_ca()
+    profile = load_profile_file(path, target.profiles_dir)  # every problem, before anything is written
+    if (shipped_profiles_dir() / f"{profile.name}.toml").exists():
+        raise UsageError(f"{path}: {profile.name} is a shipped profile; give yours another file name "
+                         f"(it may extend {profile.name})")
+    # The store is owner-only (privca verify checks it): the copy is 0600 whatever the source file's mode.
+    atomic_write(target.profiles_dir / path.name, path.read_bytes(), mode=0o600, overwrite=force)
+    print(f"Added profile {profile.name}: EKU {', '.join(profile.eku)}; {profile.validity_days} days "
+          f"(use: privca issue CSR --profile {profile.name})")
