@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import ledger_counts, run_tool, snapshot
+from conftest import PASSPHRASE, ledger_counts, run_tool, snapshot
 
 EKU = x509.ExtendedKeyUsage
 
@@ -310,3 +310,31 @@ def test_expressway_takes_p521_csrs_as_its_csr_generator_makes_them(cli, store_p
     # Negative control: Unified CM's profile takes RSA only, and refuses the same CSR.
     refused = cli("issue", csr, "--profile", "cucm", "--out", tmp_path / "cucm", "--store", store_path)
     assert refused.exit_code != 0 and "ec:secp521r1" in refused.stderr
+
+
+@pytest.mark.parametrize("days", ["826", "4000", "0"])
+def test_dry_run_applies_days_as_the_real_run_does(cli, store_path: Path, make_csr, monkeypatch, days: str) -> None:
+    csr = make_csr("expc.csr")
+    real = cli("issue", csr, "--days", days, "--store", store_path)
+    assert real.exit_code != 0
+    monkeypatch.delenv("PRIVCA_PASSPHRASE")
+    dry = cli("issue", csr, "--days", days, "--dry-run", "--store", store_path)
+    assert dry.exit_code == real.exit_code and "would be issued" not in dry.stdout
+    assert dry.stderr == real.stderr and f"--days {days}" in dry.stderr
+
+
+def test_dry_run_shows_the_days_asked_for_and_refuses_outliving_the_ca(cli, store_path: Path, make_csr,
+                                                                      monkeypatch) -> None:
+    monkeypatch.delenv("PRIVCA_PASSPHRASE")
+    csr = make_csr("expc.csr")
+    [preview] = json.loads(cli("issue", csr, "--days", "30", "--dry-run", "--json", "--store", store_path).stdout)
+    assert preview["validity_days"] == 30
+    # Negative control: a lifetime within the profile but beyond the issuing CA is refused by both runs alike.
+    monkeypatch.setenv("PRIVCA_PASSPHRASE", PASSPHRASE)
+    rotated = cli("rotate", "intermediate", "--days", "100", "--store", store_path)
+    assert rotated.exit_code == 0, rotated.stderr
+    real = cli("issue", csr, "--store", store_path)
+    monkeypatch.delenv("PRIVCA_PASSPHRASE")
+    dry = cli("issue", csr, "--dry-run", "--store", store_path)
+    assert real.exit_code == dry.exit_code != 0 and "would outlive the issuing CA" in dry.stderr
+    assert dry.stderr == real.stderr

@@ -23,7 +23,7 @@ from privca.ledger import cas, certificates, events
 from privca.ledger.db import Ledger, actor
 from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file
 from privca.issuance.profiles import load_profile
-from privca.ledger.records import CAStatus, CertificateStatus, IssuedCertificate, Json, iso
+from privca.ledger.records import CA, CAStatus, CertificateStatus, IssuedCertificate, Json, iso
 from privca.ledger.store import Store
 from privca.rules import chain as chain_rules
 
@@ -187,7 +187,8 @@ def sign_and_record(
     an issuing CA a long-running service unlocked once, used while it is still the active one.
     """
     issuing_ca = active_issuing(store)
-    lifetimes = _validity_days(planned, days)
+    lifetimes = validity_days(planned, days)
+    check_lifetimes(issuing_ca, lifetimes, now)  # before the passphrase is asked for
     if issuer is None or issuer.id != issuing_ca.id:
         issuer = load_issuer(store, issuing_ca, secrets, now=now)
     else:  # unlocked earlier by a service: the clock is still checked before each signature
@@ -202,7 +203,7 @@ def sign_and_record(
     return _record_and_write(store, issuer, planned, signed, now, action, in_transaction, channel)
 
 
-def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> list[int]:
+def validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> list[int]:
     """Each certificate's lifetime: ``days`` when given (within its profile's maximum), else the profile's."""
     lifetimes = []
     for item in planned:
@@ -211,6 +212,23 @@ def _validity_days(planned: Sequence[PlannedCertificate], days: int | None) -> l
             raise UsageError(f"--days {days}: profile {chosen.name} allows 1 to {chosen.max_validity_days} days")
         lifetimes.append(days or chosen.validity_days)
     return lifetimes
+
+
+def check_lifetimes(issuing_ca: CA, lifetimes: Sequence[int], now: datetime) -> None:
+    """Refuse lifetimes the issuing CA cannot cover. Needs only the CA's certificate, so ``issue --dry-run``
+    applies it exactly as the real run does."""
+    from privca.issuance.builder import validity
+
+    issuer_expiry = issuing_ca.certificate.not_valid_after_utc
+    if issuer_expiry <= now:
+        raise PolicyViolation(f"issuing CA {issuing_ca.name}: expired on {iso(issuer_expiry)}; nothing issued; "
+                              "run: privca rotate intermediate")
+    for days in sorted(set(lifetimes)):
+        if validity(now, days)[1] > issuer_expiry:
+            raise PolicyViolation(
+                f"{days} days would outlive the issuing CA {issuing_ca.name} (expires {iso(issuer_expiry)}); "
+                "use a smaller --days or run: privca rotate intermediate"
+            )
 
 
 def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: list[int], now: datetime,
@@ -232,16 +250,7 @@ def _sign_all(issuer: Issuer, planned: Sequence[PlannedCertificate], lifetimes: 
         if problem:
             raise LedgerError(f"CA {issuer.name}: its {what} {printable(url or '')!r} {problem}; nothing issued; "
                               f"set it again with privca ca set-url")
-    issuer_expiry = issuer.cert.not_valid_after_utc
-    if issuer_expiry <= now:
-        raise PolicyViolation(f"issuing CA {issuer.name}: expired on {iso(issuer_expiry)}; nothing issued; "
-                              "run: privca rotate intermediate")
-    for days in sorted(set(lifetimes)):
-        if validity(now, days)[1] > issuer_expiry:
-            raise PolicyViolation(
-                f"{days} days would outlive the issuing CA {issuer.name} (expires {iso(issuer_expiry)}); "
-                "use a smaller --days or run: privca rotate intermediate"
-            )
+    check_lifetimes(issuer.ca, lifetimes, now)
     signed = []
     for item, days in zip(planned, lifetimes, strict=True):
         not_before, not_after = validity(now, days)

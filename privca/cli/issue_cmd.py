@@ -44,7 +44,7 @@ def issue(
     """
     target = open_store(store)
     if dry_run:
-        _preview(target, csrs, profile, out, force, json_output)
+        _preview(target, csrs, profile, days, out, force, json_output)
         return
     from privca.authority.signer import issue as issue_certificates
 
@@ -82,13 +82,16 @@ def issue(
                 note(f"Verify: openssl verify -purpose {purpose} -CAfile {first.chain_path} {first.cert_path}")
 
 
-def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, force: bool, json_output: bool) -> None:
-    """What ``issue`` would grant each CSR, from the same checks, without the CA key."""
+def _preview(target: object, csrs: list[Path], profile: str, days: int | None, out: Path | None, force: bool,
+             json_output: bool) -> None:
+    """What ``issue`` would grant each CSR, from the same checks and options as the real run, without the CA key."""
     from privca.authority.ca import active_issuing
-    from privca.authority.signer import plan
+    from privca.authority.signer import check_lifetimes, plan, validity_days
 
     issuing = active_issuing(target)  # type: ignore[arg-type]
     planned = plan(target, csrs, profile=profile, out_dir=out, force=force)  # type: ignore[arg-type]
+    lifetimes = validity_days(planned, days)
+    check_lifetimes(issuing, lifetimes, now())
     previews: list[dict[str, Any]] = [{
         "csr": item.request.source,
         "profile": item.request.profile.name,
@@ -98,11 +101,11 @@ def _preview(target: object, csrs: list[Path], profile: str, out: Path | None, f
         "requested_eku": item.request.requested_eku,
         "eku": list(item.request.profile.eku),
         "key_usage": list(item.request.profile.key_usage_for(item.request.key_algorithm)),
-        "validity_days": item.request.profile.validity_days,
+        "validity_days": lifetime,
         "issuer": issuing.name,
         "cert_path": str(item.cert_path),
         "notes": item.request.notes,
-    } for item in planned]
+    } for item, lifetime in zip(planned, lifetimes, strict=True)]
     if json_output:
         print_json(previews)
         return
