@@ -30,6 +30,11 @@ REQUIRED_TOOLS = ("openssl", "faketime")
 
 
 def pytest_configure(config: Any) -> None:
+    # privca init records the store in the user's configuration: never in the real one. Each test has its own
+    # (the autouse fixture below); this covers the session and module fixtures, which run outside any test.
+    import tempfile
+
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="privca-test-config-")
     # A missing peer tool must fail the run, never skip silently (CI installs them).
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
@@ -37,9 +42,11 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _passphrase_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _passphrase_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PRIVCA_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("PRIVCA_STORE", raising=False)
+    # Each test has its own user configuration (where privca init records the store), never the real one.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
 
 
 @pytest.fixture

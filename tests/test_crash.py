@@ -168,7 +168,8 @@ def _ec_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     made = subprocess.run([sys.executable, "-m", "privca", "init", "--store", str(path), "--key-type", "ec:secp256r1",
                            "--root-cn", "Crash Root CA", "--issuing-cn", "Crash Issuing CA 1", "--org", "Example Ltd",
                            "--crl-url", "http://pki.example.test/crl"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE})
+                          env={**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE,
+                               "XDG_CONFIG_HOME": str(path.parent / "user-config")})  # this store's own user
     assert made.returncode == 0, made.stderr
     return path
 

@@ -96,7 +96,7 @@ def init_args(store: Path, key_type: str | None, *extra: str | Path) -> list[str
     args: list[str | Path] = ["init", "--store", store, "--root-cn", f"HSM Test Root {key_type}", "--issuing-cn",
                               f"HSM Test Issuing {key_type}", "--org", "Example Ltd", "--crl-url",
                               "http://pki.example.test/crl", "--ocsp-url", "http://pki.example.test/ocsp",
-                              "--token-label", TOKEN, *extra]
+                              "--token-label", TOKEN, "--second-root", *extra]  # one unrelated root per key type
     return args + (["--key-type", key_type] if key_type else [])
 
 
@@ -549,7 +549,7 @@ def test_missing_token_is_one_clear_error_and_changes_nothing(token_ca: TokenCA,
     # A token label that is not there: the message lists the ones that are; no store is created.
     store = tmp_path / "new"
     done = privca_subprocess("init", "--store", store, "--root-cn", "R", "--issuing-cn", "I", "--pkcs11-module",
-                             MODULE, "--token-label", "no such token", env=softhsm.env)
+                             MODULE, "--token-label", "no such token", "--second-root", env=softhsm.env)
     assert done.returncode == 4 and done.stderr.count("\n") == 1
     assert f"token 'no such token': not found through {MODULE} (tokens there: " in done.stderr
     assert f"'{TOKEN}'" in done.stderr and "Traceback" not in done.stderr

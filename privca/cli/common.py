@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", help="Store folder [default: $PRIVCA_STORE, else ./store]", show_default=False),
+    typer.Option("--store", help="Store folder [default: $PRIVCA_STORE, else ./store if it holds a CA, else the store "
+                 "privca init recorded for you]", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 PassphraseFileOption = Annotated[
@@ -55,9 +56,14 @@ def now() -> datetime:
 
 
 def open_store(store: Path | None) -> "Store":
-    from privca.ledger.store import Store
+    """The store the command works on. When the user did not name it (with --store or PRIVCA_STORE), say which one
+    it is and how it was found, so that nobody works on one store believing it is another."""
+    from privca.ledger.store import HERE, RECORDED, Store
 
-    return Store(store)
+    found = Store(store)
+    if found.source in (HERE, RECORDED):
+        note(f"Store: {found.path.absolute()} ({found.source})")
+    return found
 
 
 def passphrase_source(passphrase_file: Path | None, *, confirm: bool = False) -> "Passphrase":

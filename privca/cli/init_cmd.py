@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, fingerprint_text,
-                     note, now, open_store, passphrase_source, pin_source, print_json, sign_first_crls)
+                     note, now, passphrase_source, pin_source, print_json, sign_first_crls)
 
 
 def init(
@@ -46,6 +46,9 @@ def init(
                      "instead of generating one.", show_default=False),
     ] = None,
     pin_file: PinFileOption = None,
+    second_root: Annotated[bool, typer.Option("--second-root", help="Create this CA even though another one is "
+                                              "recorded for you: a second, unrelated root that no peer trusts yet.")]
+    = False,
     store: StoreOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_output: JsonOption = False,
@@ -65,15 +68,22 @@ def init(
         privca init --root-cn "Example UC Root CA" --issuing-cn "Example UC Issuing CA 1" \\
             --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token-label uc-ca
     """
+    import os
+
     from privca.errors import UsageError
+    from privca.ledger.cas import exists
+    from privca.ledger.store import DEFAULT_STORE, STORE_ENV, Store, holds_ca, record_store, recorded_store
 
-    target = open_store(store)
-    if exist_ok and target.is_initialised():
-        from privca.ledger.cas import exists
-
-        if exists(target.ledger):
-            note(f"{target.path}: already holds a CA; nothing to do")
-            return
+    # init creates where it is told (or ./store), never in the store recorded for the user: that one has a CA.
+    target = Store(store if store is not None else (os.environ.get(STORE_ENV) or DEFAULT_STORE))
+    if exist_ok and target.is_initialised() and exists(target.ledger):
+        note(f"{target.path}: already holds a CA; nothing to do")
+        return
+    recorded = recorded_store()
+    has_recorded = recorded is not None and holds_ca(recorded)
+    if has_recorded and recorded is not None and not target.is_initialised() \
+            and recorded.absolute() != target.path.absolute():
+        _confirm_second_root(recorded, target.path, second_root)
     from privca.authority.ca import init_ca
     from privca.ledger.records import iso
     from privca.keys.keystore import CASecrets, TokenChoice
@@ -106,6 +116,10 @@ def init(
         print(f"         SHA-256 {fingerprint_text(ca.fingerprint_sha256)}")
     where = f"in token {token_label!r}" if token else "encrypted, owner-only"
     print(f"Store: {Path(target.path).absolute()} (keys {where})")
+    if not has_recorded:
+        config = record_store(target.path)
+        if config is not None:
+            print(f"Recorded in {config}: privca commands run from any folder use this store")
     if crl_url:
         print(f"First CRLs signed for {', '.join(signed)}; put them where the CRL URLs point: privca publish DIR")
     else:
@@ -114,3 +128,23 @@ def init(
               "can fetch it), before issuing run: privca ca set-url --crl-url http://pki.example.com/crl, "
               "then: privca publish DIR")
     print("Next: privca export all --out bundles, then privca issue expc.csr   (see privca issue --help)")
+
+
+def _confirm_second_root(recorded: Path, target: Path, second_root: bool) -> None:
+    """A second root is almost never meant: a device issued from it is trusted by no peer that trusts the first."""
+    import sys
+
+    from privca.errors import UsageError
+
+    warning = (f"a CA is already recorded for you in {recorded.absolute()}; privca init would create a second, "
+               f"unrelated root in {target.absolute()} that no peer trusts. To use your CA from here: privca "
+               f"COMMAND --store {recorded.absolute()} (or just run the command: privca finds it)")
+    if second_root:
+        note(f"Warning: {warning}")
+        return
+    if sys.stdin.isatty():
+        note(f"Warning: {warning}")
+        if typer.confirm("Create a second root anyway?", default=False, err=True):
+            return
+        raise UsageError("nothing created")
+    raise UsageError(f"{warning}; to create the second root anyway, add --second-root")
