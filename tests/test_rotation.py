@@ -491,3 +491,48 @@ def test_plan_says_to_renew_everything_a_revoked_issuing_ca_signed(store: Any, s
     assert cli("revoke", issuing.serial, "--ca", "--reason", "keyCompromise", "--store", store_path).exit_code == 0
     actions = [a for a in rotation_plan(store, NOW)["actions"] if leaf["serial"] in (a["command"] or "")]
     assert len(actions) == 1 and "was revoked" in actions[0]["why"] and actions[0]["overdue"] is False
+
+
+def test_root_rollover_chains_validate_against_the_other_root_alone(cli: Any, store_path: Path, make_csr: Any,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSSL, without -partial_chain: a new leaf against the old root alone, an old leaf against the new root
+    alone, each with the chain privca wrote for it; the ordinary .chain.pem is the negative control."""
+    monkeypatch.setattr("privca.cli.issue_cmd.now", lambda: NOW)  # one clock with rotate (pinned above)
+    old = json.loads(cli("issue", make_csr("old.csr"), "--out", tmp_path / "old", "--store", store_path,
+                         "--json").stdout)[0]
+    roots = {}
+    rotated = cli("rotate", "root", "--key-type", "ec:secp256r1", "--store", store_path, "--json")
+    assert rotated.exit_code == 0, rotated.stderr
+    for name in ("root-1", "root-2"):
+        roots[name] = tmp_path / f"{name}.pem"
+        roots[name].write_text(cli("ca", "show", name, "--pem", "--store", store_path).stdout)
+    new = json.loads(cli("issue", make_csr("new.csr", folder=tmp_path / "csr2"), "--out", tmp_path / "new",
+                         "--store", store_path, "--json").stdout)[0]
+
+    def verify(root: str, untrusted: str | Path, leaf: str) -> Any:
+        return run_tool("openssl", "verify", "-purpose", "sslserver", "-CAfile", roots[root], "-untrusted",
+                        untrusted, leaf)
+
+    # New leaf, peer still on root-1.
+    for_old_root = new["chains_for_other_roots"]["root-1"]
+    assert Path(for_old_root) == tmp_path / "new" / "new.chain-root-1.pem"
+    good = verify("root-1", for_old_root, new["cert_path"])
+    assert good.returncode == 0 and good.stdout.strip().endswith(": OK"), good.stdout + good.stderr
+    assert "BEGIN" in Path(for_old_root).read_text() and len(x509.load_pem_x509_certificates(
+        Path(for_old_root).read_bytes())) == 2  # issuing-2 and the cross-certificate, no self-signed root
+    stuck = verify("root-1", new["chain_path"], new["cert_path"])
+    assert stuck.returncode != 0  # the self-signed root-2 in .chain.pem stops OpenSSL
+    # Old leaf, peer already on root-2: rotate root wrote its chain beside the old files.
+    for_new_root = tmp_path / "old" / "old.chain-root-2.pem"
+    assert str(for_new_root) in json.loads(rotated.stdout)["rollover_chains"]
+    good = verify("root-2", for_new_root, old["cert_path"])
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert verify("root-2", old["chain_path"], old["cert_path"]).returncode != 0
+    # show --chain-for prints the same chains from the ledger.
+    assert cli("show", new["serial"], "--chain-for", "root-1", "--store", store_path).stdout == \
+        Path(for_old_root).read_text()
+    assert cli("show", old["serial"], "--chain-for", "root-2", "--store", store_path).stdout == \
+        for_new_root.read_text()
+    missing = cli("show", old["serial"], "--chain-for", "root-1", "--store", store_path)
+    assert missing.exit_code != 0 and "root-2" in missing.stderr

@@ -364,4 +364,38 @@ def _cross(cert: "x509.Certificate", issuer_ca_id: int, subject_ca_id: int, now:
     )
 
 
-__all__ = ["Rotation", "common_name", "next_generation_cn", "rotate_intermediate", "rotate_root"]
+def write_rollover_chains(store: "Store", now: datetime) -> list[str]:
+    """Beside the chain file of every valid certificate, the chain for peers that trust only another root
+    generation (``expc.chain-root-2.pem``): its issuing CA and the cross-certificate, no self-signed root.
+
+    Run after a root rollover, for the certificates issued before it (new ones get theirs when issued). The files
+    are derived from the ledger and rewritten whole; a folder that is gone is skipped (``privca show SERIAL
+    --chain-for ROOT`` prints the same chain). Returns the files written.
+    """
+    from pathlib import Path
+
+    from privca.authority.signer import chain_file_for_root
+    from privca.common.fsutil import atomic_write
+    from privca.errors import OutputError
+    from privca.ledger import certificates
+
+    ledger = store.require_ca()
+    by_issuer: dict[int, dict[str, str]] = {}
+    written: list[str] = []
+    for cert in certificates.query(ledger, now=now, statuses=("valid",)):
+        if cert.issuer_id not in by_issuer:
+            by_issuer[cert.issuer_id] = cas.chains_to_other_roots(ledger, cas.by_id(ledger, cert.issuer_id), now)
+        if not cert.chain_path or not Path(cert.chain_path).parent.is_dir():
+            continue
+        for root_name, pem in by_issuer[cert.issuer_id].items():
+            target = chain_file_for_root(Path(cert.chain_path), root_name)
+            try:
+                atomic_write(target, pem.encode(), overwrite=True)
+            except OutputError:
+                continue  # a read-only or odd folder: show --chain-for prints the chain
+            written.append(str(target))
+    return written
+
+
+__all__ = ["Rotation", "common_name", "next_generation_cn", "rotate_intermediate", "rotate_root",
+           "write_rollover_chains"]

@@ -59,12 +59,16 @@ class Issued:
 
     certificate: IssuedCertificate
     notes: tuple[str, ...] = ()
+    #: During a root rollover: root name -> the chain file written for peers that trust only that root.
+    chains_for_other_roots: tuple[tuple[str, str], ...] = ()
 
     def to_json(self, names: dict[int, str] | None = None) -> Json:
         """The ``issue --json`` shape: the certificate's record plus the notes of the checks."""
         data = self.certificate.to_json(names=names)
         data["requested_eku"] = list(self.certificate.requested_eku)
         data["notes"] = list(self.notes)
+        if self.chains_for_other_roots:
+            data["chains_for_other_roots"] = dict(self.chains_for_other_roots)
         return data
 
 
@@ -274,6 +278,7 @@ def _record_and_write(
         with store.ledger.write():
             _commit(store.ledger, issuer, planned, records, now, action, in_transaction)
         return issued
+    files += _other_root_chains(store, issuer, planned, records, now)
     entries = [{"final": str(final), "tag": serial, "role": role} for final, serial, role, _ in files]
     folders = {item.cert_path.parent for item in planned if item.cert_path is not None}
     created = _missing_folders(folders)
@@ -301,7 +306,12 @@ def _record_and_write(
         for folder in folders:
             fsync_dir(folder)
         journal.finish()
-    return issued
+    others: dict[str, list[tuple[str, str]]] = {}
+    for final, serial, role, _ in files:
+        if role.startswith("chain-"):
+            others.setdefault(serial, []).append((role[len("chain-"):], str(final)))
+    return [Issued(record, tuple(item.request.notes), tuple(others.get(record.serial, ())))
+            for record, item in zip(records, planned, strict=True)]
 
 
 def _records_and_files(
@@ -337,6 +347,30 @@ def _records_and_files(
             requested_eku=tuple(request.requested_eku), replaces=item.replaces, channel=channel,
         ))
     return records, files
+
+
+def chain_file_for_root(chain_path: Path, root_name: str) -> Path:
+    """``expc.chain.pem`` -> ``expc.chain-root-1.pem``: the chain file for peers that trust only ``root_name``."""
+    name = chain_path.name
+    stem = name[: -len(".chain.pem")] if name.endswith(".chain.pem") else chain_path.stem
+    return chain_path.with_name(f"{stem}.chain-{root_name}.pem")
+
+
+def _other_root_chains(store: Store, issuer: Issuer, planned: Sequence[PlannedCertificate],
+                       records: list[IssuedCertificate], now: datetime) -> list[tuple[Path, str, str, bytes]]:
+    """During a root rollover, beside each ``.chain.pem``: a chain per other root generation that cross-signed
+    this one (``expc.chain-root-1.pem``), for the peers that trust only that root: the issuing CA and the
+    cross-certificate, no self-signed root. Derived from the ledger, so rewritten like the other files."""
+    others = cas.chains_to_other_roots(store.ledger, issuer.ca, now)
+    files: list[tuple[Path, str, str, bytes]] = []
+    for record in records:
+        if not record.chain_path:
+            continue  # delivered over a protocol (SCEP, EST): no files
+        for root_name, pem in others.items():
+            final = chain_file_for_root(Path(record.chain_path or ""), root_name)
+            check_writable_target(final, overwrite=True)
+            files.append((final, record.serial, f"chain-{root_name}", pem.encode()))
+    return files
 
 
 def _commit(ledger: Ledger, issuer: Issuer, planned: Sequence[PlannedCertificate], records: list[IssuedCertificate],

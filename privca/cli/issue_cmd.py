@@ -72,6 +72,8 @@ def issue(
             print(f"  certificate {cert.cert_path}")
             print(f"  chain       {cert.chain_path}")
             print(f"  full chain  {cert.fullchain_path}")
+            for root_name, path in item.chains_for_other_roots:
+                print(f"  chain for peers that trust only {root_name}: {path}")
             for text in item.notes:
                 print(f"  note: {text}")
     if certs:

@@ -74,6 +74,10 @@ def show(
     = False,
     chain: Annotated[bool, typer.Option("--chain", help="Print only its issuing CA and root: the .chain.pem file.")]
     = False,
+    chain_for: Annotated[str | None, typer.Option(
+        "--chain-for", help="During a root rollover: print the chain for peers that trust only this root (root-1, "
+        "root-2, ...): its issuing CA and the cross-certificate, without its own self-signed root.",
+        show_default=False)] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -86,6 +90,8 @@ def show(
         privca show 3f2a... --pem > expc.pem
 
         privca show 3f2a... --fullchain > expc.fullchain.pem
+
+        privca show 3f2a... --chain-for root-1 > expc.chain-root-1.pem
     """
     from privca.authority.ca import parse_serial
     from privca.ledger import cas, certificates
@@ -93,6 +99,15 @@ def show(
     target = open_store(store)
     ledger = target.require_ca()
     cert = certificates.by_serial(ledger, parse_serial(serial))
+    if chain_for is not None:
+        from privca.errors import UsageError
+
+        chains = cas.chains_to_other_roots(ledger, cas.by_id(ledger, cert.issuer_id), now())
+        if chain_for not in chains:
+            raise UsageError(f"--chain-for {chain_for}: no valid cross-certificate leads from this certificate's root "
+                             f"to {chain_for}; roots it reaches: {', '.join(chains) or 'none (no rollover)'}")
+        sys.stdout.write(chains[chain_for])
+        return
     if pem or fullchain or chain:
         from privca.rules.chain import file_content
 

@@ -188,20 +188,27 @@ def rotate_root(
         privca rotate root --root-cn "Example UC Root CA 2" --issuing-cn "Example UC Issuing CA 3"
     """
     from privca.authority.rotation import rotate_root as rotate
+    from privca.authority.rotation import write_rollover_chains
 
     target, secrets, moment = open_store(store), ca_secrets(passphrase_file, pin_file, pkcs11_module), now()
     result = rotate(target, secrets, now=moment, root_cn=root_cn, issuing_cn=issuing_cn, key_type=key_type,
                     root_days=root_days, issuing_days=issuing_days, cross_days=cross_days)
-    _report(target, secrets, moment, result, json_output)
+    # The certificates already in service get a chain for the peers that move to the new root first.
+    written = write_rollover_chains(target, moment)
+    if written and not json_output and result.root is not None:
+        note(f"Wrote {len(written)} chains for peers that trust only {result.root.name}, beside the certificates' "
+             f"chain files (*.chain-{result.root.name}.pem)")
+    _report(target, secrets, moment, result, json_output, {"rollover_chains": written})
 
 
-def _report(target: "Store", secrets: "CASecrets", moment: datetime, result: "Rotation", json_output: bool) -> None:
+def _report(target: "Store", secrets: "CASecrets", moment: datetime, result: "Rotation", json_output: bool,
+            extra: dict[str, object] | None = None) -> None:
     """After a rotation: sign the new CAs' first CRLs with the keys already unlocked, then say what changed."""
     from privca.ledger.records import iso
 
     sign_first_crls(target, secrets, moment)
     if json_output:
-        print_json(result.to_json())
+        print_json({**result.to_json(), **(extra or {})})
         return
     new = [("New root", result.root)] if result.root is not None else []
     for label, ca in new + [("New issuing CA", result.issuing)]:

@@ -190,3 +190,25 @@ def trusted(ledger: Ledger, now: datetime) -> list[CA]:
 def by_ids(ledger: Ledger, ids: Iterable[int]) -> dict[int, CA]:
     wanted = set(ids)
     return {ca.id: ca for ca in all_cas(ledger) if ca.id in wanted}
+
+
+def chains_to_other_roots(ledger: Ledger, ca: CA, now: datetime | None) -> dict[str, str]:
+    """For a CA: the chain that takes a certificate it signed to another root generation alone, for each root that
+    cross-signed ``ca``'s root (cross-certificate valid at ``now``, when given), keyed by that root's name
+    (``root-1``). Each chain is PEM: the CAs below the self-signed root, then the cross-certificate.
+
+    During a root rollover this is what a peer that trusts only the other root must be sent: with the self-signed
+    root of this generation in the chain, OpenSSL stops at it ("self-signed certificate in certificate chain")
+    instead of following the cross-certificate.
+    """
+    from privca.ledger.crosses import all_crosses
+
+    path = chain(ledger, ca)
+    found: dict[str, str] = {}
+    for cross in all_crosses(ledger, now):
+        if cross.subject_ca_id != path[-1].id:
+            continue
+        other = by_id(ledger, cross.issuer_ca_id)
+        if other.status is not CAStatus.REVOKED:
+            found[other.name] = "".join(item.pem for item in path[:-1]) + cross.pem
+    return found

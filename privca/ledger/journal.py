@@ -53,6 +53,10 @@ def issued_file_content(store: "Store", journal: dict[str, Any], entry: dict[str
 
     ledger = store.ledger
     cert = certificates.issued_by(ledger, int(journal["issuer_id"]), str(entry["tag"]))
+    if cert is not None and str(entry["role"]).startswith("chain-"):  # a chain for another root (root rollover)
+        other = cas.chains_to_other_roots(ledger, cas.by_id(ledger, int(journal["issuer_id"])), None)
+        found = other.get(str(entry["role"])[len("chain-"):])
+        return found.encode() if found is not None else None
     if cert is None or certificates.file_rewritten_later(ledger, cert.id, str(entry["role"]), str(entry["final"])):
         return None
     role = entry["role"]
