@@ -171,7 +171,7 @@ def _print_audit(report: "AuditReport") -> None:
     for target, message in report.errors:
         rows.append(["warning", "unreadable", "", "", printable(target, 300), "", "", printable(message, 300)])
     table("Certificate audit", ["severity", "verdict", "certificate", "position", "where", "root", "EKU", "expires"],
-          rows)
+          rows, drop_first=("position", "root", "EKU", "where"))
     flagged = [c for c in report.certificates if c.severity != "info"]
     if flagged:
         print("\nFindings and remedies:")

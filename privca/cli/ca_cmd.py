@@ -35,7 +35,8 @@ def list_cas(store: StoreOption = None, json_output: JsonOption = False) -> None
         return
     table("Certificate authorities", ["name", "status", "subject", "serial", "key", "expires", "signed by"],
           [[str(r["name"]), str(r["status"]), str(r["subject"]), str(r["serial"]), str(r["key_type"]),
-            str(r["not_after"]), str(r["parent"] or "-")] for r in records])
+            str(r["not_after"]), str(r["parent"] or "-")] for r in records],
+          drop_first=("key", "signed by", "serial"))
 
 
 @app.command("show")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,30 +134,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def console(stderr: bool = False) -> Any:
-    """A rich console that honours NO_COLOR and plain (non-terminal) output."""
-    from rich.console import Console
+def table(title: str | None, columns: list[str], rows: list[list[str]], drop_first: tuple[str, ...] = ()) -> None:
+    """A table for people, fitted to the terminal (``drop_first``: the columns to leave out first when it is
+    narrow); tab-separated lines with a header when stdout is not a terminal."""
+    from privca.cli.terminal import print_table
 
-    return Console(stderr=stderr, no_color="NO_COLOR" in os.environ, highlight=False, soft_wrap=True)
-
-
-def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    """A table for people; plain tab-separated lines when stdout is not a terminal."""
-    if not sys.stdout.isatty():
-        sys.stdout.write("\t".join(columns) + "\n")
-        for row in rows:
-            sys.stdout.write("\t".join(row) + "\n")
-        return
-    from rich.table import Table
-
-    grid = Table(title=title, show_lines=False)
-    for column in columns:
-        # Serials and times must stay on one line to be copied; long text such as subjects may fold.
-        keep_whole = any(word in column.lower() for word in ("serial", "expires", "update", "not_"))
-        grid.add_column(column, overflow="fold", no_wrap=keep_whole)
-    for row in rows:
-        grid.add_row(*row)
-    console().print(grid)
+    print_table(title, columns, rows, drop_first)
 
 
 def note(message: str) -> None:
@@ -167,16 +148,15 @@ def note(message: str) -> None:
 
 
 class progress_bar:
-    """A progress bar on stderr for long work on a terminal; silent otherwise.
+    """``Signing 3/10`` on stderr, rewritten in place, for long work on a terminal; silent otherwise.
 
-    The bar appears on the first step, not on entry, so that a passphrase prompt before the work is not
-    drawn over.
+    The count appears on the first step, not on entry, so that a passphrase prompt before the work is not
+    drawn over; it is erased on exit so that only results stay on screen.
     """
 
     def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-        self._progress: Any = None
-        self._task: Any = None
+        self.total, self.label, self.done = total, label, 0
+        self._shown = False
         self._enabled = total > 1 and sys.stderr.isatty()
 
     def __enter__(self) -> Any:
@@ -185,15 +165,12 @@ class progress_bar:
     def advance(self, step: int = 1) -> None:
         if not self._enabled:
             return
-        if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                      console=console(stderr=True), transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=self.total)
-        self._progress.advance(self._task, step)
+        self.done += step
+        self._shown = True
+        sys.stderr.write(f"\r{self.label} {self.done}/{self.total}")
+        sys.stderr.flush()
 
     def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self._shown:
+            sys.stderr.write("\r" + " " * (len(self.label) + 2 * len(str(self.total)) + 2) + "\r")
+            sys.stderr.flush()

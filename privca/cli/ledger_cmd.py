@@ -63,7 +63,8 @@ def list_certificates(
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
               [[cert.serial, cert.shown_status, cert.profile, cert.subject, cert.expires]
                for cert in certificates.listing(ledger, now=moment, statuses=statuses,
-                                                expiring_within_days=expiring_within, profile=profile)])
+                                                expiring_within_days=expiring_within, profile=profile)],
+              drop_first=("profile",))
 
 
 def show(

@@ -157,7 +157,7 @@ def status(
                              "OCSP URL"],
               [[r["ca"], r["role"], str(r["crl_number"] or "-"), r["next_update"] or "-", _duration(r["age_seconds"]),
                 _duration(r["remaining_seconds"]), str(r["pending_changes"]), r["state"], r["crl_url"] or "-",
-                r["ocsp_url"] or "-"] for r in report])
+                r["ocsp_url"] or "-"] for r in report], drop_first=("OCSP URL", "CRL URL", "pending", "age"))
     if any(r["state"] != "fresh" for r in report):
         note("Renew with: privca crl && privca publish DIR")
     if not issuing["ok"]:
