@@ -7,6 +7,7 @@ when a command runs: ``privca --help`` prints the list from here, without import
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -14,16 +15,32 @@ from privca.cli.commands import COMMANDS, DESCRIPTION
 from privca.errors import PrivcaError
 
 HELP_OPTIONS = ("-h", "--help")
+VERSION_OPTIONS = ("-V", "--version")
+COMPLETE_VAR = "_PRIVCA_COMPLETE"  # click's and Typer's completion protocol: _<PROG>_COMPLETE
+
+
+def exit_code_epilog() -> str:
+    """The exit-code table for the end of ``privca --help`` (click keeps it as written: \\b)."""
+    from privca.cli.exitcodes import exit_code_lines
+
+    return "\b\nExit codes:\n" + "\n".join(exit_code_lines())
 
 
 def top_level_help() -> str:
     """``privca --help``, in click's layout."""
+    from privca.cli.exitcodes import exit_code_lines
+
     width = max(len(name) for name, *_ in COMMANDS) + 2
     lines = ["Usage: privca [OPTIONS] COMMAND [ARGS]...", "", f"  {DESCRIPTION}", "",
              "  Start with: privca init, privca export all, privca issue. Every command has --help with examples.",
-             "", "Options:", "  --version   Print privca's version and exit.",
-             "  -h, --help  Show this message and exit.", "", "Commands:"]
+             "", "Options:",
+             "  -V, --version         Print privca's version and exit.",
+             "  --install-completion  Install completion for the current shell (bash, zsh, fish).",
+             "  --show-completion     Show completion for the current shell, to copy it or customize the",
+             "                        installation.",
+             "  -h, --help            Show this message and exit.", "", "Commands:"]
     lines += [f"  {name:{width}}{summary}" for name, summary in COMMANDS]
+    lines += ["", "Exit codes:"] + [f"  {line}" for line in exit_code_lines()]
     return "\n".join(lines) + "\n"
 
 
@@ -39,7 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every PrivcaError and every usage mistake (an unknown option, a value
     that is not a number) into one ``Error:`` line and its exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if args == ["--version"]:
+    if os.environ.get(COMPLETE_VAR):  # the shell asks what to offer after a TAB: the whole tree answers
+        from privca.cli.app import build_command
+
+        build_command().main(args=args, prog_name="privca", complete_var=COMPLETE_VAR)
+    if len(args) == 1 and args[0] in VERSION_OPTIONS:
         from privca.version import __version__
 
         sys.stdout.write(f"privca {__version__}\n")
@@ -50,11 +71,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import typer
 
-    from privca.cli.app import build_app
+    from privca.cli.app import build_command
 
-    app = build_app(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
+    command = build_command(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
     try:
-        code = app(args=args, prog_name="privca", standalone_mode=False)
+        code = command.main(args=args, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
         _fail(exc.one_line(), exc.exit_code)
     except _usage_exception() as caught:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from privca.cli import exit_code_epilog
 from privca.cli.commands import COMMANDS, DESCRIPTION
 
 Target = Callable[..., Any] | typer.Typer
@@ -18,16 +19,19 @@ def build_app(only: str | None = None) -> typer.Typer:
     built = typer.Typer(
         name="privca",
         help=DESCRIPTION,
+        epilog=exit_code_epilog(),
         no_args_is_help=True,
-        add_completion=False,
+        # --install-completion and --show-completion, as Typer users expect (docs/cli.md). They are options of
+        # `privca` itself, so only the whole tree needs them; a single command skips typer's completion imports.
+        add_completion=only is None,
         # Locals may hold a passphrase or a key: never show them in a traceback.
         pretty_exceptions_show_locals=False,
         # Plain help text: rich's Markdown and panel rendering cost ~100 ms of imports on every --help.
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    if only is not None:
-        built.callback()(_group)  # a group even with one command, so `privca NAME ...` parses the same
+    # A group even with one command, so `privca NAME ...` parses the same; it also carries -V for completion.
+    built.callback()(_group)
     for name, _ in COMMANDS:
         if only is not None and name != only:
             continue
@@ -37,6 +41,13 @@ def build_app(only: str | None = None) -> typer.Typer:
         else:
             built.command(name)(target)
     return built
+
+
+def build_command(only: str | None = None) -> Any:
+    """The click command tree of the app, with examples verbatim, conventional metavars and completion."""
+    from privca.cli.helptext import polish
+
+    return polish(typer.main.get_command(build_app(only)))
 
 
 def load_command(name: str) -> Target:
@@ -138,5 +149,16 @@ def load_command(name: str) -> Target:
     raise KeyError(name)
 
 
-def _group() -> None:
+def _version(value: bool) -> None:
+    if value:
+        from privca.version import __version__
+
+        typer.echo(f"privca {__version__}")
+        raise typer.Exit(0)
+
+
+def _group(
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print privca's version and exit.",
+                                          is_eager=True, callback=_version)] = False,
+) -> None:
     """A private certificate authority for Cisco collaboration estates."""

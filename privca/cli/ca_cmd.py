@@ -8,8 +8,16 @@ import typer
 
 from privca.cli.common import JsonOption, StoreOption, note, now, open_store, print_json, table
 
-app = typer.Typer(help="The CAs themselves: list and show every generation, and set their CRL and OCSP URLs.",
-                  no_args_is_help=True)
+app = typer.Typer(help="""The CAs themselves: list and show every generation, and set their CRL and OCSP URLs.
+
+    Examples:
+
+        privca ca list
+
+        privca ca show issuing-1 --pem > issuing-1.pem
+
+        privca ca set-url --crl-url http://pki.example.com/crl --ocsp-url http://pki.example.com/ocsp
+    """, no_args_is_help=True)
 
 
 

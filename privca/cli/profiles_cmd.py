@@ -9,7 +9,16 @@ import typer
 
 from privca.cli.common import JsonOption, StoreOption, open_store, print_json, table
 
-app = typer.Typer(help="List, show, check and add issuance profiles.", no_args_is_help=False)
+app = typer.Typer(help="""List, show, check and add issuance profiles.
+
+    Examples:
+
+        privca profiles
+
+        privca profiles show expressway-c
+
+        privca profiles check my-profile.toml
+    """, no_args_is_help=False)
 
 
 @app.callback(invoke_without_command=True)

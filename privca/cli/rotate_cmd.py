@@ -18,8 +18,16 @@ if TYPE_CHECKING:
     from privca.keys.keystore import CASecrets
     from privca.ledger.store import Store
 
-app = typer.Typer(help="Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.",
-                  no_args_is_help=True)
+app = typer.Typer(help="""Rotate a CA generation: a new issuing CA, or a root rollover with cross-certificates.
+
+    Examples:
+
+        privca plan
+
+        privca rotate intermediate --issuing-cn "Example UC Issuing CA 2"
+
+        privca rotate root --root-cn "Example UC Root CA 2" --issuing-cn "Example UC Issuing CA 3"
+    """, no_args_is_help=True)
 
 KeyTypeOption = Annotated[
     str | None,
