@@ -19,13 +19,6 @@ VERSION_OPTIONS = ("-V", "--version")
 COMPLETE_VAR = "_PRIVCA_COMPLETE"  # click's and Typer's completion protocol: _<PROG>_COMPLETE
 
 
-def exit_code_epilog() -> str:
-    """The exit-code table for the end of ``privca --help`` (click keeps it as written: \\b)."""
-    from privca.cli.exitcodes import exit_code_lines
-
-    return "\b\nExit codes:\n" + "\n".join(exit_code_lines())
-
-
 def top_level_help() -> str:
     """``privca --help``, in click's layout."""
     from privca.cli.exitcodes import exit_code_lines

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from privca.cli import exit_code_epilog
 from privca.cli.commands import COMMANDS, DESCRIPTION
+from privca.cli.exitcodes import exit_code_epilog
 
 Target = Callable[..., Any] | typer.Typer
 

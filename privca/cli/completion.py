@@ -50,21 +50,26 @@ def _profiles(ctx: Any) -> list[str]:
 
 
 def _serials(ctx: Any) -> list[str]:
+    from privca.ledger import certificates
+
     store = _store(ctx)
     if not store.is_initialised():
         return []
-    rows = store.ledger.query_certificates(now=datetime.now(timezone.utc), columns=("serial",))
-    return [str(row["serial"]) for row in rows]
+    return [cert.serial for cert in certificates.listing(store.ledger, now=datetime.now(timezone.utc))]
 
 
 def _ca_serials(ctx: Any) -> list[str]:
+    from privca.ledger import cas
+
     store = _store(ctx)
-    return [str(row["serial"]) for row in store.ledger.cas()] if store.is_initialised() else []
+    return sorted(cas.serials(store.ledger)) if store.is_initialised() else []
 
 
 def _ca_names(ctx: Any) -> list[str]:
+    from privca.ledger import cas
+
     store = _store(ctx)
-    return [str(row["name"]) for row in store.ledger.cas()] if store.is_initialised() else []
+    return list(cas.names(store.ledger).values()) if store.is_initialised() else []
 
 
 def _peers(ctx: Any) -> list[str]:

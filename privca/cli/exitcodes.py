@@ -42,3 +42,9 @@ def exit_codes() -> dict[int, str]:
 
 def exit_code_lines() -> list[str]:
     return [f"{code:>3}  {meaning}" for code, meaning in exit_codes().items()]
+
+
+def exit_code_epilog() -> str:
+    """The exit-code table for the end of ``privca --help`` (click keeps a paragraph that starts with \\b as
+    written)."""
+    return "\b\nExit codes:\n" + "\n".join(exit_code_lines())
