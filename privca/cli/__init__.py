@@ -85,15 +85,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _usage_exception() -> type[Exception]:
-    """The base class of click's usage errors: bundled in typer since 0.2x, click's own before."""
-    try:
-        from typer import TyperException
+    """click's ClickException, the base of every usage error, whether typer bundles click (0.2x) or depends on it:
+    found through typer's own BadParameter so that privca imports no undeclared library."""
+    import typer
 
-        return TyperException
-    except ImportError:  # pragma: no cover - older typer on click
-        from click import ClickException
-
-        return ClickException
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 
 def _fail(message: str, code: int) -> None:
