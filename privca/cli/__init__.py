@@ -67,10 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     from privca.cli.app import build_command
 
     command = build_command(args[0] if args[0] in {name for name, *_ in COMMANDS} else None)
+    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
     try:
         code = command.main(args=args, prog_name="privca", standalone_mode=False)
     except PrivcaError as exc:
-        _fail(exc.one_line(), exc.exit_code)
+        _fail(exc.one_line(), exc.exit_code, error_kind(type(exc)), as_json)
     except _usage_exception() as caught:
         usage: Any = caught  # click's UsageError family: show(), exit_code, format_message()
         if type(usage).__name__ == "NoArgsIsHelpError":
@@ -78,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(usage.exit_code)
         context = getattr(usage, "ctx", None)
         _fail(f"{usage.format_message()} (see: {context.command_path if context else 'privca'} --help)",
-              usage.exit_code)
+              usage.exit_code, "usage", as_json)
     except typer.Abort:
-        _fail("aborted", 1)
+        _fail("aborted", 1, "aborted", as_json)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -92,9 +93,25 @@ def _usage_exception() -> type[Exception]:
     return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 
-def _fail(message: str, code: int) -> None:
+def error_kind(cls: type[PrivcaError]) -> str:
+    """The error's class as a stable word for scripts: KeyMaterialError -> key_material, PrivcaError -> error."""
+    import re
+
+    words = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.removesuffix("Error")).lower()
+    return words or "error"
+
+
+def _fail(message: str, code: int, kind: str, as_json: bool) -> None:
     from privca.common.names import printable
 
-    # One line, and no terminal control sequences from a hostile file name or value (they show as \x1b).
-    sys.stderr.write(f"Error: {printable(' '.join(message.split()), limit=10_000)}\n")
+    text = printable(" ".join(message.split()), limit=10_000)
+    if as_json:  # a script that asked for JSON gets its error as JSON too, on stderr, with the same exit code
+        import json
+
+        from privca.cli.common import JSON_SCHEMA
+
+        error = {"schema": JSON_SCHEMA, "error": {"kind": kind, "exit_code": code, "message": text}}
+        sys.stderr.write(json.dumps(error) + "\n")
+    else:  # one line, and no terminal control sequences from a hostile file name or value (they show as \x1b)
+        sys.stderr.write(f"Error: {text}\n")
     sys.exit(code)

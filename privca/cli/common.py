@@ -130,6 +130,10 @@ def fingerprint_text(hex_digest: str) -> str:
     return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
 
 
+# The version of every JSON document privca prints (docs/json.md); raised when a field changes meaning or goes.
+JSON_SCHEMA = 1
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
