@@ -62,7 +62,8 @@ def test_edited_event_is_named(store_path: Path, issued: list[dict[str, Any]], c
     with _db(store_path) as conn:
         conn.execute("UPDATE events SET details = replace(details, 'expressway-c', 'expressway-e') WHERE id = 3")
     code, report, stderr = _verify(cli, store_path)
-    assert code == 13 and stderr.startswith("Error: ") and stderr.count("\n") == 1
+    # The report is on stdout; with --json the error line on stderr is JSON too (docs/json.md).
+    assert code == 13 and json.loads(stderr)["error"]["kind"] == "integrity" and stderr.count("\n") == 1
     assert _problems(report) == [f"events: event #3: was edited after it was recorded (issue {issued[1]['serial']} "
                                  f"at 2026-11-29T12:00:00Z)".replace("2026-11-29T12:00:00Z", _event_at(store_path, 3))]
 

@@ -94,11 +94,12 @@ def _usage_exception() -> type[Exception]:
 
 
 def error_kind(cls: type[PrivcaError]) -> str:
-    """The error's class as a stable word for scripts: KeyMaterialError -> key_material, PrivcaError -> error."""
+    """The error's class as a stable word for scripts: KeyMaterialError -> key_material, CSRError -> csr."""
     import re
 
-    words = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.removesuffix("Error")).lower()
-    return words or "error"
+    if cls is PrivcaError:
+        return "error"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__.removesuffix("Error")).lower()  # CSRError: csr
 
 
 def _fail(message: str, code: int, kind: str, as_json: bool) -> None:
