@@ -81,9 +81,25 @@ def output_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
     return folder / f"{stem}.pem", folder / f"{stem}.chain.pem", folder / f"{stem}.fullchain.pem"
 
 
-def _output_paths(csr_path: Path, out_dir: Path | None) -> tuple[Path, Path, Path]:
+STDIN = Path("-")  # a CSR on standard input: the caller reads it and passes its bytes as ``stdin``
+STDIN_NAME = "- (stdin)"
+
+
+def _output_paths(csr_path: Path, out_dir: Path | None, csr: Any = None) -> tuple[Path, Path, Path]:
+    if csr_path == STDIN:  # no file name to follow: the files are named after the CSR's CN (or stdin.pem)
+        assert out_dir is not None
+        return output_paths(out_dir, _stem_from_cn(csr))
     stem = csr_path.name[:-4] if csr_path.name.lower().endswith(".csr") else csr_path.stem
     return output_paths(out_dir if out_dir is not None else csr_path.parent, stem)
+
+
+def _stem_from_cn(csr: Any) -> str:
+    import re
+
+    from privca.common.names import common_name
+
+    cn = common_name(csr.subject) if csr is not None else ""
+    return cn if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", cn) else "stdin"
 
 
 def output_problems(outputs: Sequence[Path], source: object, *, force: bool,
@@ -118,11 +134,13 @@ def check_out_dir(out_dir: Path | None) -> None:
 
 def plan(
     store: Store, csr_paths: Sequence[Path], *, profile: str = DEFAULT_PROFILE, out_dir: Path | None = None,
-    force: bool = False,
+    force: bool = False, stdin: bytes | None = None,
 ) -> list[PlannedCertificate]:
     """Read and check every CSR and output path; raise one error listing every problem, or return the plan."""
     if not csr_paths:
         raise UsageError("issue: name at least one CSR file")
+    if STDIN in csr_paths and (out_dir is None or list(csr_paths).count(STDIN) > 1):
+        raise UsageError("-: a CSR on standard input needs --out DIR for its files, and can be given once")
     chosen = load_profile(profile, store.profiles_dir)
     check_out_dir(out_dir)
     for folder in {out_dir} if out_dir is not None else {path.parent for path in csr_paths}:
@@ -133,15 +151,17 @@ def plan(
     problems: list[tuple[type[PrivcaError], str]] = []
     seen_outputs: dict[Path, object] = {}
     for csr_path in csr_paths:
+        source = STDIN_NAME if csr_path == STDIN else str(csr_path)
         try:
-            csr = load_csr(read_csr_file(csr_path), str(csr_path))
+            data = (stdin or b"") if csr_path == STDIN else read_csr_file(csr_path)
+            csr = load_csr(data, source)
         except CSRError as exc:
             problems.append((CSRError, exc.message))
             continue
         der = csr.public_bytes(Encoding.DER)
-        request, found = check(csr, der, str(csr_path), chosen)
-        problems += [(PolicyViolation, f"{csr_path}: {problem}") for problem in found]
-        outputs = _output_paths(csr_path, out_dir)
+        request, found = check(csr, der, source, chosen)
+        problems += [(PolicyViolation, f"{source}: {problem}") for problem in found]
+        outputs = _output_paths(csr_path, out_dir, csr)
         problems += output_problems(outputs, csr_path, force=force, seen=seen_outputs)
         if request is not None:
             planned.append(PlannedCertificate(request, *outputs, csr_der=der))
@@ -160,13 +180,15 @@ def issue(
     out_dir: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    stdin: bytes | None = None,
 ) -> list[Issued]:
-    """Issue one certificate per CSR; return what was issued (``Issued.to_json`` is the ``issue --json`` shape)."""
+    """Issue one certificate per CSR (``-``: the CSR in ``stdin``); return what was issued (``Issued.to_json`` is
+    the ``issue --json`` shape)."""
     active_issuing(store)  # no CA, no point reading CSRs
     from privca.ledger.journal import recover
 
     recover(store)  # finish or undo what a killed privca left behind, before planning around it
-    planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force)
+    planned = plan(store, csr_paths, profile=profile, out_dir=out_dir, force=force, stdin=stdin)
     return sign_and_record(store, planned, secrets, now=now, days=days, progress=progress)
 
 

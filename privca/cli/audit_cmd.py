@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from privca.cli.common import JsonOption, StoreOption, note, now, open_store, print_json, progress_bar, table
+from privca.cli.common import JsonOption, StoreOption, note, now, open_store, print_json, progress_bar, read_stdin, table
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -34,7 +34,8 @@ PublicRootsOption = Annotated[list[Path] | None, typer.Option(
 
 def audit(
     targets: Annotated[list[str], typer.Argument(help="Certificate files (PEM, DER, PKCS#7, PKCS#12), folders "
-                                                     "(searched recursively) or host:port TLS endpoints.",
+                                                     "(searched recursively), host:port TLS endpoints, or - for "
+                                                     "standard input.",
                                                 show_default=False)],
     json_output: JsonOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets instead of a table.")] = False,
@@ -68,6 +69,8 @@ def audit(
         privca audit certs/ cucm1.example.com:8443 --html audit.html --csv > audit.csv
 
         privca audit $(cat endpoints.txt) --concurrency 64 --timeout 5
+
+        openssl s_client -connect expe.example.com:443 -showcerts < /dev/null | privca audit -
     """
     from privca.inspect.audit import audit_units
     from privca.common.decision import parse_expressway_version
@@ -90,7 +93,7 @@ def audit(
     if html is not None:
         check_writable_target(html, overwrite=force)
     password, roots, trust = _common_inputs(password_file, public_roots, trust_data)
-    units = expand_targets(targets)
+    units = expand_targets(targets, stdin=read_stdin() if "-" in targets else None)
     revocation = _revocation(offline, timeout, store)
     with progress_bar(len(units), "Auditing") as advance:
         report = audit_units(units, now=now(), expressway_version=version, password=password, public_roots=roots,

@@ -146,6 +146,21 @@ def table(title: str | None, columns: list[str], rows: list[list[str]], drop_fir
     print_table(title, columns, rows, drop_first)
 
 
+STDIN_LIMIT = 8 * 1024 * 1024  # above the largest file audit reads (5 MiB) and any CSR: the rest is not input
+
+
+def read_stdin() -> bytes:
+    """What was piped in for the ``-`` argument, bounded (a stray ``/dev/zero`` must not fill memory)."""
+    from privca.errors import UsageError
+
+    if sys.stdin.isatty():
+        raise UsageError("-: reads standard input, which is a terminal here; pipe or redirect a file into privca")
+    data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise UsageError(f"-: standard input holds more than {STDIN_LIMIT // (1024 * 1024)} MiB")
+    return data
+
+
 def note(message: str) -> None:
     """Human-oriented information goes to stderr so stdout stays clean for pipes."""
     sys.stderr.write(message + "\n")

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     now, open_store, print_json, progress_bar, table)
+                     now, open_store, print_json, progress_bar, read_stdin, table)
 
 
 def issue(
-    csrs: Annotated[list[Path], typer.Argument(help="CSR files (PEM or DER), e.g. from Expressway's Generate CSR.",
+    csrs: Annotated[list[Path], typer.Argument(help="CSR files (PEM or DER), e.g. from Expressway's Generate CSR; "
+                                                    "- reads one from standard input (with --out; the files are "
+                                                    "named after its CN).",
                                                show_default=False)],
     profile: Annotated[str, typer.Option("--profile", "-p", help="Issuance profile; see: privca profiles")] = "expressway-c",
     days: Annotated[int | None, typer.Option("--days", help="Validity in days [default: the profile's]",
@@ -41,10 +43,13 @@ def issue(
         privca issue expc-client.csr --profile expressway-client --days 365
 
         privca issue expe.csr --profile expressway-e --dry-run
+
+        privca issue - --out certs/ < expc.csr
     """
     target = open_store(store)
+    stdin = read_stdin() if Path("-") in csrs else None
     if dry_run:
-        _preview(target, csrs, profile, days, out, force, json_output)
+        _preview(target, csrs, profile, days, out, force, json_output, stdin)
         return
     from privca.authority.signer import issue as issue_certificates
 
@@ -52,7 +57,8 @@ def issue(
 
     with progress_bar(len(csrs), "Signing") as advance:
         issued = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
-                                    profile=profile, days=days, out_dir=out, force=force, progress=advance)
+                                    profile=profile, days=days, out_dir=out, force=force, progress=advance,
+                                    stdin=stdin)
     if json_output:
         from privca.ledger.cas import names
 
@@ -85,13 +91,13 @@ def issue(
 
 
 def _preview(target: object, csrs: list[Path], profile: str, days: int | None, out: Path | None, force: bool,
-             json_output: bool) -> None:
+             json_output: bool, stdin: bytes | None) -> None:
     """What ``issue`` would grant each CSR, from the same checks and options as the real run, without the CA key."""
     from privca.authority.ca import active_issuing
     from privca.authority.signer import check_lifetimes, plan, validity_days
 
     issuing = active_issuing(target)  # type: ignore[arg-type]
-    planned = plan(target, csrs, profile=profile, out_dir=out, force=force)  # type: ignore[arg-type]
+    planned = plan(target, csrs, profile=profile, out_dir=out, force=force, stdin=stdin)  # type: ignore[arg-type]
     lifetimes = validity_days(planned, days)
     check_lifetimes(issuing, lifetimes, now())
     previews: list[dict[str, Any]] = [{

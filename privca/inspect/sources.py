@@ -48,6 +48,7 @@ class Unit:
     host: str = ""
     port: int = 0
     explicit: bool = True
+    data: bytes | None = None  # what was read from standard input (target ``-``), read by the caller
 
 
 @dataclass
@@ -74,13 +75,19 @@ def parse_endpoint(text: str) -> tuple[str, int] | None:
     return (match["ip6"] or match["host"]), port
 
 
-def expand_targets(targets: list[str]) -> list[Unit]:
+STDIN = "-"
+
+
+def expand_targets(targets: list[str], stdin: bytes | None = None) -> list[Unit]:
     """Files, every file under each folder (sorted, recursive, symbolic links to folders not followed), and
-    ``host:port`` endpoints. A target that is none of these is kept as a file unit so it is reported."""
+    ``host:port`` endpoints; ``-`` is ``stdin``, what the caller read from standard input. A target that is none of
+    these is kept as a file unit so it is reported."""
     units: list[Unit] = []
     for target in targets:
         path = Path(target)
-        if path.is_dir():
+        if target == STDIN:
+            units.append(Unit("file", "- (stdin)", data=stdin if stdin is not None else b""))
+        elif path.is_dir():
             units += [Unit("file", str(found), found, explicit=False) for found in walk_files(path)]
         elif not path.exists() and (endpoint := parse_endpoint(target)) is not None:
             units.append(Unit("endpoint", target, host=endpoint[0], port=endpoint[1]))
@@ -113,12 +120,15 @@ def load_unit(unit: Unit, *, password: bytes | None = None, timeout: float = DEF
 
 def load_file(unit: Unit, *, password: bytes | None = None) -> Loaded:
     loaded = Loaded(unit)
-    assert unit.path is not None
     try:
-        if not stat.S_ISREG(unit.path.stat().st_mode):  # a FIFO or device would block or never end
-            return _not_certificate(loaded, "not a regular file")
-        with unit.path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        if unit.data is not None:
+            data = unit.data
+        else:
+            assert unit.path is not None
+            if not stat.S_ISREG(unit.path.stat().st_mode):  # a FIFO or device would block or never end
+                return _not_certificate(loaded, "not a regular file")
+            with unit.path.open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         loaded.error = "no such file, folder or host:port"
         return loaded
