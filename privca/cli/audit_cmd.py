@@ -42,6 +42,9 @@ def audit(
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report to this file.",
                                               show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --html file if it exists.")] = False,
+    title: Annotated[str | None, typer.Option("--title", help="Title of the HTML report, e.g. your organisation "
+                                              "and the estate audited [default: Certificate audit]",
+                                              show_default=False)] = None,
     fail_on: FailOnOption = "warning",
     expressway_version: ExpresswayVersionOption = None,
     password_file: PasswordFileOption = None,
@@ -69,6 +72,8 @@ def audit(
         privca audit certs/ cucm1.example.com:8443 --html audit.html --csv > audit.csv
 
         privca audit $(cat endpoints.txt) --concurrency 64 --timeout 5
+
+        privca audit certs/ --html audit.html --title "Example Ltd collaboration estate"
 
         openssl s_client -connect expe.example.com:443 -showcerts < /dev/null | privca audit -
     """
@@ -103,7 +108,7 @@ def audit(
         from privca.inspect.report import html_text
         from privca.common.fsutil import atomic_write
 
-        atomic_write(html, html_text(report).encode(), overwrite=force)
+        atomic_write(html, html_text(report, title).encode(), overwrite=force)
     if json_output:
         print_json(report.to_dict())
     elif csv_output:

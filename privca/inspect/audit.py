@@ -464,7 +464,9 @@ def _timeline(info: CertInfo, path: ChainPath, root: Root, trust: TrustData, now
     if not public:
         return [finding("info", "timeline.unknown-root", f"EKU {eku_text}; root not given: if this certificate is "
                         f"from a public CA, renewals lose clientAuth by {day(ends)}", trust.chrome_source)]
-    keeps = f"keeps working until it expires on {day(info.not_after)}"
+    # An expired certificate works nowhere: say so, never that it "keeps working" until a day in the past.
+    keeps = (f"expired on {day(info.not_after)}" if info.not_after <= now
+             else f"keeps working until it expires on {day(info.not_after)}")
     if now < ends and version == decision.X15_5:
         # X15.5 takes a serverAuth-only renewal in its Server store: renewing early buys nothing, the split does.
         return [finding("warning", "timeline.split-at-renewal", f"public certificate with clientAuth: {keeps}; {who} "

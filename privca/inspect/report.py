@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup, escape
 
 if TYPE_CHECKING:
     from privca.inspect.audit import AuditReport
@@ -62,13 +65,39 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def html_text(report: "AuditReport") -> str:
+DEFAULT_TITLE = "Certificate audit"
+URL_AT_END = re.compile(r"^(?P<title>.*?)\s*(?P<url>https?://\S+)$")
+
+
+def source_link(source: str) -> Markup:
+    """``Title https://...`` (how findings name their sources) as a link; anything else as escaped text."""
+    match = URL_AT_END.match(source or "")
+    if match is None:
+        return escape(source or "")
+    title = match.group("title") or match.group("url")
+    return Markup('<a href="{}">{}</a>').format(match.group("url"), title)
+
+
+def html_text(report: "AuditReport", title: str | None = None) -> str:
+    """One self-contained page: styles inline, the timeline as inline SVG, no script, nothing loaded from elsewhere
+    (the sources are plain links, followed only when clicked)."""
     from jinja2 import Environment, PackageLoader
+
+    from privca.inspect.timeline import lines_for, timeline_svg
 
     environment = Environment(loader=PackageLoader("privca.inspect", "templates"), autoescape=True, trim_blocks=True,
                               lstrip_blocks=True)
+    environment.filters["source_link"] = source_link
     data: dict[str, Any] = report.to_dict()
-    return environment.get_template("audit_report.html.j2").render(report=data, summary=data["summary"])
+    trust = report.trust
+    sources = {"chrome": trust.chrome_source, **{ca.name: ca.source for ca in trust.cas}}
+    cutoffs = [{"label": line.label, "source": sources["chrome"] if line.kind == "chrome" else
+                sources.get(line.label.split(":")[0], "")}
+               for line in lines_for(report.generated_at, trust) if line.kind != "today"]
+    svg = timeline_svg(data["certificates"], report.generated_at, trust)
+    return environment.get_template("audit_report.html.j2").render(
+        report=data, summary=data["summary"], title=" ".join((title or DEFAULT_TITLE).split()), timeline=svg,
+        cutoffs=cutoffs)
 
 
-__all__ = ["CSV_COLUMNS", "csv_text", "html_text"]
+__all__ = ["CSV_COLUMNS", "DEFAULT_TITLE", "csv_text", "html_text", "source_link"]
