@@ -194,7 +194,9 @@ def test_keytool_imports_every_unified_os_pem_with_the_fingerprints_the_instruct
         assert entry["Entry type"] == "trustedCertEntry"
         assert entry["SHA256"] == facts["sha256"] == colon(sha256_hex(expected[name]))
         assert entry["SHA1"] == facts["sha1"]
-        assert entry["Owner"] == facts["subject"]  # the subject as Java (and Cisco Unified OS) prints it
+        # The instructions write names in privca's one style (RFC 4514); Java (and Cisco Unified OS) print the same
+        # name with a space after each comma.
+        assert entry["Owner"] == facts["subject"].replace(",", ", ")
     # negative control: the expired and the revoked CA are in the ledger but in no bundle
     gone = {row["name"]: row for row in fixture_cas["rotation"] if row["name"] not in expected}
     assert set(gone) == {"issuing-0", "issuing-x"}
@@ -512,7 +514,7 @@ def test_same_ledger_same_bytes(scenario_stores: dict[str, Path], exported: dict
     for peer in ALL_PEERS:  # a single-peer export is the same as its folder in export all
         assert folder_bytes(tmp_path / peer) == {k.split("/", 1)[1]: v for k, v in first.items()
                                                  if k.startswith(peer + "/")}
-    assert set(folder_bytes(exported["rotation"])) == {"README.md", ".privca-bundle"} | {
+    assert set(folder_bytes(exported["rotation"])) == {"README.md", "README.html", ".privca-bundle"} | {
         k for k in first if "/" in k}
 
 
@@ -521,15 +523,15 @@ def test_cli_export_writes_the_bundle_and_json(cli: Any, store_path: Path, tmp_p
     result = cli("export", "expressway", "--out", out, "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["peer"] == "expressway" and [f["path"] for f in data["files"]] == ["INSTRUCTIONS.md",
-                                                                                   "privca-trusted-ca.pem"]
+    assert data["peer"] == "expressway" and [f["path"] for f in data["files"]] == [
+        "INSTRUCTIONS.html", "INSTRUCTIONS.md", "privca-trusted-ca.pem"]
     for item in data["files"]:
         assert hashlib.sha256((out / item["path"]).read_bytes()).hexdigest() == item["sha256"]
     assert [ca["kind"] for ca in data["cas"]] == ["root CA", "intermediate CA"]
     human = cli("export", "all", "--out", tmp_path / "all", "--store", store_path)
     assert human.exit_code == 0 and "Next: follow" in human.stdout
-    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([".privca-bundle", "README.md",
-                                                                          *ALL_PEERS])
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([".privca-bundle", "README.html",
+                                                                          "README.md", *ALL_PEERS])
 
 
 def test_never_overwrites_without_force(cli: Any, store_path: Path, tmp_path: Path) -> None:

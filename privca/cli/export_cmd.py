@@ -18,10 +18,15 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create for the bundle (for all: one subfolder "
                                       "per peer).", show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Replace the folder of an earlier privca export.")] = False,
+    zip_files: Annotated[bool, typer.Option("--zip", help="Also write privca-<peer>.zip for each peer, to send its "
+                                            "administrator as one attachment.")] = False,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Write the CA certificates a peer must trust, in the form it takes, with INSTRUCTIONS.md for its administrator.
+
+    Every instruction file comes twice: INSTRUCTIONS.md (text) and INSTRUCTIONS.html (a page any browser opens,
+    offline). With --zip, privca-<peer>.zip holds each peer's folder.
 
     Every CA generation still trusted (active or retired, not expired) is included, so bundles stay right
     during a CA rotation. The same ledger always gives the same files. The folder appears only when every file
@@ -37,11 +42,13 @@ def export(
         privca export all --out bundles
 
         privca export expressway --out bundles/expressway --force --json
+
+        privca export all --out bundles --zip
     """
     from privca.exporters import export as export_bundle
 
     target = open_store(store)
-    result = export_bundle(target, peer, out, now=now(), force=force)
+    result = export_bundle(target, peer, out, now=now(), force=force, zip_files=zip_files)
     if json_output:
         print_json(result)
         return
@@ -51,5 +58,5 @@ def export(
     for ca in result["cas"]:
         print(f"  {ca['kind']:17} {ca['subject']}  ({ca['status']}, until {ca['not_after']})")
         print(f"  {'':17} SHA-256 {ca['sha256']}")
-    guide = "README.md" if peer == "all" else "INSTRUCTIONS.md"
+    guide = "README.html" if peer == "all" else "INSTRUCTIONS.html"
     print(f"Next: follow {out / guide}")

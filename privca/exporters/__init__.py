@@ -40,20 +40,38 @@ def _marker(peer: str) -> str:
 
 def bundle_files(ctx: TrustContext, name: str) -> dict[str, bytes]:
     """Every file of the export ``name`` (a peer or ``all``), by relative path, without writing anything."""
+    from privca.exporters.htmldoc import with_html
+
     peers = resolve_peers(name)
     if name != ALL:
-        return peers[0].build(ctx, peers[0])
+        return with_html(peers[0].build(ctx, peers[0]))
     from privca.exporters.render import render
 
     files: dict[str, bytes] = {"README.md": render("all/README.md.j2", ctx=ctx, peers=peers)}
     for peer in peers:
         files[f"{peer.name}/{MARKER}"] = _marker(peer.name).encode()
         files.update({f"{peer.name}/{path}": data for path, data in peer.build(ctx, peer).items()})
-    return files
+    return with_html(files)
 
 
-def export(store: "Store", name: str, out: Path, *, now: datetime, force: bool = False) -> dict[str, Any]:
-    """Write the trust bundle for peer ``name`` (or every peer for ``all``) into folder ``out``.
+def with_zips(files: dict[str, bytes], name: str) -> dict[str, bytes]:
+    """``files`` plus ``privca-<peer>.zip`` for each peer: its folder's files, ready to send as one attachment."""
+    from privca.exporters.ziparchive import zip_name, zipped
+
+    if name != ALL:
+        return {**files, zip_name(name): zipped(files, f"privca-{name}")}
+    archives = {}
+    for peer in resolve_peers(name):
+        own = {path.split("/", 1)[1]: data for path, data in files.items()
+               if path.startswith(f"{peer.name}/") and not path.endswith(MARKER)}
+        archives[zip_name(peer.name)] = zipped(own, f"privca-{peer.name}")
+    return {**files, **archives}
+
+
+def export(store: "Store", name: str, out: Path, *, now: datetime, force: bool = False,
+           zip_files: bool = False) -> dict[str, Any]:
+    """Write the trust bundle for peer ``name`` (or every peer for ``all``) into folder ``out``; with
+    ``zip_files`` also one ``privca-<peer>.zip`` per peer in ``out``.
 
     Nothing is written unless every check passes and every file is rendered; the folder then appears at once.
     Returns the ``privca export --json`` shape.
@@ -61,6 +79,8 @@ def export(store: "Store", name: str, out: Path, *, now: datetime, force: bool =
     resolve_peers(name)
     ctx = trust_context(store, now)
     files = bundle_files(ctx, name)
+    if zip_files:
+        files = with_zips(files, name)
     write_folder(out, files, marker=_marker(name), force=force)
     return {
         "peer": name,

@@ -49,11 +49,9 @@ class TrustedCA:
     name: str                  # the ledger's name for the CA, e.g. root-1 or issuing-2
     generation: int
     status: str                # active or retired
-    subject: str               # RFC 4514, as Java and Cisco Unified OS show it: "CN=..., O=..."
-    subject_openssl: str       # OpenSSL's one-line form, as Expressway and Meeting Server show it
+    subject: str               # RFC 4514, as every privca command shows a name: "CN=...,O=..."
     common_name: str
     issuer: str
-    issuer_openssl: str
     self_signed: bool
     cross: bool                # not self-signed, but shares its subject with a self-signed CA in the bundle
     serial: str                # upper-case hex
@@ -128,17 +126,10 @@ class TrustContext:
         return tuple(ca for ca in self.cas if ca.cross)
 
 
-def _subject_openssl(name: "x509.Name") -> str:
-    """OpenSSL 1.1+/3.x default ``-nameopt oneline`` style: most general attribute first, ``KEY = value``."""
-    parts = []
-    for rdn in name.rdns:
-        parts.append(" + ".join(f"{attr.rfc4514_attribute_name} = {attr.value!s}" for attr in rdn))
-    return ", ".join(parts)
-
-
-def _subject_rfc4514(name: "x509.Name") -> str:
-    """RFC 4514 with a space after each comma, the way Java's X500Principal and Cisco Unified OS print a name."""
-    return ", ".join(rdn.rfc4514_string() for rdn in reversed(name.rdns))
+def _name(name: "x509.Name") -> str:
+    """One style for names everywhere privca shows them (tables, JSON, audit, bundles): RFC 4514 as cryptography
+    writes it. Cisco GUIs differ among themselves in spacing and order; the fingerprints are what to compare."""
+    return str(name.rfc4514_string())
 
 
 @dataclass(frozen=True)
@@ -210,11 +201,9 @@ def build_context(cas: Sequence[CA], now: datetime, crosses: Sequence[CrossCerti
             name=entry.name,
             generation=entry.generation,
             status=entry.status,
-            subject=_subject_rfc4514(cert.subject),
-            subject_openssl=_subject_openssl(cert.subject),
+            subject=_name(cert.subject),
             common_name=common_name(cert.subject, entry.name),
-            issuer=_subject_rfc4514(cert.issuer),
-            issuer_openssl=_subject_openssl(cert.issuer),
+            issuer=_name(cert.issuer),
             self_signed=self_signed,
             cross=not self_signed and cert.subject in self_signed_subjects,
             serial=format(cert.serial_number, "X"),
