@@ -497,10 +497,10 @@ def test_certinfo_summary(estate: Estate) -> None:
 
     info = describe(estate.leaves["private-combined.pem"].cert)
     data = info.to_dict(NOW)
-    assert data["sans"] == ["DNS:expc1.example.com", "DNS:expc.example.com"]
+    assert data["sans"] == [{"type": "dns", "value": "expc1.example.com"}, {"type": "dns", "value": "expc.example.com"}]
     assert data["eku"] == ["serverAuth", "clientAuth"]
     assert data["key_usage"] == ["digitalSignature"]
-    assert (data["key"], data["key_size"], data["signature_hash"]) == ("ec:secp256r1", 256, "sha256")
+    assert (data["key_type"], data["key_size"], data["signature_hash"]) == ("ec:secp256r1", 256, "sha256")
     assert (data["position"], data["is_ca"], data["days_left"]) == ("leaf", False, 300)
     assert data["fingerprint_sha256"] == estate.leaves["private-combined.pem"].cert.fingerprint(hashes.SHA256()).hex()
     assert describe(estate.private_root.cert).position == "root"

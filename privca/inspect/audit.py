@@ -116,7 +116,7 @@ class AuditReport:
         return {
             "privca_version": __version__,
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "expressway_version": decision.version_text(self.expressway_version),
+            "expressway_version": self.expressway_version,  # null when not given (docs/json.md)
             "public_root_stores": self.stores,
             "certifi_version": certifi_version(),
             "trust_data": self.trust.summary(),

@@ -96,14 +96,16 @@ class CertInfo:
 
     def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
+            # The names and formats of every privca --json (docs/json.md): typed SANs, the issuer's name as
+            # issuer_subject (``issuer`` is a CA's ledger name elsewhere), key_type as profiles write it.
             "subject": self.subject,
-            "sans": [entry.text() for entry in self.sans],
-            "issuer": self.issuer,
+            "sans": [{"type": entry.kind, "value": entry.value} for entry in self.sans],
+            "issuer_subject": self.issuer,
             "serial": self.serial,
             "position": self.position,
             "eku": list(self.eku) if self.eku is not None else None,
             "key_usage": list(self.key_usage) if self.key_usage is not None else None,
-            "key": self.key_text,
+            "key_type": self.key_text,
             "key_size": self.key_size,
             "signature_hash": self.signature_hash,
             "not_before": _iso(self.not_before),

@@ -78,7 +78,7 @@ class CheckReport:
 
     def to_dict(self, now: datetime) -> dict[str, Any]:
         return {"role": self.role, "profile": self.profile,
-                "expressway_version": decision.version_text(self.expressway_version), "verdict": self.verdict,
+                "expressway_version": self.expressway_version, "verdict": self.verdict,
                 "severity": self.severity, "certificate": self.certificate.to_dict(now), "chain": self.chain,
                 "findings": [f.to_dict() for f in self.findings]}
 

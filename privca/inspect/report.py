@@ -29,11 +29,11 @@ def csv_text(report: "AuditReport") -> str:
     for record in report.to_dict()["certificates"]:
         reasons = [f"{f['rule']}: {f['message']}" for f in record["findings"] if f["severity"] != "info"]
         writer.writerow([
-            record["severity"], record["verdict"], record["subject"], " ".join(record["sans"]), record["position"],
-            record["issuer"], " > ".join(record["chain"]), record["root"]["kind"],
+            record["severity"], record["verdict"], record["subject"], " ".join(_san_texts(record["sans"])),
+            record["position"], record["issuer_subject"], " > ".join(record["chain"]), record["root"]["kind"],
             record["root"]["name"] or record["root"]["note"],
             "+".join(record["eku"]) if record["eku"] is not None else "(any)",
-            "+".join(record["key_usage"]) if record["key_usage"] is not None else "", record["key"],
+            "+".join(record["key_usage"]) if record["key_usage"] is not None else "", record["key_type"],
             record["signature_hash"] or "", record["not_before"], record["not_after"], record["days_left"],
             "; ".join(reasons),
             record["remedy"] or "", " ".join(record["locations"]), record["fingerprint_sha256"],
@@ -43,6 +43,12 @@ def csv_text(report: "AuditReport") -> str:
         row.update(severity="warning", verdict="unreadable", reasons=message, locations=target)
         writer.writerow(list(row.values()))
     return _defuse(out.getvalue())
+
+
+def _san_texts(sans: list[dict[str, str]]) -> list[str]:
+    """Typed SANs as people and OpenSSL write them in one cell: ``DNS:expc.example.com``."""
+    prefix = {"dns": "DNS", "ip": "IP Address", "email": "email", "uri": "URI"}
+    return [f"{prefix.get(san['type'], 'othername')}:{san['value']}" for san in sans]
 
 
 def _defuse(text: str) -> str:
