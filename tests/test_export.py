@@ -524,10 +524,10 @@ def test_cli_export_writes_the_bundle_and_json(cli: Any, store_path: Path, tmp_p
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["peer"] == "expressway" and [f["path"] for f in data["files"]] == [
-        "INSTRUCTIONS.html", "INSTRUCTIONS.md", "privca-trusted-ca.pem"]
+        str(out / name) for name in ("INSTRUCTIONS.html", "INSTRUCTIONS.md", "privca-trusted-ca.pem")]
     for item in data["files"]:
         assert hashlib.sha256((out / item["path"]).read_bytes()).hexdigest() == item["sha256"]
-    assert [ca["kind"] for ca in data["cas"]] == ["root CA", "intermediate CA"]
+    assert [ca["kind"] for ca in data["cas"]] == ["root", "intermediate"]
     human = cli("export", "all", "--out", tmp_path / "all", "--store", store_path)
     assert human.exit_code == 0 and "Next: follow" in human.stdout
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([".privca-bundle", "README.html",

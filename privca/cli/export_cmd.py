@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from privca.cli.common import JsonOption, StoreOption, now, open_store, print_json, table
+from privca.cli.common import JsonOption, StoreOption, fingerprint_text, now, open_store, print_json, table
 
 # Kept in step with privca.exporters.peers.PEERS by tests/test_export.py (this module must not import it: start-up).
 PEER_HELP = "cucm, unity, cms, cube, expressway, pem, der, p7b, pkcs12, or all"
@@ -53,10 +53,12 @@ def export(
         print_json(result)
         return
     table(f"privca trust bundle: {peer}", ["file", "bytes", "sha256"],
-          [[item["path"], str(item["bytes"]), item["sha256"]] for item in result["files"]])
+          [[str(Path(item["path"]).relative_to(result["folder"])), str(item["bytes"]), item["sha256"]]
+           for item in result["files"]])
     print(f"Wrote {len(result['files'])} files to {out}")
     for ca in result["cas"]:
-        print(f"  {ca['kind']:17} {ca['subject']}  ({ca['status']}, until {ca['not_after']})")
-        print(f"  {'':17} SHA-256 {ca['sha256']}")
+        kind = {"root": "root CA", "intermediate": "intermediate CA"}.get(ca["kind"], "cross-certificate")
+        print(f"  {kind:17} {ca['subject']}  ({ca['status']}, until {ca['not_after']})")
+        print(f"  {'':17} SHA-256 {fingerprint_text(ca['fingerprint_sha256'])}")
     guide = "README.html" if peer == "all" else "INSTRUCTIONS.html"
     print(f"Next: follow {out / guide}")

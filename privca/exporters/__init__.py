@@ -9,6 +9,7 @@ The same ledger always gives the same bytes: files carry no timestamps and list 
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,10 +83,11 @@ def export(store: "Store", name: str, out: Path, *, now: datetime, force: bool =
     if zip_files:
         files = with_zips(files, name)
     write_folder(out, files, marker=_marker(name), force=force)
+    folder = Path(os.path.abspath(out))  # JSON paths are absolute (docs/json.md)
     return {
         "peer": name,
-        "folder": str(out),
-        "files": [{"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        "folder": str(folder),
+        "files": [{"path": str(folder / path), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                   for path, data in sorted(files.items()) if not path.endswith(MARKER)],
         "cas": [ca.summary() for ca in ctx.cas],
     }

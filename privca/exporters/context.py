@@ -87,9 +87,16 @@ class TrustedCA:
 
     def summary(self) -> dict[str, Any]:
         """The JSON shape of a CA in ``privca export --json``."""
-        return {"name": self.name, "kind": self.kind, "generation": self.generation, "status": self.status,
-                "subject": self.subject,
-                "not_after": self.not_after, "sha256": self.sha256, "sha1": self.sha1}
+        return {"name": self.name, "kind": self.kind_word, "generation": self.generation, "status": self.status,
+                "subject": self.subject, "not_after": self.not_after,
+                # JSON fingerprints as every --json writes them (docs/json.md); people get AB:CD:... in the files.
+                "fingerprint_sha256": self.sha256.replace(":", "").lower(),
+                "fingerprint_sha1": self.sha1.replace(":", "").lower()}
+
+    @property
+    def kind_word(self) -> str:
+        """``root``, ``intermediate`` or ``cross``: the kind as a value for scripts (``kind`` is for people)."""
+        return "cross" if self.cross else "root" if self.self_signed else "intermediate"
 
 
 @dataclass(frozen=True)
