@@ -85,7 +85,8 @@ STDIN = Path("-")  # a CSR on standard input: the caller reads it and passes its
 STDIN_NAME = "- (stdin)"
 
 
-def _output_paths(csr_path: Path, out_dir: Path | None, csr: Any = None) -> tuple[Path, Path, Path]:
+def _output_paths(csr_path: Path, out_dir: Path | None,
+                  csr: "x509.CertificateSigningRequest | None" = None) -> tuple[Path, Path, Path]:
     if csr_path == STDIN:  # no file name to follow: the files are named after the CSR's CN (or stdin.pem)
         assert out_dir is not None
         return output_paths(out_dir, _stem_from_cn(csr))
@@ -93,7 +94,7 @@ def _output_paths(csr_path: Path, out_dir: Path | None, csr: Any = None) -> tupl
     return output_paths(out_dir if out_dir is not None else csr_path.parent, stem)
 
 
-def _stem_from_cn(csr: Any) -> str:
+def _stem_from_cn(csr: "x509.CertificateSigningRequest | None") -> str:
     import re
 
     from privca.common.names import common_name
