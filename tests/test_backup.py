@@ -23,7 +23,7 @@ def _issue(cli: Any, store_path: Path, make_csr: Any, out: Path, *names: str) ->
     csrs = [make_csr(f"{n}.csr", cn=f"{n}.example.com", sans=[f"{n}.example.com"]) for n in names]
     result = cli("issue", *csrs, "--out", out, "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["certificates"]
 
 
 def test_issue_back_up_destroy_restore_verify_issue_again(store_path: Path, make_csr: Any, cli: Any,

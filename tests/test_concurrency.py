@@ -54,7 +54,7 @@ def test_four_processes_issue_250_each_into_one_store(store_path: Path, ec_key: 
     for code, _, stderr in results:
         assert code == 0, stderr
         assert "Error" not in stderr and "Traceback" not in stderr
-    records = [record for _, stdout, _ in results for record in json.loads(stdout)]
+    records = [record for _, stdout, _ in results for record in json.loads(stdout)["certificates"]]
     serials = {record["serial"] for record in records}
     assert len(records) == len(serials) == PROCESSES * PER_PROCESS
     assert ledger_counts(store_path) == (1000, 1001)  # 1,000 rows; 1,000 issue events after the init event
@@ -101,7 +101,7 @@ def test_busy_ledger_fails_cleanly_and_the_retry_succeeds(store_path: Path, make
 
     retry = cli("issue", *csrs, "--out", out, "--store", store_path, "--json")
     assert retry.exit_code == 0, retry.stderr
-    assert len(json.loads(retry.stdout)) == 3 and ledger_counts(store_path) == (3, 4)
+    assert len(json.loads(retry.stdout)["certificates"]) == 3 and ledger_counts(store_path) == (3, 4)
 
 
 SINGLE_WORKERS, SINGLE_EACH = 8, 100

@@ -680,7 +680,7 @@ def test_full_flow_with_keys_in_the_token(softhsm: SoftHSM, tmp_path: Path) -> N
     good = privca("issue", write_csr(tmp_path / "good.csr"), "--out", tmp_path / "out", "--json")
     bad = privca("issue", write_csr(tmp_path / "bad.csr"), "--out", tmp_path / "out", "--json")
 
-    good_serial, bad_serial = json.loads(good.stdout)[0]["serial"], json.loads(bad.stdout)[0]["serial"]
+    good_serial, bad_serial = json.loads(good.stdout)["certificates"][0]["serial"], json.loads(bad.stdout)["certificates"][0]["serial"]
     chain = tmp_path / "out" / "good.chain.pem"
     for purpose in ("sslserver", "sslclient"):
         assert run_tool("openssl", "verify", "-purpose", purpose, "-CAfile", chain,

@@ -27,7 +27,7 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
     csr = make_csr("expc.csr")
     result = cli("issue", csr, "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    [record] = json.loads(result.stdout)
+    [record] = json.loads(result.stdout)["certificates"]
     for key in ("serial", "profile", "subject", "sans", "eku", "not_before", "not_after", "cert_path", "chain_path",
                 "fullchain_path"):
         assert key in record
@@ -120,7 +120,7 @@ def test_der_csr_and_out_folder(cli, store_path: Path, make_csr, tmp_path: Path)
 def test_days_option_and_its_bounds(cli, store_path: Path, make_csr) -> None:
     ok = cli("issue", make_csr(), "--days", "30", "--store", store_path, "--json")
     assert ok.exit_code == 0
-    record = json.loads(ok.stdout)[0]
+    record = json.loads(ok.stdout)["certificates"][0]
     cert = load(Path(record["cert_path"]))
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 29
     too_long = cli("issue", make_csr(), "--days", "5000", "--store", store_path)
@@ -151,7 +151,7 @@ def test_batch_is_one_process_and_all_recorded(cli, store_path: Path, make_csr, 
     csrs = [make_csr(f"n{i}.csr", cn=f"n{i}.example.com", sans=[f"n{i}.example.com"]) for i in range(25)]
     result = cli("issue", *csrs, "--out", tmp_path / "out", "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["certificates"]
     assert len({r["serial"] for r in records}) == 25
     assert ledger_counts(store_path) == (25, 26)
 
@@ -171,18 +171,18 @@ def test_one_bad_csr_stops_the_batch_and_lists_every_problem(cli, store_path: Pa
 
 
 def test_list_and_show(cli, store_path: Path, make_csr) -> None:
-    issued = json.loads(cli("issue", make_csr(), "--store", store_path, "--json").stdout)[0]
+    issued = json.loads(cli("issue", make_csr(), "--store", store_path, "--json").stdout)["certificates"][0]
     server = json.loads(cli("issue", make_csr(), "--profile", "expressway-server", "--store", store_path,
-                            "--json").stdout)[0]
-    listed = json.loads(cli("list", "--store", store_path, "--json").stdout)
+                            "--json").stdout)["certificates"][0]
+    listed = json.loads(cli("list", "--store", store_path, "--json").stdout)["certificates"]
     assert {r["serial"] for r in listed} == {issued["serial"], server["serial"]}
     assert all(r["status"] == "valid" for r in listed)
     # list --json uses the same keys as issue --json (plus status and facts).
     assert set(issued) - {"requested_eku", "notes"} <= set(listed[0])
-    only = json.loads(cli("list", "--profile", "expressway-server", "--store", store_path, "--json").stdout)
+    only = json.loads(cli("list", "--profile", "expressway-server", "--store", store_path, "--json").stdout)["certificates"]
     assert [r["serial"] for r in only] == [server["serial"]]
-    assert json.loads(cli("list", "--expiring-within", "30", "--store", store_path, "--json").stdout) == []
-    soon = json.loads(cli("list", "--expiring-within", "800", "--store", store_path, "--json").stdout)
+    assert json.loads(cli("list", "--expiring-within", "30", "--store", store_path, "--json").stdout)["certificates"] == []
+    soon = json.loads(cli("list", "--expiring-within", "800", "--store", store_path, "--json").stdout)["certificates"]
     assert len(soon) == 2
     csv_out = cli("list", "--csv", "--store", store_path).stdout.splitlines()
     assert csv_out[0].startswith("serial,status,profile") and len(csv_out) == 3
@@ -218,7 +218,7 @@ def test_verify_commands_printed_after_issue_work(cli, store_path: Path, make_cs
 
 
 def test_ca_list_and_show(cli, store_path: Path, tmp_path: Path) -> None:
-    listed = json.loads(cli("ca", "list", "--store", store_path, "--json").stdout)
+    listed = json.loads(cli("ca", "list", "--store", store_path, "--json").stdout)["cas"]
     assert [(ca["name"], ca["role"], ca["status"], ca["parent"]) for ca in listed] == [
         ("root-1", "root", "active", None), ("issuing-1", "issuing", "active", "root-1")]
     pem = cli("ca", "show", "issuing-1", "--pem", "--store", store_path).stdout
@@ -233,7 +233,7 @@ def test_ca_list_and_show(cli, store_path: Path, tmp_path: Path) -> None:
 
 
 def test_show_fullchain_writes_the_file_again_from_the_ledger(cli, store_path: Path, make_csr) -> None:
-    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)
+    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)["certificates"]
     again = cli("show", record["serial"], "--fullchain", "--store", store_path).stdout
     assert again == Path(record["fullchain_path"]).read_text()
     chain = cli("show", record["serial"], "--chain", "--store", store_path).stdout
@@ -247,9 +247,9 @@ def test_dry_run_shows_what_would_be_granted_and_changes_nothing(cli, store_path
     before = snapshot(store_path, csr.parent)
     result = cli("issue", csr, "--profile", "expressway-server", "--dry-run", "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    [preview] = json.loads(result.stdout)
+    [preview] = json.loads(result.stdout)["certificates"]
     assert preview["requested_eku"] == ["serverAuth", "clientAuth"] and preview["eku"] == ["serverAuth"]
-    assert preview["issuer"] == "issuing-1" and preview["sans"][0] == "expc1.example.com"
+    assert preview["issuer"] == "issuing-1" and preview["sans"][0] == {"type": "dns", "value": "expc1.example.com"}
     assert snapshot(store_path, csr.parent) == before
     # Negative control: a CSR the real run would refuse is refused by the dry run too, the same way.
     bad = make_csr("wild.csr", sans=["expc1.example.com", "*.example.com"])

@@ -30,7 +30,7 @@ def test_batch_of_rsa_and_ec_leaves(store_path: Path, make_csr: Any, ec_key: Any
             make_csr("ec.csr", key=ec_key, cn="ec.example.com", sans=["ec.example.com"])]
     result = cli("issue", *csrs, "--out", tmp_path / "out", "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["certificates"]
     for record, encipherment in zip(records, (True, False), strict=True):
         cert = x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())
         assert [(ext.oid, ext.critical) for ext in cert.extensions] == EXPECTED

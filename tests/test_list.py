@@ -26,7 +26,7 @@ def test_expiring_within_table_json_and_csv_agree(listed: Path, cli: Any) -> Non
     assert lines[0] == "serial\tstatus\tprofile\tsubject\texpires"
     assert [line.split("\t")[3] for line in lines[1:]] == ["CN=l0.example.com,O=Example Ltd",
                                                            "CN=l1.example.com,O=Example Ltd"]
-    records = json.loads(cli("list", "--expiring-within", "30", "--store", listed, "--json").stdout)
+    records = json.loads(cli("list", "--expiring-within", "30", "--store", listed, "--json").stdout)["certificates"]
     assert [r["serial"] for r in records] == [line.split("\t")[0] for line in lines[1:]]
     assert records[0]["sans"] == [{"type": "dns", "value": "l0.example.com"}] and "pem" not in records[0]
     csv_lines = cli("list", "--expiring-within", "30", "--store", listed, "--csv").stdout.splitlines()

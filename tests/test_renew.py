@@ -157,8 +157,8 @@ def test_revoke_old_marks_the_old_certificate_revoked_as_superseded(store: Any, 
     assert json.loads(revoke[0])["replaced_by"] == record["serial"]
     # privca list shows it among the revoked certificates, which is what the CRL is built from.
     listed = cli("list", "--status", "revoked", "--json", "--store", store_path)
-    assert [entry["serial"] for entry in json.loads(listed.stdout)] == [issued["serial"]]
-    assert json.loads(listed.stdout)[0]["revocation_reason"] == "superseded"
+    assert [entry["serial"] for entry in json.loads(listed.stdout)["certificates"]] == [issued["serial"]]
+    assert json.loads(listed.stdout)["certificates"][0]["revocation_reason"] == "superseded"
 
 
 def test_revoke_old_puts_the_old_serial_on_the_next_crl(store_path: Path, cli: Any, issued: dict[str, Any],

@@ -450,7 +450,7 @@ def test_plan_uses_the_crl_schedule_hook(store: Any) -> None:
     crls = {crl["ca"]: crl for crl in plan["crls"]}
     assert crls["issuing-1"]["next_update"] == next_update and crls["root-1"]["next_update"] is None
     assert crls["issuing-1"]["crl_url"] == "http://pki.example.test/crl/issuing-1.crl"
-    assert {"when": "by", "due": next_update, "what": "publish a fresh CRL for issuing-1", "command": "privca crl",
+    assert {"when": "deadline", "due": next_update, "what": "publish a fresh CRL for issuing-1", "command": "privca crl",
             "why": "Expressway treats every certificate of a CA whose CRL has expired as revoked",
             "overdue": False} in plan["actions"]
     # The same date seen a month later is overdue: to be done now.

@@ -22,7 +22,7 @@ def test_issue_reads_a_csr_from_stdin(store_path: Path, make_csr: Any, tmp_path:
     out = tmp_path / "certs"
     done = _privca("issue", "-", "--out", out, "--store", store_path, "--json", stdin=csr.read_bytes())
     assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)[0]
+    record = json.loads(done.stdout)["certificates"][0]
     assert Path(record["cert_path"]) == out / "piped.example.com.pem"  # named after the CSR's CN
     verified = run_tool("openssl", "verify", "-purpose", "sslserver", "-CAfile", out / "piped.example.com.chain.pem",
                         out / "piped.example.com.pem")

@@ -72,10 +72,10 @@ def test_the_previous_release_store_upgrades_in_place_and_verifies(old_store: Pa
     # Upgraded: every migration recorded once, in one place.
     assert _migration_state(old_store) == (0, [name for name, _ in MIGRATIONS])
     # What the old release recorded reads back as typed records.
-    listed = json.loads(cli("list", "--store", old_store, "--json").stdout)
+    listed = json.loads(cli("list", "--store", old_store, "--json").stdout)["certificates"]
     assert {item["serial"]: (item["status"], item.get("revocation_reason")) for item in listed} == {
         VALID: ("valid", None), REVOKED: ("revoked", "keyCompromise")}
-    cas = json.loads(cli("ca", "list", "--store", old_store, "--json").stdout)
+    cas = json.loads(cli("ca", "list", "--store", old_store, "--json").stdout)["cas"]
     assert [(ca["name"], ca["status"], ca["parent"]) for ca in cas] == [
         ("root-1", "retired", None), ("issuing-1", "retired", "root-1"), ("root-2", "active", None),
         ("issuing-2", "retired", "root-2"), ("issuing-3", "active", "root-2")]
@@ -87,7 +87,7 @@ def test_the_upgraded_store_keeps_issuing_and_revoking(old_store: Path, cli: Any
     csr = make_csr("expc3.csr")
     issued = cli("issue", csr, "--out", tmp_path / "out", "--store", old_store, "--json")
     assert issued.exit_code == 0, issued.stderr
-    [record] = json.loads(issued.stdout)
+    [record] = json.loads(issued.stdout)["certificates"]
     assert record["issuer"] == "issuing-3"
     checked = run_tool("openssl", "verify", "-purpose", "sslserver", "-CAfile", record["chain_path"],
                        record["cert_path"])

@@ -25,7 +25,7 @@ def issued(store_path: Path, make_csr: Any, cli: Any, tmp_path: Path) -> list[di
     csrs = [make_csr(f"n{i}.csr", cn=f"n{i}.example.com", sans=[f"n{i}.example.com"]) for i in range(3)]
     result = cli("issue", *csrs, "--out", tmp_path / "out", "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["certificates"]
 
 
 def _verify(cli: Any, store_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:

@@ -39,7 +39,7 @@ def list_cas(store: StoreOption = None, json_output: JsonOption = False) -> None
     names = {ca.id: ca.name for ca in found}
     records = [ca.to_json(names) for ca in found]
     if json_output:
-        print_json(records)
+        print_json(records, "cas")
         return
     table("Certificate authorities", ["name", "status", "subject", "serial", "key", "expires", "signed by"],
           [[str(r["name"]), str(r["status"]), str(r["subject"]), str(r["serial"]), str(r["key_type"]),
@@ -111,7 +111,7 @@ def set_url(
 
     changed = set_urls(open_store(store), now=now(), crl_base=crl_url, ocsp_url=ocsp_url, ca_name=ca)
     if json_output:
-        print_json(changed)
+        print_json(changed, "cas")
         return
     if not changed:
         note("Nothing changed: the CAs already have these URLs")

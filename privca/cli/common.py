@@ -134,8 +134,16 @@ def fingerprint_text(hex_digest: str) -> str:
 JSON_SCHEMA = 1
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+def print_json(data: Any, key: str | None = None) -> None:
+    """One JSON document on stdout, always an object that starts with its ``schema`` version (docs/json.md): a
+    list goes under ``key`` (``{"schema": 1, "certificates": [...]}``), an object gets ``schema`` added."""
+    if isinstance(data, list):
+        if key is None:
+            raise TypeError("print_json: a list needs the key it is printed under")
+        document: dict[str, Any] = {"schema": JSON_SCHEMA, key: data}
+    else:
+        document = {"schema": JSON_SCHEMA, **data}
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]], drop_first: tuple[str, ...] = ()) -> None:

@@ -109,7 +109,7 @@ def init(
     signed = sign_first_crls(target, secrets, moment)
     if json_output:
         names = {ca.id: ca.name for ca in created}
-        print_json([ca.to_json(names) for ca in created])
+        print_json([ca.to_json(names) for ca in created], "cas")
         return
     for ca in created:
         print(f"{ca.role:8} {ca.subject}  (key {ca.key_type}, expires {iso(ca.not_after)})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +64,7 @@ def issue(
         from privca.ledger.cas import names
 
         known = names(target.ledger)
-        print_json([item.to_json(known) for item in issued])
+        print_json([item.to_json(known) for item in issued], "certificates")
         return
     certs = [item.certificate for item in issued]
     if len(certs) > 3:
@@ -101,26 +102,27 @@ def _preview(target: object, csrs: list[Path], profile: str, days: int | None, o
     lifetimes = validity_days(planned, days)
     check_lifetimes(issuing, lifetimes, now())
     previews: list[dict[str, Any]] = [{
-        "csr": item.request.source,
+        # Absolute paths and typed SANs, as the issued certificate's JSON has them (docs/json.md).
+        "csr": item.request.source if item.request.source.startswith("- ") else os.path.abspath(item.request.source),
         "profile": item.request.profile.name,
         "subject": item.request.subject.rfc4514_string(),
-        "sans": [entry.value for entry in item.request.sans],
+        "sans": [{"type": entry.kind, "value": entry.value} for entry in item.request.sans],
         "key_type": item.request.key_type,
         "requested_eku": item.request.requested_eku,
         "eku": list(item.request.profile.eku),
         "key_usage": list(item.request.profile.key_usage_for(item.request.key_algorithm)),
         "validity_days": lifetime,
         "issuer": issuing.name,
-        "cert_path": str(item.cert_path),
+        "cert_path": os.path.abspath(item.cert_path),
         "notes": item.request.notes,
     } for item, lifetime in zip(planned, lifetimes, strict=True)]
     if json_output:
-        print_json(previews)
+        print_json(previews, "certificates")
         return
     for preview in previews:
         print(f"{preview['csr']}: would be issued by {preview['issuer']} under profile {preview['profile']}")
         print(f"  subject {preview['subject']}")
-        print(f"  SAN {', '.join(preview['sans'])}; key {preview['key_type']}")
+        print(f"  SAN {', '.join(san['value'] for san in preview['sans'])}; key {preview['key_type']}")
         print(f"  EKU asked {', '.join(preview['requested_eku']) or '-'}; granted {', '.join(preview['eku'])}")
         print(f"  key usage {', '.join(preview['key_usage'])}; {preview['validity_days']} days; to {preview['cert_path']}")
         for text in preview["notes"]:

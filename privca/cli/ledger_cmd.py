@@ -47,7 +47,8 @@ def list_certificates(
     if json_output:
         names = cas.names(ledger)
         print_json([cert.to_json(now=moment, names=names) for cert in certificates.query(
-            ledger, now=moment, statuses=statuses, expiring_within_days=expiring_within, profile=profile)])
+            ledger, now=moment, statuses=statuses, expiring_within_days=expiring_within, profile=profile)],
+            "certificates")
     elif csv_output:
         import csv
 

@@ -47,7 +47,7 @@ def _list(store: Path | None, json_output: bool) -> None:
     target = open_store(store)
     loaded = [load_profile(name, target.profiles_dir) for name in available_profiles(target.profiles_dir)]
     if json_output:
-        print_json([p.summary() for p in loaded])
+        print_json([p.summary() for p in loaded], "profiles")
         return
     # Which file is in force: a store profile may replace a shipped one of the same name (replaces_shipped).
     table("Profiles", ["name", "EKU", "key types", "days", "from", "description"],

@@ -106,7 +106,7 @@ def crl(
     target.require_ca()
     records = issue_crls(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(), days=days, out_dir=out)
     if json_output:
-        print_json(records)
+        print_json(records, "crls")
         return
     table("CRLs signed", ["CA", "CRL #", "entries", "this update", "next update", "URL"],
           [[r["ca"], str(r["crl_number"]), str(r["entries"]), r["this_update"], r["next_update"], r["crl_url"] or "-"]
@@ -205,7 +205,7 @@ def publish(
     secrets = ca_secrets(passphrase_file, pin_file, pkcs11_module) if ocsp else None
     report = publish_crls(open_store(store), directory, now=now(), secrets=secrets)
     if json_output:
-        print_json(report)
+        print_json(report, "crls")
         return
     for item in report:
         if "skipped" in item:

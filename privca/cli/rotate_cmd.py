@@ -253,7 +253,8 @@ def plan(
         print_json(result)
         return
     table("To do", ["when", "date", "what", "command"],
-          [["OVERDUE" if action["overdue"] else action["when"], action["due"] or "first", action["what"],
+          [["OVERDUE" if action["overdue"] else {"deadline": "by", "not_before": "after"}.get(action["when"], ""),
+            action["due"] or "first", action["what"],
             action["command"] or ""]
            for action in result["actions"]])
     table("CA generations", ["name", "status", "subject", "expires", "needed until"],

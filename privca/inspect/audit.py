@@ -8,6 +8,7 @@ Each certificate is reported once, with every place it was found. Nothing is wri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -58,6 +59,17 @@ class Root:
         return {"kind": self.kind, "name": self.name, "stores": self.stores, "note": self.note}
 
 
+def absolute_location(location: str) -> str:
+    """A file location (``certs/a.pem`` or ``certs/a.pem#2``, the second certificate in it) with an absolute
+    path, as every --json writes paths; endpoints (``host:port#1``) and standard input stay as they are."""
+    base, _, index = location.rpartition("#")
+    if not (base and index.isdigit()):
+        base, index = location, ""
+    if base.startswith("- ") or not os.path.exists(base):
+        return location
+    return os.path.abspath(base) + (f"#{index}" if index else "")
+
+
 @dataclass
 class CertificateReport:
     info: CertInfo
@@ -81,7 +93,8 @@ class CertificateReport:
         return top.remedy if top else None
 
     def to_dict(self, now: datetime) -> dict[str, Any]:
-        return {**self.info.to_dict(now), "locations": self.locations, "chain": self.chain,
+        return {**self.info.to_dict(now), "locations": [absolute_location(x) for x in self.locations],
+                "chain": self.chain,
                 "root": self.root.to_dict(), "verdict": self.verdict, "severity": self.severity,
                 "remedy": self.remedy, "findings": [f.to_dict() for f in self.findings]}
 
@@ -122,7 +135,7 @@ class AuditReport:
             "trust_data": self.trust.summary(),
             "summary": self.summary(),
             "certificates": [c.to_dict(now) for c in self.certificates],
-            "errors": [{"target": target, "message": message} for target, message in self.errors],
+            "errors": [{"target": absolute_location(target), "message": message} for target, message in self.errors],
         }
 
 

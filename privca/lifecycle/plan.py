@@ -174,7 +174,7 @@ def _trust_entries(ledger: "Ledger", now: datetime,
                 dates.append(_minus(min(older), LEAF_RENEW_LEAD_DAYS))
         generations.append({"ca": ca.name, "subject": ca.subject,
                             "fingerprint_sha256": ca.fingerprint_sha256, "deliver_by": min(dates, default=None),
-                            "state": "in use" if used is not None and used <= now else "new"})
+                            "state": "in_use" if used is not None and used <= now else "new"})
     new = [generation for generation in generations if generation["state"] == "new"]
     peers = sorted({peer_for_profile(name) for name in certificates.profiles_in_use(ledger, now)} | {"expressway"})
     cross_names = [f"{cross.subject} signed by {cross.issuer}" for cross in crosses.all_crosses(ledger, now)]
@@ -211,29 +211,29 @@ def rotation_plan(store: "Store", now: datetime, *, horizon_days: int = DEFAULT_
     actions: list[dict[str, Any]] = []
     for entry in ca_entries:
         if entry["action"] == "rotate":
-            actions.append({"when": "by", "due": entry["due"], "what": f"rotate {entry['role']} CA {entry['name']}",
+            actions.append({"when": "deadline", "due": entry["due"], "what": f"rotate {entry['role']} CA {entry['name']}",
                             "command": entry["command"], "why": entry["reason"]})
         elif entry["action"] == "remove":
-            actions.append({"when": "after", "due": entry["due"], "what": f"remove {entry['subject']} from the "
+            actions.append({"when": "not_before", "due": entry["due"], "what": f"remove {entry['subject']} from the "
                             "trust stores", "command": None, "why": entry["reason"]})
     for leaf in leaves:
         what = (f"renew {leaf['subject']} ({leaf['serial']})" if leaf["action"] == "renew" else
                 f"get a new CSR from {leaf['subject']} and renew {leaf['serial']}")
-        actions.append({"when": "by", "due": leaf["due"], "what": what, "command": leaf["command"],
+        actions.append({"when": "deadline", "due": leaf["due"], "what": what, "command": leaf["command"],
                         "why": "; ".join(leaf["problems"]) or f"expires {leaf['not_after']}"})
     for bundle in trust:
         if bundle["new"]:
-            actions.append({"when": "by", "due": bundle["deliver_by"], "what": f"load {', '.join(bundle['new'])} into "
+            actions.append({"when": "deadline", "due": bundle["deliver_by"], "what": f"load {', '.join(bundle['new'])} into "
                             f"{bundle['peer']}: {bundle['trust_stores']}", "command": bundle["bundle"],
                             "why": "before the first certificate from the new generation is installed"})
     for crl in crl_entries:
         if crl["next_update"]:
-            actions.append({"when": "by", "due": crl["next_update"], "what": f"publish a fresh CRL for {crl['ca']}",
+            actions.append({"when": "deadline", "due": crl["next_update"], "what": f"publish a fresh CRL for {crl['ca']}",
                             "command": "privca crl", "why": "Expressway treats every certificate of a CA whose "
                             "CRL has expired as revoked"})
     # A "by" date already gone is overdue: it is to be done now, and says so rather than showing a past date.
     for action in actions:
-        action["overdue"] = action["when"] == "by" and action["due"] is not None and action["due"] < iso(now)
+        action["overdue"] = action["when"] == "deadline" and action["due"] is not None and action["due"] < iso(now)
     # Undated actions (a generation nothing has used yet) come first: they are due before anything else.
     actions.sort(key=lambda action: (action["due"] is not None, action["due"] or ""))
     return {"generated_at": iso(now), "horizon_days": horizon_days, "actions": actions, "cas": ca_entries,
