@@ -65,9 +65,9 @@ def absolute_location(location: str) -> str:
     base, _, index = location.rpartition("#")
     if not (base and index.isdigit()):
         base, index = location, ""
-    if base.startswith("- ") or not os.path.exists(base):
-        return location
-    return os.path.abspath(base) + (f"#{index}" if index else "")
+    if base.startswith("- ") or os.path.isabs(base) or not os.path.exists(base):
+        return location  # an absolute path stays exactly as the user gave it
+    return os.path.join(os.getcwd(), base) + (f"#{index}" if index else "")
 
 
 @dataclass
