@@ -131,6 +131,7 @@ def documents(cli: Any, store_path: Path, make_csr: Any, tmp_path: Path, monkeyp
         "--dry-run")
     issued = run("issue", "issue", *[os.path.relpath(c) for c in csrs], "--out", "certs", "--store", store)
     serials = [c["serial"] for c in issued["certificates"]]
+    run("verify", "verify", "--store", store)
     run("revoke", "revoke", serials[0], "--reason", "keyCompromise", "--store", store)
     run("hold", "revoke", serials[1], "--reason", "certificateHold", "--store", store)
     run("unhold", "unhold", serials[1], "--store", store)
@@ -144,7 +145,6 @@ def documents(cli: Any, store_path: Path, make_csr: Any, tmp_path: Path, monkeyp
     run("export", "export", "cucm", "--out", "bundles", "--store", store)
     run("plan", "plan", "--store", store)
     run("profiles", "profiles", "--store", store)
-    run("verify", "verify", "--store", store)
     run("audit", "audit", "certs", "--fail-on", "never")
     run("check", "check", "certs/a2.pem", "--chain", "certs/a2.chain.pem", "--for", "expressway-c",
         "--fail-on", "never")
