@@ -113,7 +113,7 @@ def _preview(target: object, csrs: list[Path], profile: str, days: int | None, o
         "key_usage": list(item.request.profile.key_usage_for(item.request.key_algorithm)),
         "validity_days": lifetime,
         "issuer": issuing.name,
-        "cert_path": os.path.abspath(item.cert_path),
+        "cert_path": os.path.abspath(item.cert_path) if item.cert_path is not None else None,
         "notes": item.request.notes,
     } for item, lifetime in zip(planned, lifetimes, strict=True)]
     if json_output:
