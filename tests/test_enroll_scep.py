@@ -575,7 +575,7 @@ def test_approval_queue_pending_then_approve_then_certpoll(scep_server: Any, cli
     reply = scep.enroll(device, "cube16.example.com", challenge=None, transaction="queued-1")
     assert reply.status == "3"  # PENDING
     listed = cli("enroll", "pending", "--store", scep.store_path, "--json")
-    pending = json.loads(listed.stdout)
+    pending = json.loads(listed.stdout)["requests"]
     assert [(p["transaction_id"], p["subject"], p["sans"]) for p in pending] == [
         ("queued-1", "CN=cube16.example.com", [])]
     issuing = x509.load_pem_x509_certificate(scep.chain_pem.read_bytes())
@@ -600,7 +600,7 @@ def test_approval_queue_pending_then_approve_then_certpoll(scep_server: Any, cli
         "cube16.example.com"]
     assert [e["action"] for e in scep.events() if e["action"].startswith("enroll-")][-2:] == [
         "enroll-pending", "enroll-approve"]
-    assert json.loads(cli("enroll", "pending", "--store", scep.store_path, "--json").stdout) == []
+    assert json.loads(cli("enroll", "pending", "--store", scep.store_path, "--json").stdout)["requests"] == []
     assert poll().status == "0"  # polling again gives the same certificate
 
 
@@ -608,7 +608,7 @@ def test_approval_queue_reject(scep_server: Any, cli: Any) -> None:
     scep = scep_server(approval_queue=True)
     device = scep.device("cube17.example.com")
     assert scep.enroll(device, "cube17.example.com", challenge=None, transaction="queued-2").status == "3"
-    request_id = json.loads(cli("enroll", "pending", "--store", scep.store_path, "--json").stdout)[0]["id"]
+    request_id = json.loads(cli("enroll", "pending", "--store", scep.store_path, "--json").stdout)["requests"][0]["id"]
     rejected = cli("enroll", "reject", str(request_id), "--store", scep.store_path)
     assert rejected.exit_code == 0
     before = scep.rows()

@@ -100,8 +100,7 @@ def test_rotation_while_serving_answers_for_the_new_generation(served: dict[str,
     csr = make_csr("new.csr", cn="expc9.example.com", sans=["expc9.example.com"])
     result = cli("issue", csr, "--out", tmp_path / "new", "--store", store_path, "--json")
     assert result.exit_code == 0, result.stderr
-    new = json.loads(result.stdout)
-    new = new[0] if isinstance(new, list) else new
+    new = json.loads(result.stdout)["certificates"][0]
     new_issuer = ca_pem(new["chain_path"], tmp_path, "issuing-2.pem")
     assert new_issuer.read_text() != ca_pem(leaf["chain_path"], tmp_path, "issuing-1.pem").read_text()
     answer = openssl_ocsp(url, new_issuer, new["chain_path"], "-cert", new["cert_path"])

@@ -94,7 +94,7 @@ def pending(store: StoreOption = None, json_output: JsonOption = False) -> None:
 
     requests = requests_with_status(open_store(store).require_ca(), "pending")
     if json_output:
-        print_json([request.to_json() for request in requests])
+        print_json([request.to_json() for request in requests], "requests")
         return
     if not requests:
         note("No enrollment request is waiting.")
