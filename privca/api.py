@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from privca.authority.ca import init_ca, parse_serial
+from privca.authority.ca import init_ca
 from privca.authority.rotation import Rotation, rotate_intermediate, rotate_root
 from privca.authority.signer import Issued, issue
 from privca.exporters import export
@@ -64,8 +64,10 @@ def list_certificates(store: Store, *, now: datetime, statuses: Sequence[str] = 
 
 
 def show(store: Store, serial: str) -> IssuedCertificate:
-    """``privca show``: one certificate by its serial (hex, with or without colons)."""
-    return certificates.by_serial(store.require_ca(), parse_serial(serial))
+    """``privca show``: one certificate by its serial (hex, with or without colons, or a unique prefix of 8+
+    digits)."""
+    ledger = store.require_ca()
+    return certificates.by_serial(ledger, certificates.resolve_serial(ledger, serial))
 
 
 def plan(store: Store, *, now: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS) -> dict[str, Any]:

@@ -185,6 +185,12 @@ def run_tool(*args: str | Path, check: bool = False, input: bytes | None = None,
                           check=check, timeout=timeout)
 
 
+def shown_serial(number: int) -> str:
+    """A serial as OpenSSL shows it (whole bytes, here in lowercase): what privca prints."""
+    digits = format(number, "x")
+    return digits.zfill(len(digits) + len(digits) % 2)
+
+
 def venv_tool(name: str) -> str:
     """A console script installed beside this Python (e.g. pkilint's lint_pkix_cert), even when PATH lacks it."""
     beside = Path(sys.executable).parent / name

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import PASSPHRASE, ledger_counts, run_tool, snapshot
+from conftest import PASSPHRASE, ledger_counts, run_tool, shown_serial, snapshot
 
 EKU = x509.ExtendedKeyUsage
 
@@ -40,7 +40,9 @@ def test_issue_expressway_c_from_cli(cli, store_path: Path, make_csr, tmp_path: 
     # Files are written next to the CSR, as <stem>.pem, .chain.pem, .fullchain.pem.
     assert Path(record["cert_path"]) == (csr.parent / "expc.pem").absolute()
     cert = load(Path(record["cert_path"]))
-    assert format(cert.serial_number, "x") == record["serial"]
+    # Whole bytes, as OpenSSL shows the serial (so a grep for OpenSSL's serial finds it).
+    openssl_serial = run_tool("openssl", "x509", "-in", record["cert_path"], "-noout", "-serial", check=True).stdout
+    assert openssl_serial.strip() == f"serial={record['serial'].upper()}"
     assert eku_of(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     chain = x509.load_pem_x509_certificates(Path(record["chain_path"]).read_bytes())
     assert [c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for c in chain] == [
@@ -201,13 +203,13 @@ def test_ledger_records_everything_about_a_certificate(store, passphrase, make_c
     conn = sqlite3.connect(store.ledger_path)
     conn.row_factory = sqlite3.Row
     row = conn.execute("SELECT * FROM certificates").fetchone()
-    assert row["serial"] == record["serial"] and row["profile"] == "expressway-c"
+    assert row["serial"] == record["serial"].lstrip("0") and row["profile"] == "expressway-c"
     assert row["key_type"] == "rsa" and row["key_size"] == "2048"
     assert len(row["csr_sha256"]) == 64 and json.loads(row["requested_eku"]) == ["serverAuth", "clientAuth"]
     assert "@" in row["issued_by"] and row["pem"].startswith("-----BEGIN CERTIFICATE-----")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     event = conn.execute("SELECT * FROM events WHERE action = 'issue'").fetchone()
-    assert event["serial"] == record["serial"] and len(event["hash"]) == 64
+    assert event["serial"] == record["serial"].lstrip("0") and len(event["hash"]) == 64
 
 
 def test_verify_commands_printed_after_issue_work(cli, store_path: Path, make_csr) -> None:
@@ -223,7 +225,7 @@ def test_ca_list_and_show(cli, store_path: Path, tmp_path: Path) -> None:
         ("root-1", "root", "active", None), ("issuing-1", "issuing", "active", "root-1")]
     pem = cli("ca", "show", "issuing-1", "--pem", "--store", store_path).stdout
     cert = x509.load_pem_x509_certificate(pem.encode())
-    assert format(cert.serial_number, "x") == listed[1]["serial"]
+    assert shown_serial(cert.serial_number) == listed[1]["serial"]
     # The PEM is the CA certificate itself: openssl reads it and finds the fingerprint the listing shows.
     (tmp_path / "issuing.pem").write_text(pem)
     shown = run_tool("openssl", "x509", "-in", tmp_path / "issuing.pem", "-noout", "-fingerprint", "-sha256").stdout

@@ -43,7 +43,7 @@ def ledger_row(store_path: Path, serial: str) -> sqlite3.Row:
     conn = sqlite3.connect(store_path / "privca.db")
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchone()
+        return conn.execute("SELECT * FROM certificates WHERE serial = ltrim(?, '0')", (serial,)).fetchone()
     finally:
         conn.close()
 
@@ -90,10 +90,10 @@ def test_renew_with_a_new_csr_keeps_names_and_profile_with_a_new_key(store: Any,
     assert new_cert.not_valid_before_utc > old_cert.not_valid_before_utc
 
     row, old_row = ledger_row(store_path, record["serial"]), ledger_row(store_path, issued["serial"])
-    assert row["replaces"] == issued["serial"] and row["csr_der"] is not None
+    assert row["replaces"] == issued["serial"].lstrip("0") and row["csr_der"] is not None
     assert old_row["status"] == "valid"
     event = [e for e in all_events(store.ledger) if e.action == "renew"][-1]
-    assert event.serial == record["serial"] and event.details["replaces"] == issued["serial"]
+    assert event.serial == record["serial"].lstrip("0") and event.details["replaces"] == issued["serial"].lstrip("0")
 
 
 def test_renew_with_the_csr_on_record_certifies_the_same_key_again(store: Any, store_path: Path, passphrase: Any,
@@ -132,7 +132,7 @@ def test_renew_a_certificate_recorded_without_its_csr_uses_the_certificate_key(s
                                                                                issued: dict[str, Any]) -> None:
     from privca.lifecycle.renewal import renew
 
-    store.ledger.conn.execute("UPDATE certificates SET csr_der = NULL WHERE serial = ?", (issued["serial"],))
+    store.ledger.conn.execute("UPDATE certificates SET csr_der = NULL WHERE serial = ltrim(?, '0')", (issued["serial"],))
     record = renew(store, issued["serial"], passphrase, now=NOW)
     assert record["key_source"] == "certificate"
     assert load(record["cert_path"]).public_key() == load(issued["cert_path"]).public_key()
@@ -150,11 +150,11 @@ def test_revoke_old_marks_the_old_certificate_revoked_as_superseded(store: Any, 
     assert (old_row["status"], old_row["revocation_reason"]) == ("revoked", "superseded")
     assert old_row["revoked_at"] is not None
     conn = sqlite3.connect(store_path / "privca.db")
-    revoke = conn.execute("SELECT details FROM events WHERE action = 'revoke' AND serial = ?",
+    revoke = conn.execute("SELECT details FROM events WHERE action = 'revoke' AND serial = ltrim(?, '0')",
                           (issued["serial"],)).fetchone()
     conn.close()
     assert json.loads(revoke[0])["reason"] == "superseded"
-    assert json.loads(revoke[0])["replaced_by"] == record["serial"]
+    assert json.loads(revoke[0])["replaced_by"] == record["serial"].lstrip("0")
     # privca list shows it among the revoked certificates, which is what the CRL is built from.
     listed = cli("list", "--status", "revoked", "--json", "--store", store_path)
     assert [entry["serial"] for entry in json.loads(listed.stdout)["certificates"]] == [issued["serial"]]
@@ -334,7 +334,7 @@ def test_expiring_within_renews_what_it_can_and_lists_what_needs_a_new_csr(store
     conn = sqlite3.connect(store_path / "privca.db")
     replaced = conn.execute("SELECT replaces, cert_path FROM certificates WHERE replaces IS NOT NULL").fetchall()
     conn.close()
-    assert len(replaced) == 1 and replaced[0][0] == estate["soon"]["serial"]
+    assert len(replaced) == 1 and replaced[0][0] == estate["soon"]["serial"].lstrip("0")
     assert Path(replaced[0][1]).parent == estate["folder"]
     checked = run_tool("openssl", "verify", "-attime", ATTIME, "-purpose", "sslclient", "-CAfile",
                        str(Path(replaced[0][1]).with_name(Path(replaced[0][1]).name.replace(".pem", ".chain.pem"))),

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from conftest import NOW, run_tool, snapshot
+from conftest import NOW, run_tool, shown_serial, snapshot
 from privca.ledger.cas import active as active_ca
 
 # Certificates are issued at the pinned NOW (yesterday) and CRLs by the CLI at the wall clock: openssl checks
@@ -102,10 +102,10 @@ def test_revoke_records_the_revocation_and_its_event(cli: Any, store_path: Path,
     record = json.loads(result.stdout)
     assert record["serial"] == serial and record["status"] == "revoked"
     assert record["revocation_reason"] == "keyCompromise" and record["crl_of"] == "issuing-1"
-    assert ledger_rows(store_path, "SELECT status, revocation_reason FROM certificates WHERE serial = ?", serial) == [
+    assert ledger_rows(store_path, "SELECT status, revocation_reason FROM certificates WHERE serial = ltrim(?, '0')", serial) == [
         ("revoked", "keyCompromise")]
     events = ledger_rows(store_path, "SELECT action, serial, details FROM events ORDER BY id DESC LIMIT 1")
-    assert events[0][:2] == ("revoke", serial) and json.loads(events[0][2])["reason"] == "keyCompromise"
+    assert events[0][:2] == ("revoke", serial.lstrip("0")) and json.loads(events[0][2])["reason"] == "keyCompromise"
     # The other certificates are untouched.
     assert ledger_rows(store_path, "SELECT count(*) FROM certificates WHERE status = 'valid'") == [(2,)]
 
@@ -203,7 +203,7 @@ def test_a_revoked_intermediate_goes_on_the_root_crl(cli: Any, store: Any, store
 def test_hold_then_release_then_revoke_for_good(cli: Any, store_path: Path, leaves: list, tmp_path: Path) -> None:
     serial = leaves[0]["serial"]
     assert cli("revoke", serial, "--reason", "certificateHold", "--store", store_path).exit_code == 0
-    held_at = ledger_rows(store_path, "SELECT revoked_at FROM certificates WHERE serial = ?", serial)[0][0]
+    held_at = ledger_rows(store_path, "SELECT revoked_at FROM certificates WHERE serial = ltrim(?, '0')", serial)[0][0]
     assert cli("crl", "--out", tmp_path / "1", "--store", store_path).exit_code == 0
     entry = load_crl(tmp_path / "1" / "issuing-1.crl").get_revoked_certificate_by_serial_number(int(serial, 16))
     assert entry is not None
@@ -220,11 +220,11 @@ def test_hold_then_release_then_revoke_for_good(cli: Any, store_path: Path, leav
 
     # Held again, then revoked for good: the revocation keeps the date the hold began.
     assert cli("revoke", serial, "--reason", "certificateHold", "--store", store_path).exit_code == 0
-    held_again = ledger_rows(store_path, "SELECT revoked_at FROM certificates WHERE serial = ?", serial)[0][0]
+    held_again = ledger_rows(store_path, "SELECT revoked_at FROM certificates WHERE serial = ltrim(?, '0')", serial)[0][0]
     assert cli("revoke", serial, "--reason", "keyCompromise", "--store", store_path).exit_code == 0
-    assert ledger_rows(store_path, "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?",
+    assert ledger_rows(store_path, "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ltrim(?, '0')",
                        serial) == [("revoked", held_again, "keyCompromise")]
-    actions = [row[0] for row in ledger_rows(store_path, "SELECT action FROM events WHERE serial = ? ORDER BY id",
+    actions = [row[0] for row in ledger_rows(store_path, "SELECT action FROM events WHERE serial = ltrim(?, '0') ORDER BY id",
                                              serial)]
     assert actions == ["issue", "hold", "release", "hold", "revoke"]
     assert held_at
@@ -258,7 +258,7 @@ def test_crl_contents_numbers_and_signature(store: Any, store_path: Path, leaves
     reasons = {}
     for entry in crl:
         found = [ext.value.reason for ext in entry.extensions if isinstance(ext.value, x509.CRLReason)]
-        reasons[format(entry.serial_number, "x")] = found[0] if found else None
+        reasons[shown_serial(entry.serial_number)] = found[0] if found else None
     # RFC 5280 5.3.1: unspecified is expressed by leaving the reasonCode out.
     assert reasons == {leaves[0]["serial"]: None, leaves[1]["serial"]: x509.ReasonFlags.superseded,
                        leaves[2]["serial"]: x509.ReasonFlags.certificate_hold}

@@ -95,7 +95,7 @@ def test_deleting_the_last_event_is_caught_by_its_certificate(store_path: Path, 
 
 def test_deleted_certificate_row_is_named(store_path: Path, issued: list[dict[str, Any]], cli: Any) -> None:
     with _db(store_path) as conn:
-        conn.execute("DELETE FROM certificates WHERE serial = ?", (issued[1]["serial"],))
+        conn.execute("DELETE FROM certificates WHERE serial = ltrim(?, '0')", (issued[1]["serial"],))
     code, report, _ = _verify(cli, store_path, "--skip", "files")
     assert code == 13
     assert _problems(report) == [f"events: certificate {issued[1]['serial']}: was issued (the events log says so) but "
@@ -104,9 +104,9 @@ def test_deleted_certificate_row_is_named(store_path: Path, issued: list[dict[st
 
 def test_swapped_pem_and_fingerprint_are_caught(store_path: Path, issued: list[dict[str, Any]], cli: Any) -> None:
     with _db(store_path) as conn:
-        other = conn.execute("SELECT pem FROM certificates WHERE serial = ?", (issued[1]["serial"],)).fetchone()[0]
-        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ?", (other, issued[0]["serial"]))
-        conn.execute("UPDATE certificates SET fingerprint_sha256 = ? WHERE serial = ?", ("00" * 32, issued[2]["serial"]))
+        other = conn.execute("SELECT pem FROM certificates WHERE serial = ltrim(?, '0')", (issued[1]["serial"],)).fetchone()[0]
+        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ltrim(?, '0')", (other, issued[0]["serial"]))
+        conn.execute("UPDATE certificates SET fingerprint_sha256 = ? WHERE serial = ltrim(?, '0')", ("00" * 32, issued[2]["serial"]))
     code, report, _ = _verify(cli, store_path, "--skip", "files")
     problems = _problems(report)
     assert code == 13
@@ -120,10 +120,10 @@ def test_garbage_and_negative_serial_pems_are_reported_not_crashed_on(store_path
     corpus = Path(__file__).parent / "corpus" / "cert"
     negative = (corpus / "negative-serial.pem").read_text()
     with _db(store_path) as conn:
-        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ?", ("-----BEGIN CERTIFICATE-----\nAAAA\n"
+        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ltrim(?, '0')", ("-----BEGIN CERTIFICATE-----\nAAAA\n"
                      "-----END CERTIFICATE-----\n", issued[0]["serial"]))
-        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ?", ("\x00\x1b[31m", issued[1]["serial"]))
-        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ?", (negative, issued[2]["serial"]))
+        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ltrim(?, '0')", ("\x00\x1b[31m", issued[1]["serial"]))
+        conn.execute("UPDATE certificates SET pem = ? WHERE serial = ltrim(?, '0')", (negative, issued[2]["serial"]))
     code, report, stderr = _verify(cli, store_path, "--skip", "files")
     assert code == 13 and "Traceback" not in stderr
     by_serial = {f["subject"]: f["problem"] for f in report["findings"]}
@@ -150,7 +150,7 @@ def test_forged_certificate_is_caught_by_verify_and_by_openssl(store_path: Path,
     from privca.authority.ca import fingerprint
 
     with _db(store_path) as conn:
-        conn.execute("UPDATE certificates SET pem = ?, fingerprint_sha256 = ? WHERE serial = ?",
+        conn.execute("UPDATE certificates SET pem = ?, fingerprint_sha256 = ? WHERE serial = ltrim(?, '0')",
                      (forged_pem, fingerprint(forged), issued[0]["serial"]))
     code, report, _ = _verify(cli, store_path, "--skip", "files")
     assert code == 13

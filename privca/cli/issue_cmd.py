@@ -54,6 +54,7 @@ def issue(
         return
     from privca.authority.signer import issue as issue_certificates
 
+    from privca.common.serials import serial_text
     from privca.ledger.records import iso
 
     with progress_bar(len(csrs), "Signing") as advance:
@@ -69,11 +70,11 @@ def issue(
     certs = [item.certificate for item in issued]
     if len(certs) > 3:
         table(f"Issued {len(certs)} certificates ({certs[0].profile})", ["serial", "subject", "expires", "file"],
-              [[c.serial, c.subject, iso(c.not_after), c.cert_path or ""] for c in certs])
+              [[serial_text(c.serial), c.subject, iso(c.not_after), c.cert_path or ""] for c in certs])
     else:
         for item in issued:
             cert = item.certificate
-            print(f"Issued {cert.serial}  {cert.subject}")
+            print(f"Issued {serial_text(cert.serial)}  {cert.subject}")
             print(f"  profile {cert.profile}: EKU {', '.join(cert.eku)}; SAN {', '.join(cert.sans)}")
             print(f"  valid {iso(cert.not_before)} to {iso(cert.not_after)}")
             print(f"  certificate {cert.cert_path}")

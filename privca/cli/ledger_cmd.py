@@ -39,6 +39,7 @@ def list_certificates(
     if expiring_within is not None and not 0 <= expiring_within <= MAX_DAYS:
         raise UsageError(f"--expiring-within {expiring_within}: must be 0 to {MAX_DAYS} days")
     from privca.ledger import cas, certificates
+    from privca.common.serials import serial_text
     from privca.ledger.records import iso
 
     ledger = open_store(store).require_ca()
@@ -57,19 +58,19 @@ def list_certificates(
         writer.writerow(["serial", "status", "profile", "subject", "sans", "issuer", "not_before", "not_after"])
         for cert in certificates.query(ledger, now=moment, statuses=statuses, expiring_within_days=expiring_within,
                                        profile=profile):
-            writer.writerow([cert.serial, cert.shown_status(moment), cert.profile, cert.subject, " ".join(cert.sans),
+            writer.writerow([serial_text(cert.serial), cert.shown_status(moment), cert.profile, cert.subject, " ".join(cert.sans),
                              names.get(cert.issuer_id, cert.issuer_id), iso(cert.not_before), iso(cert.not_after)])
     else:
         # Only the columns of the table: the ledger's listing index covers them, so no certificate row is read.
         table("Certificates", ["serial", "status", "profile", "subject", "expires"],
-              [[cert.serial, cert.shown_status, cert.profile, cert.subject, cert.expires]
+              [[serial_text(cert.serial), cert.shown_status, cert.profile, cert.subject, cert.expires]
                for cert in certificates.listing(ledger, now=moment, statuses=statuses,
                                                 expiring_within_days=expiring_within, profile=profile)],
               drop_first=("profile",))
 
 
 def show(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex, as privca list shows it.", show_default=False)],
+    serial: Annotated[str, typer.Argument(help="Serial in hex, as privca list or OpenSSL shows it (colons allowed), or its first 8 or more digits.", show_default=False)],
     pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
     fullchain: Annotated[bool, typer.Option("--fullchain", help="Print the certificate followed by its issuing CA "
                                             "and root: the .fullchain.pem file, written again from the ledger.")]
@@ -87,20 +88,19 @@ def show(
 
     Examples:
 
-        privca show 3f2a...
+        privca show 3f2a9c0d
 
-        privca show 3f2a... --pem > expc.pem
+        privca show 3f2a9c0d --pem > expc.pem
 
-        privca show 3f2a... --fullchain > expc.fullchain.pem
+        privca show 3f2a9c0d --fullchain > expc.fullchain.pem
 
-        privca show 3f2a... --chain-for root-1 > expc.chain-root-1.pem
+        privca show 3f2a9c0d --chain-for root-1 > expc.chain-root-1.pem
     """
-    from privca.authority.ca import parse_serial
     from privca.ledger import cas, certificates
 
     target = open_store(store)
     ledger = target.require_ca()
-    cert = certificates.by_serial(ledger, parse_serial(serial))
+    cert = certificates.by_serial(ledger, certificates.resolve_serial(ledger, serial))
     if chain_for is not None:
         from privca.errors import UsageError
 

@@ -28,7 +28,7 @@ def _print_revocation(record: dict[str, Any], verb: str) -> None:
 
 
 def revoke(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex, as privca list shows it.", show_default=False)],
+    serial: Annotated[str, typer.Argument(help="Serial in hex, as privca list or OpenSSL shows it (colons allowed), or its first 8 or more digits.", show_default=False)],
     reason: Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP, show_default=False)],
     ca: Annotated[bool, typer.Option("--ca", help="The serial is an issuing CA: revoke it (it goes on the root's "
                                      "CRL, and every certificate under it stops validating).")] = False,
@@ -42,11 +42,11 @@ def revoke(
 
     Examples:
 
-        privca revoke 3f2a9c... --reason keyCompromise
+        privca revoke 3f2a9c0d --reason keyCompromise
 
-        privca revoke 3f2a9c... --reason certificateHold
+        privca revoke 3f2a9c0d --reason certificateHold
 
-        privca revoke 51be07... --reason superseded --ca
+        privca revoke 51be07a4 --reason superseded --ca
     """
     from privca.revocation.revoke import revoke as revoke_serial
 
@@ -58,7 +58,7 @@ def revoke(
 
 
 def unhold(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex of a certificate on hold.", show_default=False)],
+    serial: Annotated[str, typer.Argument(help="Serial of a certificate on hold, in hex, or its first 8 or more digits.", show_default=False)],
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -66,7 +66,7 @@ def unhold(
 
     Example:
 
-        privca unhold 3f2a9c...
+        privca unhold 3f2a9c0d
     """
     from privca.revocation.revoke import release
 

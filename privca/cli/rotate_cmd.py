@@ -37,8 +37,8 @@ KeyTypeOption = Annotated[
 
 
 def renew(
-    serial: Annotated[str | None, typer.Argument(help="Serial (hex) of the certificate to renew, as privca list "
-                                                 "shows it.", show_default=False)] = None,
+    serial: Annotated[str | None, typer.Argument(help="Serial of the certificate to renew, in hex as privca list "
+                                                 "or OpenSSL shows it, or its first 8 or more digits.", show_default=False)] = None,
     csr: Annotated[Path | None, typer.Option("--csr", help="A new CSR from the device (recommended: a new key). Its "
                                              "names must be those of the certificate.", show_default=False)] = None,
     profile: Annotated[str | None, typer.Option("--profile", "-p", help="Issue under this profile instead of the "
@@ -69,9 +69,9 @@ def renew(
 
     Examples:
 
-        privca renew 3f2a9c... --csr expc-2027.csr
+        privca renew 3f2a9c0d --csr expc-2027.csr
 
-        privca renew 3f2a9c... --revoke-old
+        privca renew 3f2a9c0d --revoke-old
 
         privca renew --expiring-within 30 --dry-run
 

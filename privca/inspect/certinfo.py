@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from privca.common.serials import serial_text
 from privca.common.names import SanEntry, printable, san_entries
 from privca.issuance.profiles import EKU_NAMES_BY_OID, KEY_USAGES
 from privca.rules.validity import days_left
@@ -180,7 +181,7 @@ def describe(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
         common_name=common_name,
         sans=sans,
         issuer=issuer,
-        serial=format(serial_number, "x") if serial_number >= 0 else "-" + format(-serial_number, "x"),
+        serial=serial_text(serial_number) if serial_number >= 0 else "-" + serial_text(-serial_number),
         eku=eku,
         key_usage=key_usage,
         key_type=key_type,

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from privca.common.serials import serial_text
 from privca.errors import LedgerError
 from privca.ledger.db import Ledger
 from privca.rules.validity import status_at
@@ -53,6 +54,36 @@ def insert_many(ledger: Ledger, certs: Sequence[IssuedCertificate]) -> None:
         raise LedgerError(f"{ledger.path}: cannot record the certificates ({exc})") from None
 
 
+def resolve_serial(ledger: Ledger, text: str) -> str:
+    """The ledger serial of a certificate or CA from a serial as people type it: whole (as OpenSSL shows it, with
+    its leading zero, or without), or a prefix of at least MIN_PREFIX_DIGITS hex digits that only one serial
+    starts with. UsageError when the text is not hex or is the prefix of several serials (they are listed); a
+    serial nothing matches is returned as typed, for the caller to report as unknown."""
+    from privca.common.serials import MIN_PREFIX_DIGITS, ledger_serial, matches_prefix, serial_text, typed_digits
+
+    digits = typed_digits(text)
+    whole = ledger_serial(digits)
+    exact = ledger.conn.execute("SELECT 1 FROM certificates WHERE serial = ? UNION ALL "
+                                "SELECT 1 FROM cas WHERE serial = ? LIMIT 1", (whole, whole)).fetchone()
+    if exact is not None or len(digits) < MIN_PREFIX_DIGITS:
+        return whole
+    # GLOB uses the serial index (hex digits hold no GLOB wildcards). The leading zero OpenSSL shows is not in
+    # the ledger's form, so the search is widened by it and narrowed on the form shown.
+    pattern = whole + "*"
+    rows = ledger.conn.execute(
+        "SELECT serial, subject, 'certificate' AS kind FROM certificates WHERE serial GLOB ? UNION ALL "
+        "SELECT serial, subject, role || ' CA ' || name AS kind FROM cas WHERE serial GLOB ? ORDER BY serial",
+        (pattern, pattern)).fetchall()
+    found = [row for row in rows if matches_prefix(row[0], digits)]
+    if len(found) > 1:
+        from privca.errors import UsageError
+
+        shown = "; ".join(f"{serial_text(row[0])} ({row[2]} {row[1]})" for row in found[:10])
+        more = f"; and {len(found) - 10} more" if len(found) > 10 else ""
+        raise UsageError(f"serial {digits}: {len(found)} serials start with it: {shown}{more}; give more digits")
+    return str(found[0][0]) if found else whole
+
+
 def all_by_serial(ledger: Ledger, serial: str) -> list[IssuedCertificate]:
     return [IssuedCertificate.from_row(row)
             for row in ledger.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,))]
@@ -66,9 +97,9 @@ def by_serial(ledger: Ledger, serial: str) -> IssuedCertificate:
     """
     found = all_by_serial(ledger, serial)
     if not found:
-        raise LedgerError(f"serial {serial}: no such certificate in the ledger; see: privca list")
+        raise LedgerError(f"serial {serial_text(serial)}: no such certificate in the ledger; see: privca list")
     if len(found) > 1:
-        raise LedgerError(f"serial {serial}: {len(found)} certificates from different CAs share it; the ledger "
+        raise LedgerError(f"serial {serial_text(serial)}: {len(found)} certificates from different CAs share it; the ledger "
                           "was changed outside privca (privca verify)")
     return found[0]
 

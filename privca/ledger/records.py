@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from privca.rules.validity import is_expired
 
+from privca.common.serials import serial_text
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -186,7 +188,7 @@ class CA:
 
         return {
             "name": self.name, "role": self.role.value, "generation": self.generation, "status": self.status.value,
-            "subject": self.subject, "serial": self.serial, "fingerprint_sha256": self.fingerprint_sha256,
+            "subject": self.subject, "serial": serial_text(self.serial), "fingerprint_sha256": self.fingerprint_sha256,
             "key_type": self.key_type, "key_ref": self.key_ref, "not_before": iso(self.not_before),
             "not_after": iso(self.not_after), "parent": name_of(self.parent_id), "crl_url": self.crl_url,
             "ocsp_url": self.ocsp_url, "created_at": iso(self.created_at), "replaced_by": name_of(self.replaced_by),
@@ -258,16 +260,18 @@ class IssuedCertificate:
         when ``names`` (CA id -> name) is given; ``replaced_by`` is the serial of its renewal, when known.
         """
         data: Json = {
-            "serial": self.serial, "status": self.shown_status(now), "profile": self.profile, "subject": self.subject,
+            "serial": serial_text(self.serial), "status": self.shown_status(now), "profile": self.profile,
+            "subject": self.subject,
             "sans": [san_json(value) for value in self.sans], "eku": list(self.eku),
             "not_before": iso(self.not_before), "not_after": iso(self.not_after),
             "issuer": (names or {}).get(self.issuer_id, self.issuer_id),
             "key_type": f"{self.key_type}:{self.key_size}", "fingerprint_sha256": self.fingerprint_sha256,
             "cert_path": self.cert_path, "chain_path": self.chain_path, "fullchain_path": self.fullchain_path,
-            "issued_at": iso(self.issued_at), "replaces": self.replaces, "channel": self.channel,
+            "issued_at": iso(self.issued_at), "replaces": serial_text(self.replaces) if self.replaces else None,
+            "channel": self.channel,
         }
         if replaced_by is not None:
-            data["replaced_by"] = replaced_by
+            data["replaced_by"] = serial_text(replaced_by)
         if self.status is not CertificateStatus.VALID:
             data["revoked_at"] = _iso(self.revoked_at)
             data["revocation_reason"] = self.revocation_reason.value if self.revocation_reason else None
@@ -325,7 +329,7 @@ class CrossCertificate:
             return (names or {}).get(ca_id, ca_id)
 
         return {
-            "serial": self.serial, "subject": self.subject, "issuer": self.issuer,
+            "serial": serial_text(self.serial), "subject": self.subject, "issuer": self.issuer,
             "signed_by": name_of(self.issuer_ca_id), "carries": name_of(self.subject_ca_id),
             "not_before": iso(self.not_before), "not_after": iso(self.not_after),
             "fingerprint_sha256": self.fingerprint_sha256, "created_at": iso(self.created_at),

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from privca.common.serials import serial_text
 from privca.errors import ProfileError, UsageError
 from privca.issuance.profiles import available_profiles, load_profile
 from privca.ledger import cas, certificates, crls, crosses
@@ -120,22 +121,22 @@ def _leaf_entries(store: "Store", ledger: "Ledger", now: datetime, horizon_days:
     # A certificate whose issuing CA was revoked is no longer trusted by any peer that checks the CRL, whatever
     # its own expiry: it is due for renewal now, from the CA that issues today.
     revoked_issuers = {ca.id for ca in every if ca.status is CAStatus.REVOKED}
-    listed = {entry["serial"] for entry in entries}
+    listed = {entry["serial"] for entry in entries}  # as shown: summary() shows whole bytes
     for cert in certificates.query(ledger, now=now, statuses=("valid",)):
-        if cert.issuer_id in revoked_issuers and cert.serial not in listed:
-            entries.append({"serial": cert.serial, "subject": cert.subject, "profile": cert.profile,
+        if cert.issuer_id in revoked_issuers and serial_text(cert.serial) not in listed:
+            entries.append({"serial": serial_text(cert.serial), "subject": cert.subject, "profile": cert.profile,
                             "not_after": iso(cert.not_after), "issuer": names.get(cert.issuer_id),
                             "key_source": None, "problems": [f"its issuing CA {names.get(cert.issuer_id)} was revoked"],
-                            "due": iso(now), "action": "renew", "command": f"privca renew {cert.serial}"})
+                            "due": iso(now), "action": "renew", "command": f"privca renew {serial_text(cert.serial)}"})
     oldest = now - timedelta(days=horizon_days)
     for cert in certificates.query(ledger, now=now, statuses=("expired",)):
         if cert.not_after < oldest or any(s.status is CertificateStatus.VALID
                                           for s in certificates.successors(ledger, cert.serial)):
             continue
-        entries.append({"serial": cert.serial, "subject": cert.subject, "profile": cert.profile,
+        entries.append({"serial": serial_text(cert.serial), "subject": cert.subject, "profile": cert.profile,
                         "not_after": iso(cert.not_after), "issuer": names.get(cert.issuer_id), "key_source": None,
                         "problems": ["expired"], "due": iso(cert.not_after), "action": "renew",
-                        "command": f"privca renew {cert.serial}"})
+                        "command": f"privca renew {serial_text(cert.serial)}"})
     return sorted(entries, key=lambda entry: entry["not_after"])
 
 

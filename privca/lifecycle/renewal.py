@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypedDict
 
-from privca.authority.ca import parse_serial
+from privca.common.serials import serial_text
 from privca.errors import LedgerError, PolicyViolation, PrivcaError, ProfileError, UsageError
 from privca.keys.keystore import CASecrets, SecretSource
 from privca.issuance.policy import IssuanceRequest, check, load_csr, read_csr_file, request_from_certificate
@@ -50,7 +50,7 @@ class Renewal:
 
     def summary(self) -> Json:
         """What ``renew --dry-run`` and ``plan`` show for this certificate."""
-        return {"serial": self.old.serial, "subject": self.old.subject, "profile": self.old.profile,
+        return {"serial": serial_text(self.old.serial), "subject": self.old.subject, "profile": self.old.profile,
                 "not_after": iso(self.old.not_after), "key_source": self.key_source,
                 "problems": list(self.problems)}
 
@@ -71,13 +71,13 @@ def _check_renewable(ledger: "Ledger", old: IssuedCertificate) -> None:
     if old.status is CertificateStatus.REVOKED:
         reason = old.revocation_reason.value if old.revocation_reason else None
         when = iso(old.revoked_at) if old.revoked_at else None
-        raise PolicyViolation(f"serial {old.serial}: revoked ({reason}) on {when}; "
+        raise PolicyViolation(f"serial {serial_text(old.serial)}: revoked ({reason}) on {when}; "
                               "a revoked certificate is not renewed; issue a new one with privca issue")
     if old.status is not CertificateStatus.VALID:
-        raise PolicyViolation(f"serial {old.serial}: on hold; release or revoke it before renewing")
+        raise PolicyViolation(f"serial {serial_text(old.serial)}: on hold; release or revoke it before renewing")
     for successor in _renewed_by(ledger, old.serial):
-        raise UsageError(f"serial {old.serial}: already renewed by {successor}; "
-                         f"renew that one instead: privca renew {successor}")
+        raise UsageError(f"serial {serial_text(old.serial)}: already renewed by {serial_text(successor)}; "
+                         f"renew that one instead: privca renew {serial_text(successor)}")
 
 
 def _profile(name: str, store: "Store", cache: dict[str, Profile]) -> Profile:
@@ -91,7 +91,7 @@ def same_key_renewal(old: IssuedCertificate, profile: Profile) -> Renewal:
     from cryptography import x509
 
     cert = old.certificate
-    source = f"serial {old.serial}"
+    source = f"serial {serial_text(old.serial)}"
     public_key = cert.public_key()
     key_source, csr_der = KEY_FROM_CERTIFICATE, None
     if old.csr_der is not None:
@@ -131,10 +131,10 @@ def new_csr_renewal(old: IssuedCertificate, profile: Profile, csr_path: Path) ->
     renewal, problems = request_from_certificate(cert, from_csr.public_key, str(csr_path), profile,
                                                  csr_sha256=from_csr.csr_sha256, requested_eku=from_csr.requested_eku)
     if renewal is None:
-        _refuse(f"serial {old.serial}", problems)
+        _refuse(f"serial {serial_text(old.serial)}", problems)
     if _name_set(from_csr) != _name_set(renewal):
         raise PolicyViolation(
-            f"{csr_path}: names differ from certificate {old.serial} (CSR: {from_csr.subject.rfc4514_string()}; "
+            f"{csr_path}: names differ from certificate {serial_text(old.serial)} (CSR: {from_csr.subject.rfc4514_string()}; "
             f"{', '.join(entry.text() for entry in from_csr.sans)}); a renewal keeps the names: use privca issue "
             "for a certificate with other names"
         )
@@ -180,11 +180,11 @@ def _after_recording(planned: list[PlannedCertificate], revoke_old: bool, now: d
         for item, new in zip(planned, made, strict=True):
             old = old_by_serial[str(item.replaces)]
             if _renewed_by(ledger, old.serial) != [new.serial]:
-                raise LedgerError(f"serial {old.serial}: renewed by another privca meanwhile; nothing renewed")
+                raise LedgerError(f"serial {serial_text(old.serial)}: renewed by another privca meanwhile; nothing renewed")
             if revoke_old:
                 current = certificates.by_id(ledger, old.id)
                 if current is None or current.status is not CertificateStatus.VALID:
-                    raise LedgerError(f"serial {old.serial}: no longer valid in the ledger; nothing renewed")
+                    raise LedgerError(f"serial {serial_text(old.serial)}: no longer valid in the ledger; nothing renewed")
                 # RFC 5280 5.3.1: superseded, so the next CRL lists the certificate the renewal replaced.
                 mark_revoked(ledger, current, RevocationReason.SUPERSEDED, now, {"replaced_by": new.serial})
 
@@ -210,7 +210,7 @@ def renew(
 
     ledger = store.require_ca()
     recover(store)  # finish or undo what a killed privca left behind, before planning around it
-    old = certificates.by_serial(ledger, parse_serial(serial))
+    old = certificates.by_serial(ledger, certificates.resolve_serial(ledger, serial))
     _check_renewable(ledger, old)
     chosen = load_profile(profile or old.profile, store.profiles_dir)
     check_out_dir(out_dir)
@@ -219,11 +219,11 @@ def renew(
     else:
         renewal = same_key_renewal(old, chosen)
         if renewal.request is None:
-            raise PolicyViolation(f"serial {old.serial}: cannot renew with the key on record "
+            raise PolicyViolation(f"serial {serial_text(old.serial)}: cannot renew with the key on record "
                                   f"({'; '.join(renewal.problems)}); get a new CSR from the device and run: "
                                   f"privca renew {old.serial} --csr NEW.csr")
     item = _planned(renewal, _output_folder(old, out_dir, csr_path), now)
-    raise_problems(output_problems(item.outputs, f"serial {old.serial}", force=force, seen={}), 1, "certificate")
+    raise_problems(output_problems(item.outputs, f"serial {serial_text(old.serial)}", force=force, seen={}), 1, "certificate")
     issued = sign_and_record(store, [item], secrets, now=now, days=days, action="renew",
                              in_transaction=_after_recording([item], revoke_old, now, {old.serial: old}))
     return _annotated(issued[0], renewal, revoke_old)
@@ -277,7 +277,7 @@ def renew_candidates(
     problems: list[tuple[type[PrivcaError], str]] = []
     seen: dict[Path, object] = {}
     for item in planned:
-        problems += output_problems(item.outputs, f"serial {item.replaces}", force=force, seen=seen)
+        problems += output_problems(item.outputs, f"serial {serial_text(str(item.replaces))}", force=force, seen=seen)
     raise_problems(problems, len(planned), "renewals")
     old_by_serial = {candidate.old.serial: candidate.old for candidate in ready}
     issued = sign_and_record(store, planned, secrets, now=now, days=days, progress=progress, action="renew",

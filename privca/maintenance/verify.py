@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from privca.common.serials import ledger_serial, serial_text
 from privca.common.fsutil import TEMP_MARK, writer_alive
 from privca.ledger import cas, certificates, events
 from privca.ledger.db import Ledger
@@ -136,7 +137,8 @@ def _record_mismatches(record: CA | IssuedCertificate, cert: "x509.Certificate")
     from privca.authority.ca import fingerprint, serial_hex
 
     if serial_hex(cert.serial_number) != record.serial:
-        yield f"the ledger says serial {record.serial} but the certificate has {serial_hex(cert.serial_number)}"
+        yield (f"the ledger says serial {serial_text(record.serial)} but the certificate has "
+               f"{serial_text(cert.serial_number)}")
     if cert.serial_number <= 0:
         yield "the certificate's serial number is not positive (RFC 5280 4.1.2.2)"
     if fingerprint(cert) != record.fingerprint_sha256:
@@ -186,7 +188,7 @@ def check_certificates(ctx: Context) -> Iterator[Finding]:
     pending = 0
     for record in certificates.every(ctx.ledger):
         ctx.count("certificates")
-        subject = f"certificate {record.serial}"
+        subject = f"certificate {serial_text(record.serial)}"
         cert = _load_pem_cert(record.pem)
         pending += 1
         if ctx.progress is not None and pending == 1000:
@@ -299,9 +301,10 @@ def check_events(ctx: Context) -> Iterator[Finding]:
             yield Finding("events", name, "does not follow the event before it (an event was deleted or edited)")
         if expected_hash(event) != event.hash:
             yield Finding("events", name, f"was edited after it was recorded ({event.action} "
-                          f"{event.serial or ''} at {event.stored_at})".replace(" )", ")"))
+                          f"{serial_text(event.serial) if event.serial else ''} at {event.stored_at})"
+                          .replace(" )", ")"))
         if event.serial:
-            named.add(event.serial)
+            named.add(ledger_serial(event.serial))
             if event.action in ISSUING_ACTIONS:
                 issued.add(event.serial)
         prev_hash, expected_id = event.hash, event.id + 1
@@ -309,10 +312,10 @@ def check_events(ctx: Context) -> Iterator[Finding]:
     leaves = certificates.serials(ctx.ledger)
     on_record = leaves | cas.serials(ctx.ledger)
     for serial in sorted(leaves - issued):
-        yield Finding("events", f"certificate {serial}", "has no issue event (the event was deleted, or the row added "
+        yield Finding("events", f"certificate {serial_text(serial)}", "has no issue event (the event was deleted, or the row added "
                       "behind privca's back)")
     for serial in sorted(named - on_record):
-        yield Finding("events", f"certificate {serial}", "was issued (the events log says so) but its ledger row is "
+        yield Finding("events", f"certificate {serial_text(serial)}", "was issued (the events log says so) but its ledger row is "
                       "gone: it can no longer be revoked; restore the ledger from a backup")
 
 
@@ -448,11 +451,11 @@ def check_files(ctx: Context) -> Iterator[Finding]:
                 actual = path.read_bytes() if not path.is_symlink() else None
             except OSError:
                 ctx.report.notes.append(Finding("files", str(path), f"not there (moved or deleted; certificate "
-                                                f"{record.serial}); to write it again: privca show "
-                                                f"{record.serial} {option}"))
+                                                f"{serial_text(record.serial)}); to write it again: privca show "
+                                                f"{serial_text(record.serial)} {option}"))
                 continue
             if actual != expected:
-                yield Finding("files", str(path), f"does not hold what the ledger has for certificate {record.serial}")
+                yield Finding("files", str(path), f"does not hold what the ledger has for certificate {serial_text(record.serial)}")
 
 
 def _chain_pems(ctx: Context, ca_id: int) -> list[str]:

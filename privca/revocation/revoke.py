@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privca.authority.ca import Issuer, crl_file_name, load_issuer, parse_serial
+from privca.authority.ca import Issuer, crl_file_name, load_issuer
+from privca.common.serials import serial_text
 from privca.errors import ClockError, OutputError, RevocationError, StoreError, UsageError
 from privca.common.fsutil import atomic_write, check_writable_target, make_output_dirs, refuse_inside_store
 from privca.keys.keystore import CASecrets, SecretSource
@@ -99,7 +100,7 @@ def mark_revoked(ledger: Ledger, cert: IssuedCertificate, reason: RevocationReas
 def _revocation(serial: str, kind: str, subject: str, status: str, revoked_at: datetime | None,
                 reason: RevocationReason | None, crl_of: str) -> Json:
     """What ``revoke``, ``unhold`` and ``revoke --ca`` report (their ``--json``)."""
-    return {"serial": serial, "kind": kind, "subject": subject, "status": status,
+    return {"serial": serial_text(serial), "kind": kind, "subject": subject, "status": status,
             "revoked_at": None if revoked_at is None else iso(revoked_at),
             "revocation_reason": None if reason is None else reason.value, "crl_of": crl_of}
 
@@ -114,9 +115,10 @@ def revoke(store: "Store", serial: str, reason: str, *, now: datetime, ca: bool 
         RevocationError: unknown serial, already revoked, a CA serial without ``ca=True`` (or a leaf with it),
             or the root CA.
     """
-    wanted, why = parse_serial(serial), parse_reason(reason)
+    why = parse_reason(reason)
     ledger = store.require_ca()
     with ledger.write():
+        wanted = certificates.resolve_serial(ledger, serial)
         if ca:
             return _revoke_ca(ledger, wanted, why, now)
         found = certificates.all_by_serial(ledger, wanted)
@@ -124,22 +126,22 @@ def revoke(store: "Store", serial: str, reason: str, *, now: datetime, ca: bool 
             as_ca = cas.by_serial(ledger, wanted)
             if as_ca is not None:
                 raise RevocationError(
-                    f"serial {wanted}: is the {as_ca.role} CA {as_ca.name}, not a certificate; to revoke a "
+                    f"serial {serial_text(wanted)}: is the {as_ca.role} CA {as_ca.name}, not a certificate; to revoke a "
                     "CA add --ca (privca never revokes a CA by accident)"
                 )
-            raise RevocationError(f"serial {wanted}: no such certificate in the ledger; see: privca list")
+            raise RevocationError(f"serial {serial_text(wanted)}: no such certificate in the ledger; see: privca list")
         if len(found) > 1:
-            raise RevocationError(f"serial {wanted}: issued by {len(found)} different CAs; the ledger is inconsistent")
+            raise RevocationError(f"serial {serial_text(wanted)}: issued by {len(found)} different CAs; the ledger is inconsistent")
         cert = found[0]
         since = iso(cert.revoked_at) if cert.revoked_at else None
         if cert.status is CertificateStatus.REVOKED:
             previous = cert.revocation_reason.value if cert.revocation_reason else None
-            raise RevocationError(f"serial {wanted}: already revoked on {since} ({previous}); nothing to do")
+            raise RevocationError(f"serial {serial_text(wanted)}: already revoked on {since} ({previous}); nothing to do")
         if cert.status is CertificateStatus.HOLD and why is HOLD:
             raise RevocationError(
-                f"serial {wanted}: already on hold since {since}; release it with: privca unhold {wanted}"
+                f"serial {serial_text(wanted)}: already on hold since {since}; release it with: privca unhold {serial_text(wanted)}"
             )
-        _refuse_date_before(now, cert.not_before, f"certificate {wanted}")
+        _refuse_date_before(now, cert.not_before, f"certificate {serial_text(wanted)}")
         status, revoked_at = mark_revoked(ledger, cert, why, now)
         issuer = cas.by_id(ledger, cert.issuer_id)
     return _revocation(wanted, "certificate", cert.subject, status.value, revoked_at, why, issuer.name)
@@ -149,11 +151,11 @@ def _revoke_ca(ledger: Ledger, serial: str, reason: RevocationReason, now: datet
     found = cas.by_serial(ledger, serial)
     if found is None:
         if certificates.all_by_serial(ledger, serial):
-            raise RevocationError(f"serial {serial}: is a certificate, not a CA; drop --ca to revoke it")
-        raise RevocationError(f"serial {serial}: no such CA in the ledger; see: privca status")
+            raise RevocationError(f"serial {serial_text(serial)}: is a certificate, not a CA; drop --ca to revoke it")
+        raise RevocationError(f"serial {serial_text(serial)}: no such CA in the ledger; see: privca status")
     if found.parent_id is None:
         raise RevocationError(
-            f"serial {serial}: is the root CA {found.name}; a root cannot be revoked on its own CRL; remove it "
+            f"serial {serial_text(serial)}: is the root CA {found.name}; a root cannot be revoked on its own CRL; remove it "
             "from every trust store instead"
         )
     if reason is HOLD:
@@ -161,7 +163,7 @@ def _revoke_ca(ledger: Ledger, serial: str, reason: RevocationReason, now: datet
     if found.status is CAStatus.REVOKED:
         when = iso(found.revoked_at) if found.revoked_at else None
         previous = found.revocation_reason.value if found.revocation_reason else None
-        raise RevocationError(f"serial {serial}: CA {found.name} already revoked on {when} ({previous})")
+        raise RevocationError(f"serial {serial_text(serial)}: CA {found.name} already revoked on {when} ({previous})")
     _refuse_date_before(now, found.not_before, f"CA {found.name}")
     cas.revoke(ledger, found.id, reason, now)
     cas.count_crl_change(ledger, found.parent_id)
@@ -180,13 +182,13 @@ def _refuse_date_before(now: datetime, not_before: datetime, what: str) -> None:
 
 def release(store: "Store", serial: str, *, now: datetime) -> Json:
     """Take a certificate off hold: it is valid again and drops off its CA's next CRL (RFC 5280 5.3.1)."""
-    wanted = parse_serial(serial)
     ledger = store.require_ca()
     with ledger.write():
+        wanted = certificates.resolve_serial(ledger, serial)
         cert = certificates.by_serial(ledger, wanted)
         if cert.status is not CertificateStatus.HOLD:
             raise RevocationError(
-                f"serial {wanted}: is {cert.status}, not on hold; only a {HOLD} revocation can be released"
+                f"serial {serial_text(wanted)}: is {cert.status}, not on hold; only a {HOLD} revocation can be released"
             )
         certificates.set_valid(ledger, cert.id)
         cas.count_crl_change(ledger, cert.issuer_id)
