@@ -74,7 +74,7 @@ def test_serials_are_whole_bytes_as_openssl_shows_them(cli: Any, store_path: Pat
                                                       monkeypatch: Any) -> None:
     # A serial whose top nibble is zero: 39 significant hex digits, 20 bytes.
     _serials_from(monkeypatch, [0x0A1B2C3D4E5F60718293A4B5C6D7E8F901234567])
-    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)
+    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)["certificates"]
     openssl = run_tool("openssl", "x509", "-in", record["cert_path"], "-noout", "-serial", check=True).stdout.strip()
     assert openssl == "serial=0A1B2C3D4E5F60718293A4B5C6D7E8F901234567"
     assert record["serial"] == "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
@@ -94,7 +94,7 @@ def test_a_unique_prefix_is_taken_wherever_a_serial_is_and_an_ambiguous_one_list
         cli: Any, store_path: Path, make_csr: Any, monkeypatch: Any) -> None:
     _serials_from(monkeypatch, [0x3F2A9C0D11 << 120, 0x3F2A9C0D22 << 120, 0x3F2A9C0E33 << 120])
     records = [json.loads(cli("issue", make_csr(f"n{i}.csr", cn=f"n{i}.example.com", sans=[f"n{i}.example.com"]),
-                              "--store", store_path, "--json").stdout)[0] for i in range(3)]
+                              "--store", store_path, "--json").stdout)["certificates"][0] for i in range(3)]
     before = snapshot(store_path)
     ambiguous = cli("revoke", "3f2a9c0d", "--reason", "keyCompromise", "--store", store_path)
     assert ambiguous.exit_code != 0 and ambiguous.stderr.count("\n") == 1
