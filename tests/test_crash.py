@@ -301,7 +301,11 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, _ec_template
 
     outcomes = []
     interrupted = 0
-    for i in range(KILLS):
+    # At least KILLS kills; on a busy machine more of them land between writes, so go on (up to twice as many)
+    # until three have landed while files were being written.
+    for i in range(2 * KILLS):
+        if i >= KILLS and interrupted >= 3:
+            break
         aim = case.aims[i % len(case.aims)]
         outcomes.append(_kill_at_random(case.command(i, workspace), env, store_path, rng, aim, duration,
                                         case.temp_folder(i, workspace)))
@@ -342,7 +346,7 @@ def test_kill_9_at_random_points(case: CrashCase, store_path: Path, _ec_template
     if case.at_end is not None:
         case.at_end(store_path, workspace)
     # The kills really did land in the middle of things, not only before or after.
-    assert outcomes.count("killed") >= KILLS // 2, outcomes
+    assert outcomes.count("killed") >= len(outcomes) // 2, outcomes
     assert interrupted >= 3, f"too few kills landed while files were being written ({interrupted})"
 
 

@@ -142,8 +142,7 @@ def scep_server(store_path: Path, tmp_path: Path, cli: Any) -> Iterator[Any]:
             with chain.open("a") as handle:
                 handle.write(cli("ca", "show", name, "--store", store_path, "--pem").stdout)
         ra = folder / "ra.pem"
-        with sqlite3.connect(store_path / "privca.db") as conn:
-            ra.write_text(conn.execute("SELECT pem FROM certificates WHERE serial = ?", (ra_serial,)).fetchone()[0])
+        ra.write_text(cli("show", ra_serial, "--store", store_path, "--pem").stdout)
         for _ in range(100):  # the workers accept once they have started
             try:
                 if sp.http("127.0.0.1", port, "GET", "/scep/cube?operation=GetCACaps")[0] == 200:

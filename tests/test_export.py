@@ -703,11 +703,12 @@ def test_cube_identity_trustpoint_checks_revocation_as_its_issuing_ca(scenario: 
 def test_cms_rotation_replaces_the_bundle_and_the_runbook_says_so(cli: Any, store_path: Path, make_csr: Any,
                                                                    tmp_path: Path) -> None:
     """After a rotation the new export alone trusts old and new leaves: it replaces the bundle on the server."""
-    old_leaf = json.loads(cli("issue", make_csr("old.csr"), "--store", store_path, "--json").stdout)[0]["cert_path"]
+    old_leaf = json.loads(cli("issue", make_csr("old.csr"), "--store", store_path,
+                              "--json").stdout)["certificates"][0]["cert_path"]
     assert cli("export", "cms", "--out", tmp_path / "before", "--store", store_path).exit_code == 0
     assert cli("rotate", "intermediate", "--store", store_path).exit_code == 0
     new_leaf = json.loads(cli("issue", make_csr("new.csr", folder=tmp_path / "n"), "--store", store_path,
-                              "--json").stdout)[0]["cert_path"]
+                              "--json").stdout)["certificates"][0]["cert_path"]
     assert cli("export", "cms", "--out", tmp_path / "after", "--store", store_path).exit_code == 0
     after = tmp_path / "after" / "privca-ca-bundle.crt"
     for leaf in (old_leaf, new_leaf):

@@ -302,7 +302,7 @@ def test_expressway_takes_p521_csrs_as_its_csr_generator_makes_them(cli, store_p
     for profile in ("expressway-c", "expressway-client"):
         result = cli("issue", csr, "--profile", profile, "--out", tmp_path / profile, "--store", store_path, "--json")
         assert result.exit_code == 0, result.stderr
-        [record] = json.loads(result.stdout)
+        [record] = json.loads(result.stdout)["certificates"]
         for purpose in ("sslserver", "sslclient"):  # both EKUs, also for the X15.5 client store (TAC 225693)
             verified = run_tool("openssl", "verify", "-purpose", purpose, "-CAfile", record["chain_path"],
                                 record["cert_path"])
@@ -329,7 +329,8 @@ def test_dry_run_shows_the_days_asked_for_and_refuses_outliving_the_ca(cli, stor
                                                                       monkeypatch) -> None:
     monkeypatch.delenv("PRIVCA_PASSPHRASE")
     csr = make_csr("expc.csr")
-    [preview] = json.loads(cli("issue", csr, "--days", "30", "--dry-run", "--json", "--store", store_path).stdout)
+    [preview] = json.loads(cli("issue", csr, "--days", "30", "--dry-run", "--json",
+                               "--store", store_path).stdout)["certificates"]
     assert preview["validity_days"] == 30
     # Negative control: a lifetime within the profile but beyond the issuing CA is refused by both runs alike.
     monkeypatch.setenv("PRIVCA_PASSPHRASE", PASSPHRASE)

@@ -42,7 +42,8 @@ def estate(cli: Any, tmp_path: Path, make_csr: Any, request: pytest.FixtureReque
                *crl, "--ocsp-url", f"{base}/ocsp", "--store", store)
     assert made.exit_code == 0, made.stderr
     issued = [json.loads(cli("issue", make_csr(f"n{i}.csr", cn=f"n{i}.example.com", sans=[f"n{i}.example.com"]),
-                             "--out", tmp_path / "certs", "--store", store, "--json").stdout)[0] for i in range(2)]
+                             "--out", tmp_path / "certs", "--store", store, "--json").stdout)["certificates"][0]
+              for i in range(2)]
     assert cli("revoke", issued[0]["serial"], "--reason", "keyCompromise", "--store", store).exit_code == 0
     assert cli("crl", "--store", store).exit_code == 0
     process = subprocess.Popen([sys.executable, "-m", "privca", "serve", "--store", str(store), "--port", str(port)],
@@ -113,7 +114,7 @@ def test_audit_asks_the_ocsp_responder_when_there_is_no_crl(cli: Any, estate: di
 
 def test_an_unreachable_source_is_said_and_never_claimed_good(cli: Any, tmp_path: Path, make_csr: Any,
                                                                store_path: Path) -> None:
-    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)
+    [record] = json.loads(cli("issue", make_csr("expc.csr"), "--store", store_path, "--json").stdout)["certificates"]
     result = cli("audit", record["fullchain_path"], "--json", "--fail-on", "never", "--timeout", "2")
     [cert] = [c for c in json.loads(result.stdout)["certificates"] if c["subject"].startswith("CN=expc1.example.com")]
     rules = {f["rule"]: f for f in cert["findings"]}

@@ -500,7 +500,7 @@ def test_root_rollover_chains_validate_against_the_other_root_alone(cli: Any, st
     alone, each with the chain privca wrote for it; the ordinary .chain.pem is the negative control."""
     monkeypatch.setattr("privca.cli.issue_cmd.now", lambda: NOW)  # one clock with rotate (pinned above)
     old = json.loads(cli("issue", make_csr("old.csr"), "--out", tmp_path / "old", "--store", store_path,
-                         "--json").stdout)[0]
+                         "--json").stdout)["certificates"][0]
     roots = {}
     rotated = cli("rotate", "root", "--key-type", "ec:secp256r1", "--store", store_path, "--json")
     assert rotated.exit_code == 0, rotated.stderr
@@ -508,7 +508,7 @@ def test_root_rollover_chains_validate_against_the_other_root_alone(cli: Any, st
         roots[name] = tmp_path / f"{name}.pem"
         roots[name].write_text(cli("ca", "show", name, "--pem", "--store", store_path).stdout)
     new = json.loads(cli("issue", make_csr("new.csr", folder=tmp_path / "csr2"), "--out", tmp_path / "new",
-                         "--store", store_path, "--json").stdout)[0]
+                         "--store", store_path, "--json").stdout)["certificates"][0]
 
     def verify(root: str, untrusted: str | Path, leaf: str) -> Any:
         return run_tool("openssl", "verify", "-purpose", "sslserver", "-CAfile", roots[root], "-untrusted",

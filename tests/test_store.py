@@ -39,7 +39,7 @@ def test_a_command_from_another_folder_uses_the_recorded_store_and_says_so(home:
     elsewhere.mkdir()
     listed = privca("ca", "list", "--json", cwd=elsewhere)
     assert listed.returncode == 0, listed.stderr
-    assert [ca["subject"] for ca in json.loads(listed.stdout)] == ["CN=Field Root", "CN=Field Issuing 1"]
+    assert [ca["subject"] for ca in json.loads(listed.stdout)["cas"]] == ["CN=Field Root", "CN=Field Issuing 1"]
     assert f"Store: {home / 'store'} (recorded by privca init)" in listed.stderr
     assert not (elsewhere / "store").exists()
     issued = privca("issue", make_csr("expc.csr"), "--out", elsewhere, cwd=elsewhere)
@@ -54,7 +54,7 @@ def test_the_order_is_store_option_then_variable_then_here_then_recorded(home: P
 
     def root_of(result: subprocess.CompletedProcess) -> str:
         assert result.returncode == 0, result.stderr
-        return str(json.loads(result.stdout)[0]["subject"])
+        return str(json.loads(result.stdout)["cas"][0]["subject"])
 
     here = privca("ca", "list", "--json", cwd=other)
     assert root_of(here) == "CN=Other Root" and f"Store: {other / 'store'} (./store)" in here.stderr
@@ -90,4 +90,4 @@ def test_a_second_root_needs_confirmation(home: Path, tmp_path: Path) -> None:
     assert (elsewhere / "store" / "privca.db").exists() and "Recorded in" not in made.stdout
     away = tmp_path / "away"
     away.mkdir()
-    assert json.loads(privca("ca", "list", "--json", cwd=away).stdout)[0]["subject"] == "CN=Field Root"
+    assert json.loads(privca("ca", "list", "--json", cwd=away).stdout)["cas"][0]["subject"] == "CN=Field Root"
