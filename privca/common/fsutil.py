@@ -10,9 +10,21 @@ import os
 import stat
 from pathlib import Path
 
-from privca.errors import OutputError, StoreError
+from privca.errors import OutputError, PrivcaError, StoreError
 
 TEMP_MARK = ".privca-tmp-"
+
+
+def read_regular_file(path: Path, limit: int, error: type[PrivcaError]) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file (so the caller can tell "too large"), or ``error`` naming the
+    path. Only regular files: /dev/zero or a FIFO given as input must give an error, not exhaust memory or hang."""
+    try:
+        if not path.is_file():
+            raise error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from privca.common.fsutil import read_regular_file
 from privca.errors import CSRError
 from privca.keys.material import describe_public_key
 from privca.common import pem
@@ -341,11 +342,4 @@ def _refused(breaches: Iterable[Breach | None]) -> list[str]:
 
 def read_csr_file(path: Path) -> bytes:
     """The bytes of a CSR file, with a clear error for missing, unreadable or non-regular files."""
-    try:
-        if not path.is_file():
-            raise CSRError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CSR_BYTES + 1)
-    except OSError as exc:
-        raise CSRError(f"{path}: cannot read ({exc.strerror})") from None
-    return data
+    return read_regular_file(path, MAX_CSR_BYTES, CSRError)

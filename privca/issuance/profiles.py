@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from privca.common.fsutil import read_regular_file
 from privca.errors import ProfileError
 from privca.keys.material import KEY_TYPES
 from privca.rules.names import MAX_SAN_TEXT
@@ -181,15 +182,7 @@ MAX_PROFILE_BYTES = 256 * 1024
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    # Read at most one byte past the limit, and only from a regular file: /dev/zero or a FIFO named *.toml must
-    # give an error, not exhaust memory or hang.
-    try:
-        if not path.is_file():
-            raise ProfileError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = read_regular_file(path, MAX_PROFILE_BYTES, ProfileError)
     if len(raw) > MAX_PROFILE_BYTES:
         raise ProfileError(f"{path}: larger than 256 KiB; this is not a profile")
     try:

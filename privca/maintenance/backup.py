@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from privca.version import __version__
 from privca.errors import BackupError, OutputError, StoreError
-from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
+from privca.common.fsutil import (TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir,
+                                  read_regular_file)
 from privca.ledger import cas, certificates, events
 from privca.ledger.records import Json, iso
 from privca.ledger.store import LEDGER_FILE, Store
@@ -171,13 +172,7 @@ def _decrypt(archive: Path, passphrase: "Passphrase") -> bytes:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    try:
-        if not archive.is_file():
-            raise BackupError(f"{archive}: no such file" if not archive.exists() else f"{archive}: not a regular file")
-        with archive.open("rb") as handle:
-            blob = handle.read(MAX_ARCHIVE_BYTES + 1)
-    except OSError as exc:
-        raise BackupError(f"{archive}: cannot read ({exc.strerror})") from None
+    blob = read_regular_file(archive, MAX_ARCHIVE_BYTES, BackupError)
     if len(blob) > MAX_ARCHIVE_BYTES:
         raise BackupError(f"{archive}: larger than 16 GiB; not a privca backup")
     if len(blob) < HEADER_SIZE + TAG_SIZE or not blob.startswith(MAGIC):
