@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from privca.common.signatures import signature_valid
 from privca.errors import CSRError
 from privca.issuance.policy import load_csr
 
@@ -73,15 +73,4 @@ def _der_ordered(der: bytes) -> DeviceCsr | None:
 
 def _verifies(public_key: object, signature: bytes, data: bytes, digest: str) -> bool:
     algorithm = _hash(digest)
-    if algorithm is None:
-        return False
-    try:
-        if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
-        elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(algorithm))
-        else:
-            return False
-    except Exception:
-        return False
-    return True
+    return algorithm is not None and signature_valid(public_key, signature, data, algorithm)

@@ -20,6 +20,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from privca.common.findings import Finding, finding
+from privca.common.signatures import signature_valid
 from privca.inspect.certinfo import CertInfo
 
 MAX_CRL_BYTES = 32 * 1024 * 1024  # a CRL of a million entries is ~40 MB; anything past this is not worth waiting for
@@ -189,22 +190,6 @@ def _fetch(url: str, body: bytes | None, timeout: float, limit: int) -> tuple[by
     return data, ""
 
 
-def _verify(public_key: Any, signature: bytes, data: bytes, algorithm: Any) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-
-    try:
-        if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
-        elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(algorithm))
-        else:
-            public_key.verify(signature, data)  # Ed25519 / Ed448
-    except (InvalidSignature, TypeError, ValueError):
-        return False
-    return True
-
-
 def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
     try:
         return bool(crl.is_signature_valid(issuer.public_key()))  # type: ignore[arg-type]
@@ -215,7 +200,7 @@ def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate
 def _ocsp_signed_for(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
     """Signed by the issuer itself, or by a responder certificate the issuer signed for OCSP signing (RFC 6960
     4.2.2.2)."""
-    if _verify(issuer.public_key(), response.signature, response.tbs_response_bytes,
+    if signature_valid(issuer.public_key(), response.signature, response.tbs_response_bytes,
                response.signature_hash_algorithm):
         return True
     for responder in response.certificates:
@@ -225,9 +210,9 @@ def _ocsp_signed_for(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> b
         except (x509.ExtensionNotFound, ValueError):
             delegated = False
         if (delegated and responder.issuer == issuer.subject
-                and _verify(issuer.public_key(), responder.signature, responder.tbs_certificate_bytes,
+                and signature_valid(issuer.public_key(), responder.signature, responder.tbs_certificate_bytes,
                             responder.signature_hash_algorithm)
-                and _verify(responder.public_key(), response.signature, response.tbs_response_bytes,
+                and signature_valid(responder.public_key(), response.signature, response.tbs_response_bytes,
                             response.signature_hash_algorithm)):
             return True
     return False
