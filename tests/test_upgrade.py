@@ -68,9 +68,18 @@ def test_the_previous_release_store_upgrades_in_place_and_verifies(old_store: Pa
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] and report["checked"]["cas"] == 5 and report["checked"]["certificates"] == 2
-    assert report["checked"]["keys"] == 5 and report["checked"]["events"] == 22
+    # The 22 events it had, and the baseline the upgrade recorded: the digest of each of its 5 CA, 2 certificate
+    # and 5 CRL rows, and of its 2 cross-certificates.
+    assert report["checked"]["keys"] == 5 and report["checked"]["events"] == 23
+    assert report["checked"]["rows"] == 5 + 2 + 5 + 2
     # Upgraded: every migration recorded once, in one place.
     assert _migration_state(old_store) == (0, [name for name, _ in MIGRATIONS])
+    conn = sqlite3.connect(old_store / "privca.db")
+    try:
+        action, details = conn.execute("SELECT action, details FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    assert action == "baseline" and len(json.loads(details)["rows"]) == report["checked"]["rows"]
     # What the old release recorded reads back as typed records.
     listed = json.loads(cli("list", "--store", old_store, "--json").stdout)["certificates"]
     assert {item["serial"]: (item["status"], item.get("revocation_reason")) for item in listed} == {

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privca.errors import LedgerError
+from privca.ledger import chain, rows
 from privca.ledger.records import iso
 
 if TYPE_CHECKING:
@@ -34,9 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["BUSY_TIMEOUT_MS", "Ledger", "MIGRATIONS", "actor", "inserted_id", "iso"]
 
 BUSY_TIMEOUT_MS = 60_000
-GENESIS_HASH = "0" * 64
-#: The event actions that put a certificate on record (``privca verify`` checks every row has one).
-ISSUING_ACTIONS = ("issue", "renew")
 
 
 @lru_cache(maxsize=1)
@@ -52,8 +51,35 @@ def actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-# Schema migrations, in order. Each is (name, SQL statements); append new ones, never edit an applied one.
-MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+#: A migration step: an SQL statement, or a function of the connection for a step SQL cannot say.
+Step = str | Callable[[sqlite3.Connection], None]
+
+
+def record_baseline(conn: sqlite3.Connection) -> None:
+    """One ``baseline`` event carrying the digest of every state row there is, so that a store made before rows
+    were bound to events verifies from here on (``privca verify`` then vouches for the rows as they were at the
+    upgrade, not before). A new, empty ledger needs none."""
+    if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None and not any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in rows.TRACKED):
+        return
+    digests: dict[str, str] = {}
+    for table, pk in rows.TRACKED.items():
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(f"SELECT * FROM {table}")
+        names = [column[0] for column in cursor.description]
+        index = names.index(pk)
+        for values in cursor:
+            digests[rows.key(table, values[index])] = rows.digest(names, values)
+    # Dated like the newest event (the clock check compares new events with it), else now.
+    newest = conn.execute("SELECT max(at) FROM events").fetchone()[0]
+    at = str(newest) if newest else iso(datetime.now(timezone.utc))
+    chain.append(conn, [chain.PendingEvent(at, "baseline", {"upgraded_at": iso(datetime.now(timezone.utc)),
+                                                            chain.ROWS: digests}, None)], None, actor())
+
+
+# Schema migrations, in order. Each is (name, steps); append new ones, never edit an applied one.
+MIGRATIONS: list[tuple[str, tuple[Step, ...]]] = [
     ("0001_initial", (
         """CREATE TABLE cas (
             id INTEGER PRIMARY KEY,
@@ -204,6 +230,11 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "CREATE INDEX enroll_requests_transaction ON enroll_requests (channel, transaction_id)",
         "CREATE INDEX enroll_requests_status ON enroll_requests (status, id)",
     )),
+    # Every state row bound to the events log (privca/ledger/rows.py): from now on each write records the digest
+    # of the rows it changed; a store made before records one baseline event with the digest of every row.
+    ("0007_row_digests", (
+        record_baseline,
+    )),
 ]
 MIGRATION_SET = "privca"
 
@@ -214,9 +245,12 @@ def _migrations() -> "Migrations":
 
     migrations = Migrations(MIGRATION_SET)
     for name, statements in MIGRATIONS:
-        def apply(db: "Database", statements: tuple[str, ...] = statements) -> None:
+        def apply(db: "Database", statements: tuple[Step, ...] = statements) -> None:
             for statement in statements:
-                db.execute(statement)
+                if isinstance(statement, str):
+                    db.execute(statement)
+                else:
+                    statement(db.conn)
 
         migrations(name=name)(apply)
     return migrations
@@ -234,6 +268,11 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: The events the open write transaction records (``events.record``), added when it commits.
+        self.pending = chain.Pending()
+        #: A CA key this process unlocked: each write transaction is then sealed with it (``privca.ledger.chain``).
+        self.sealer: chain.Sealer | None = None
+        self._tracking = False
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.row_factory = sqlite3.Row
@@ -303,14 +342,22 @@ class Ledger:
     @contextmanager
     def write(self) -> Iterator[None]:
         """One all-or-nothing write transaction, taken before anything is read for it."""
+        if not self._tracking:  # outside the transaction, so that a rollback does not take the triggers with it
+            chain.install_tracking(self.conn)
+            self._tracking = True
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise LedgerError(f"{self.path}: the ledger is busy ({exc}); try again") from None
+        self.pending = chain.Pending()
         try:
+            chain.forget_touched(self.conn)
             yield
+            # Every row the transaction changed gets its digest into an event, and the head its seal.
+            chain.flush(self.conn, self.pending, self.sealer, actor())
             self.conn.execute("COMMIT")
         except BaseException:
+            self.pending = chain.Pending()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise

@@ -6,24 +6,20 @@ Every change to the ledger is recorded with an event in the same transaction (ca
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from privca.errors import ClockError
-from privca.ledger.db import Ledger, actor
+from privca.errors import ClockError, LedgerError
+from privca.ledger.chain import GENESIS_HASH, PendingEvent, event_hash
+from privca.ledger.db import Ledger
 from privca.ledger.records import Event, iso
 
-GENESIS_HASH = "0" * 64
 #: The event actions that put a certificate on record (``privca verify`` checks every certificate has one).
 ISSUING_ACTIONS = ("issue", "renew")
 
 #: What an event's details may hold: the plain values json writes.
 Details = Mapping[str, object]
-
-_INSERT = "INSERT INTO events (id, at, action, actor, serial, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
 
 
 #: How far behind the ledger's newest event the clock may be before privca refuses to write: commands take their
@@ -49,12 +45,6 @@ def newest_at(ledger: Ledger) -> str | None:
     """When the newest event was recorded, or None for an empty log."""
     row = ledger.conn.execute("SELECT at FROM events ORDER BY id DESC LIMIT 1").fetchone()
     return str(row["at"]) if row is not None else None
-
-
-def event_hash(prev_hash: str, event_id: int, at: str, action: str, who: str, serial: str | None, details: str) -> str:
-    """The chain link of one event: editing or deleting any earlier row breaks every later hash."""
-    payload = json.dumps([prev_hash, event_id, at, action, who, serial, details], separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def expected_hash(event: Event) -> str:
@@ -84,16 +74,13 @@ def record(ledger: Ledger, at: datetime, action: str, details: Details, serial: 
 
 
 def record_many(ledger: Ledger, at: datetime, action: str, items: Sequence[tuple[Details, str | None]]) -> None:
-    """Append many events of one kind at once (a batch issue): one query for the chain head, one insert."""
-    prev_hash, next_id = _head(ledger, at)
-    when, who = iso(at), actor()
-    rows = []
-    for details, serial in items:
-        text = json.dumps(details, sort_keys=True, separators=(",", ":"))
-        digest = event_hash(prev_hash, next_id, when, action, who, serial, text)
-        rows.append((next_id, when, action, who, serial, text, prev_hash, digest))
-        prev_hash, next_id = digest, next_id + 1
-    ledger.conn.executemany(_INSERT, rows)
+    """Append many events of one kind at once (a batch issue). They are chained and inserted with one statement
+    when the transaction commits, carrying the digests of the rows it changed (``privca.ledger.chain``)."""
+    if not ledger.conn.in_transaction:
+        raise LedgerError("an event can only be recorded inside Ledger.write()")
+    _head(ledger, at)  # the clock check
+    when = iso(at)
+    ledger.pending.events += [PendingEvent(when, action, dict(details), serial) for details, serial in items]
 
 
 def every(ledger: Ledger) -> Iterator[Event]:

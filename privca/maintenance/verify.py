@@ -11,6 +11,9 @@ Each check is a small generator of findings, registered in ``CHECKS`` under a na
 - ``events``       the events log is an unbroken hash chain; every certificate has an event naming it (its issue)
                    and every serial an event names is in the ledger, so an edited or deleted row is detected and
                    named;
+- ``rows``         every state row (certificates, CAs, CRLs, cross-certificates, enrollment) is what the last event
+                   that touched it recorded (privca/ledger/rows.py): a row edited, added or deleted outside privca
+                   is named, with the columns that changed;
 - ``permissions``  the store, its folders, the ledger and the keys are owner-only;
 - ``leftovers``    no interrupted write left a journal or a temporary file behind, and no CA key file is there
                    that no CA uses;
@@ -33,10 +36,11 @@ from typing import TYPE_CHECKING
 
 from privca.common.serials import ledger_serial, serial_text
 from privca.common.fsutil import TEMP_MARK, writer_alive
-from privca.ledger import cas, certificates, events
+from privca.ledger import cas, certificates, events, proof, rows
+from privca.ledger.chain import ROWS
 from privca.ledger.db import Ledger
 from privca.ledger.events import GENESIS_HASH, ISSUING_ACTIONS, expected_hash
-from privca.ledger.records import CA, IssuedCertificate, Json, iso
+from privca.ledger.records import CA, Event, IssuedCertificate, Json, iso
 from privca.rules import chain as chain_rules
 from privca.rules.chain import FileKind
 
@@ -97,6 +101,8 @@ class Context:
     cas: list[CA] = field(default_factory=list)
     ca_certs: dict[int, "x509.Certificate"] = field(default_factory=dict)
     stray_keys: list[Path] = field(default_factory=list)
+    #: Row key -> (digest, event id, event serial) of the last event that recorded the row (walked once).
+    recorded_rows: dict[str, tuple[str, int, str | None]] | None = None
 
     def load_cas(self) -> None:
         """The CAs, and their readable certificates by CA id (the "cas" check reports the unreadable ones)."""
@@ -291,8 +297,10 @@ def check_events(ctx: Context) -> Iterator[Finding]:
     prev_hash, expected_id = GENESIS_HASH, 1
     issued: set[str] = set()  # serials an issue or renew event put on record
     named: set[str] = set()  # serials any event names (revocations, rotations, ...)
+    recorded: dict[str, tuple[str, int, str | None]] = {}
     for event in events.every(ctx.ledger):
         ctx.count("events")
+        _note_rows(event, recorded)
         name = f"event #{event.id}"
         if event.id != expected_id:
             missing = f"#{expected_id}" if event.id == expected_id + 1 else f"#{expected_id} to #{event.id - 1}"
@@ -309,6 +317,7 @@ def check_events(ctx: Context) -> Iterator[Finding]:
                 issued.add(event.serial)
         prev_hash, expected_id = event.hash, event.id + 1
     ctx.report.events_head = prev_hash
+    ctx.recorded_rows = recorded
     leaves = certificates.serials(ctx.ledger)
     on_record = leaves | cas.serials(ctx.ledger)
     for serial in sorted(leaves - issued):
@@ -317,6 +326,49 @@ def check_events(ctx: Context) -> Iterator[Finding]:
     for serial in sorted(named - on_record):
         yield Finding("events", f"certificate {serial_text(serial)}", "was issued (the events log says so) but its ledger row is "
                       "gone: it can no longer be revoked; restore the ledger from a backup")
+
+
+def _note_rows(event: Event, recorded: dict[str, tuple[str, int, str | None]]) -> None:
+    """Keep the row digests an event carries (the last one of each row wins)."""
+    if f'"{ROWS}"' not in event.details_text:
+        return
+    found = event.details.get(ROWS)
+    if not isinstance(found, dict):
+        return
+    for row_key, digest in found.items():
+        if isinstance(digest, str):
+            recorded[row_key] = (digest, event.id, event.serial)
+
+
+def check_rows(ctx: Context) -> Iterator[Finding]:
+    """Each state row is what the last event that touched it recorded; none is there that no event recorded, and
+    none an event recorded is gone."""
+    recorded = ctx.recorded_rows
+    if recorded is None:  # the events check was skipped: walk the log for the digests alone
+        recorded = {}
+        for event in events.mentioning(ctx.ledger, f'"{ROWS}"'):
+            _note_rows(event, recorded)
+    left = dict(recorded)
+    for row_key, names, values in proof.tracked_rows(ctx.ledger):
+        ctx.count("rows")
+        found = left.pop(row_key, None)
+        if found is None:
+            yield Finding("rows", proof.describe(ctx.ledger, row_key), "no event records this row: it was added "
+                          "behind privca's back (or the event that recorded it was deleted)")
+            continue
+        digest, event_id, _ = found
+        if digest == rows.DELETED:
+            yield Finding("rows", proof.describe(ctx.ledger, row_key), f"event #{event_id} recorded its deletion, "
+                          "but it is in the ledger: it was put back behind privca's back")
+        elif not rows.same(names, values, digest):
+            changed = rows.changed_columns(names, values, digest)
+            what = f"{', '.join(changed)} changed" if changed else "changed"
+            yield Finding("rows", proof.describe(ctx.ledger, row_key), f"{what} since event #{event_id} recorded "
+                          "it, outside privca (edited in the ledger file)")
+    for row_key, (digest, event_id, serial) in sorted(left.items(), key=lambda item: item[1][1]):
+        if digest != rows.DELETED:
+            yield Finding("rows", proof.describe(ctx.ledger, row_key, serial), f"recorded by event #{event_id} but "
+                          "gone from the ledger: deleted behind privca's back; restore the ledger from a backup")
 
 
 # --- permissions ----------------------------------------------------------------------------------------------
@@ -480,6 +532,7 @@ CHECKS: dict[str, Check] = {
     "keys": check_keys,
     "crl": check_crl_numbers,
     "events": check_events,
+    "rows": check_rows,
     "permissions": check_permissions,
     "leftovers": check_leftovers,
     "files": check_files,
