@@ -74,7 +74,7 @@ def ledger_row(row: dict[str, Any]) -> "CA":
 
 
 def make_fixture_store(path: Path, rows: list[dict[str, Any]]) -> Path:
-    from privca.ledger import cas, certificates
+    from privca.ledger import cas, certificates, events
     from privca.ledger.records import CertificateStatus, IssuedCertificate
     from privca.ledger.store import Store
 
@@ -92,6 +92,8 @@ def make_fixture_store(path: Path, rows: list[dict[str, Any]]) -> Path:
                     not_before=ca.not_before, not_after=ca.not_after, status=CertificateStatus.VALID,
                     fingerprint_sha256="0" * 64, issued_by="fixture", issued_at=ca.created_at, pem=ca.pem,
                 )])
+        # Every change to a ledger is recorded by an event (which carries the digests of the rows it made).
+        events.record(ledger, datetime(2026, 1, 1, tzinfo=timezone.utc), "fixture", {"cas": len(rows)})
     store.close()
     return path
 
