@@ -41,8 +41,11 @@ def _scenario(_template_store: Path, tmp_path_factory: pytest.TempPathFactory, r
     _run("revoke", issued[0]["serial"], "--reason", "keyCompromise", "--store", store)
     _run("revoke", issued[1]["serial"], "--reason", "certificateHold", "--store", store)
     _run("crl", "--store", store)
-    with sqlite3.connect(store / "privca.db") as conn:
+    conn = sqlite3.connect(store / "privca.db")
+    try:
         older = conn.execute("SELECT * FROM crls WHERE ca_id = 2").fetchone()
+    finally:
+        conn.close()  # (``with`` would only commit: an open connection keeps a WAL file that copies then race)
     (work / "older-crl.json").write_text(json.dumps([value.hex() if isinstance(value, bytes) else value
                                                      for value in older]))
     _run("crl", "--store", store)
