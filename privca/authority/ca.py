@@ -234,6 +234,24 @@ def ca_name(common_name: str, organization: str | None) -> "x509.Name":
     return x509.Name(attributes)
 
 
+def _init_key_specs(root_cn: str, issuing_cn: str, key_type: str | None, root_days: int, issuing_days: int,
+                    root_key_label: str | None, issuing_key_label: str | None) -> tuple[KeySpec | None, KeySpec | None]:
+    """Check ``init_ca``'s choices against each other; the key specs of the root and the issuing CA (None for an
+    existing token key, which has its own type)."""
+    if root_cn.strip().casefold() == issuing_cn.strip().casefold():
+        # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
+        raise UsageError("--root-cn and --issuing-cn: must differ; Cisco trust stores match CAs by name")
+    # An existing token key has its own type; a key type given with it is a check, not a default.
+    root_spec = None if root_key_label and not key_type else KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
+    issuing_spec = (None if issuing_key_label and not key_type
+                    else KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES))
+    if not 1 <= issuing_days < root_days <= 36500:
+        raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
+    if root_key_label is not None and root_key_label == issuing_key_label:
+        raise UsageError("--root-key-label and --issuing-key-label: must name two different keys")
+    return root_spec, issuing_spec
+
+
 def init_ca(
     store: "Store",
     secrets: CASecrets | SecretSource,
@@ -258,17 +276,8 @@ def init_ca(
     """
     from privca.issuance.builder import validity
 
-    if root_cn.strip().casefold() == issuing_cn.strip().casefold():
-        # Expressway stops at the first CN match and CUCM replaces trust certificates by subject.
-        raise UsageError("--root-cn and --issuing-cn: must differ; Cisco trust stores match CAs by name")
-    # An existing token key has its own type; a key type given with it is a check, not a default.
-    root_spec = None if root_key_label and not key_type else KeySpec.parse(key_type or DEFAULT_ROOT_KEY, CA_KEY_TYPES)
-    issuing_spec = (None if issuing_key_label and not key_type
-                    else KeySpec.parse(key_type or DEFAULT_ISSUING_KEY, CA_KEY_TYPES))
-    if not 1 <= issuing_days < root_days <= 36500:
-        raise UsageError("--issuing-days and --root-days: need 1 <= issuing days < root days <= 36500")
-    if root_key_label is not None and root_key_label == issuing_key_label:
-        raise UsageError("--root-key-label and --issuing-key-label: must name two different keys")
+    root_spec, issuing_spec = _init_key_specs(root_cn, issuing_cn, key_type, root_days, issuing_days,
+                                              root_key_label, issuing_key_label)
     crl_base = check_url(crl_url, "--crl-url")
     ocsp_url = check_url(ocsp_url, "--ocsp-url")
     root_name, issuing_name = ca_name(root_cn, org), ca_name(issuing_cn, org)

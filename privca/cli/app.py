@@ -53,100 +53,57 @@ def build_command(only: str | None = None) -> Any:
 def load_command(name: str) -> Target:
     """The function or Typer group of command ``name``. Each command module is imported here, at the call, so
     that a run imports only the module of the command it runs (tests/test_cli_startup.py measures it)."""
+    command: Target
     match name:
         case "init":
-            from privca.cli.init_cmd import init
-
-            return init
+            from privca.cli.init_cmd import init as command
         case "issue":
-            from privca.cli.issue_cmd import issue
-
-            return issue
+            from privca.cli.issue_cmd import issue as command
         case "list":
-            from privca.cli.ledger_cmd import list_certificates
-
-            return list_certificates
+            from privca.cli.ledger_cmd import list_certificates as command
         case "show":
-            from privca.cli.ledger_cmd import show
-
-            return show
+            from privca.cli.ledger_cmd import show as command
         case "profiles":
-            from privca.cli.profiles_cmd import app as profiles_app
-
-            return profiles_app
+            from privca.cli.profiles_cmd import app as command
         case "export":
-            from privca.cli.export_cmd import export
-
-            return export
+            from privca.cli.export_cmd import export as command
         case "revoke":
-            from privca.cli.revoke_cmd import revoke
-
-            return revoke
+            from privca.cli.revoke_cmd import revoke as command
         case "unhold":
-            from privca.cli.revoke_cmd import unhold
-
-            return unhold
+            from privca.cli.revoke_cmd import unhold as command
         case "crl":
-            from privca.cli.revoke_cmd import crl
-
-            return crl
+            from privca.cli.revoke_cmd import crl as command
         case "status":
-            from privca.cli.revoke_cmd import status
-
-            return status
+            from privca.cli.revoke_cmd import status as command
         case "publish":
-            from privca.cli.revoke_cmd import publish
-
-            return publish
+            from privca.cli.revoke_cmd import publish as command
         case "serve":
-            from privca.cli.serve_cmd import serve
-
-            return serve
+            from privca.cli.serve_cmd import serve as command
         case "enroll":
-            from privca.cli.enroll_cmd import app as enroll_app
-
-            return enroll_app
+            from privca.cli.enroll_cmd import app as command
         case "ca":
-            from privca.cli.ca_cmd import app as ca_app
-
-            return ca_app
+            from privca.cli.ca_cmd import app as command
         case "renew":
-            from privca.cli.rotate_cmd import renew
-
-            return renew
+            from privca.cli.rotate_cmd import renew as command
         case "rotate":
-            from privca.cli.rotate_cmd import app as rotate_app
-
-            return rotate_app
+            from privca.cli.rotate_cmd import app as command
         case "plan":
-            from privca.cli.rotate_cmd import plan
-
-            return plan
+            from privca.cli.rotate_cmd import plan as command
         case "audit":
-            from privca.cli.audit_cmd import audit
-
-            return audit
+            from privca.cli.audit_cmd import audit as command
         case "check":
-            from privca.cli.audit_cmd import check
-
-            return check
+            from privca.cli.audit_cmd import check as command
         case "verify":
-            from privca.cli.verify_cmd import verify
-
-            return verify
+            from privca.cli.verify_cmd import verify as command
         case "backup":
-            from privca.cli.backup_cmd import backup
-
-            return backup
+            from privca.cli.backup_cmd import backup as command
         case "restore":
-            from privca.cli.backup_cmd import restore
-
-            return restore
+            from privca.cli.backup_cmd import restore as command
         case "notify":
-            from privca.cli.notify_cmd import notify
-
-            return notify
-    raise KeyError(name)
+            from privca.cli.notify_cmd import notify as command
+        case _:
+            raise KeyError(name)
+    return command
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, 
                      note, now, passphrase_source, pin_source, print_json, sign_first_crls)
 
 
+# Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
 def init(
     root_cn: Annotated[str, typer.Option("--root-cn", help="Common name of the root CA, e.g. 'Example UC Root CA 2026'.")],
     issuing_cn: Annotated[str, typer.Option("--issuing-cn", help="Common name of the issuing CA; must differ from the root's.")],

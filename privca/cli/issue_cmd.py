@@ -12,6 +12,7 @@ from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, 
                      now, open_store, print_json, progress_bar, read_stdin, table)
 
 
+# Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
 def issue(
     csrs: Annotated[list[Path], typer.Argument(help="CSR files (PEM or DER), e.g. from Expressway's Generate CSR; "
                                                     "- reads one from standard input (with --out; the files are "

@@ -36,6 +36,7 @@ KeyTypeOption = Annotated[
 ]
 
 
+# Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
 def renew(
     serial: Annotated[str | None, typer.Argument(help="Serial of the certificate to renew, in hex as privca list "
                                                  "or OpenSSL shows it, or its first 8 or more digits.", show_default=False)] = None,

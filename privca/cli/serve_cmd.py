@@ -9,6 +9,7 @@ import typer
 from privca.cli.common import PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note, now, open_store
 
 
+# Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; put nginx in front for the outside.")]
     = "127.0.0.1",

@@ -12,6 +12,7 @@ from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, 
 CHECK_NAMES = "cas, certificates, keys, crl, events, permissions, leftovers, files"
 
 
+# Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
 def verify(
     repair: Annotated[bool, typer.Option("--repair", help="First finish or undo writes that a crash interrupted, and "
                                          "remove group/other access in the store; then check.")] = False,

@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -141,13 +141,57 @@ def describe(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
     issuer = _name_text(cert.issuer, problems, "issuer")
     common_name = _common_name(cert.subject)
     key_type, key_size, key_param = describe_key(cert, problems)
+    signature_hash = _signature_hash(cert, problems)
+    found = _extension_facts(cert, problems)
+    return CertInfo(
+        cert=cert,
+        der=der,
+        subject=subject,
+        common_name=common_name,
+        sans=found.sans,
+        issuer=issuer,
+        serial=serial_text(serial_number) if serial_number >= 0 else "-" + serial_text(-serial_number),
+        eku=found.eku,
+        key_usage=found.key_usage,
+        key_type=key_type,
+        key_size=key_size,
+        key_param=key_param,
+        signature_hash=signature_hash,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=hashlib.sha256(der).hexdigest(),
+        sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - an identifier Cisco GUIs show, not a security use
+        is_ca=found.is_ca,
+        path_length=found.path_length,
+        self_issued=cert.subject == cert.issuer,
+        subject_key_id=found.ski,
+        authority_key_id=found.aki,
+        problems=problems,
+    )
+
+
+def _signature_hash(cert: x509.Certificate, problems: list[str]) -> str | None:
+    """The name of the hash the issuer signed with (``sha256``), None for algorithms without one (Ed25519)."""
     try:
         hash_algorithm = cert.signature_hash_algorithm
-        signature_hash = hash_algorithm.name if hash_algorithm is not None else None
+        return hash_algorithm.name if hash_algorithm is not None else None
     except Exception:  # an algorithm cryptography does not know (e.g. RSASSA-PSS with odd parameters)
-        signature_hash = "unknown"
         problems.append(f"signature algorithm {cert.signature_algorithm_oid.dotted_string} is not understood")
+        return "unknown"
 
+
+class _ExtensionFacts(NamedTuple):
+    sans: list[SanEntry]
+    eku: tuple[str, ...] | None
+    key_usage: tuple[str, ...] | None
+    is_ca: bool
+    path_length: int | None
+    ski: str | None
+    aki: str | None
+
+
+def _extension_facts(cert: x509.Certificate, problems: list[str]) -> _ExtensionFacts:
+    """What the certificate's extensions say; malformed extensions become a problem and say nothing."""
     sans: list[SanEntry] = []
     eku: tuple[str, ...] | None = None
     key_usage: tuple[str, ...] | None = None
@@ -173,32 +217,7 @@ def describe(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
             ski = value.digest.hex()
         elif oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER and value.key_identifier is not None:
             aki = value.key_identifier.hex()
-
-    return CertInfo(
-        cert=cert,
-        der=der,
-        subject=subject,
-        common_name=common_name,
-        sans=sans,
-        issuer=issuer,
-        serial=serial_text(serial_number) if serial_number >= 0 else "-" + serial_text(-serial_number),
-        eku=eku,
-        key_usage=key_usage,
-        key_type=key_type,
-        key_size=key_size,
-        key_param=key_param,
-        signature_hash=signature_hash,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        sha256=hashlib.sha256(der).hexdigest(),
-        sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - an identifier Cisco GUIs show, not a security use
-        is_ca=is_ca,
-        path_length=path_length,
-        self_issued=cert.subject == cert.issuer,
-        subject_key_id=ski,
-        authority_key_id=aki,
-        problems=problems,
-    )
+    return _ExtensionFacts(sans, eku, key_usage, is_ca, path_length, ski, aki)
 
 
 def describe_key(cert: x509.Certificate, problems: list[str] | None = None) -> tuple[str, int, str]:
