@@ -80,3 +80,59 @@ def test_wrong_passphrase_shows_no_traceback_or_secret(store_path: Path, make_cs
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "a wrong but long" not in result.stderr
     assert result.stderr.startswith("Error: ") and "wrong passphrase" in result.stderr
+
+
+def test_unlock_ahead_opens_the_same_key_and_only_for_what_it_began_with(store_path: Path, tmp_path: Path) -> None:
+    """``privca issue`` begins the scrypt of the CA key on a thread while it imports the signing code; the key
+    it gives must be the key file's, and anything that differs (passphrase, bytes, form) must take the usual
+    way, with the usual error."""
+    from cryptography.hazmat.primitives import serialization
+
+    from privca.errors import KeyMaterialError
+    from privca.keys.material import Passphrase, UnlockAhead, load_private_key
+
+    path = store_path / "keys" / "issuing-1.key.pem"
+    right, wrong = Passphrase(PASSPHRASE.encode()), Passphrase(b"a wrong but long passphrase")
+    usual = load_private_key(path, right)
+    ahead = UnlockAhead(path, right)
+    early = ahead.key(path.read_bytes(), right, True)
+    assert early is not None and early.private_numbers() == usual.private_numbers()
+    assert load_private_key(path, right, ahead=UnlockAhead(path, right)).private_numbers() == usual.private_numbers()
+    # Negative controls: a wrong passphrase, another passphrase than the one begun with, other bytes.
+    assert UnlockAhead(path, wrong).key(path.read_bytes(), wrong, True) is None
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):
+        load_private_key(path, wrong, ahead=UnlockAhead(path, wrong))
+    assert UnlockAhead(path, wrong).key(path.read_bytes(), right, True) is None
+    assert load_private_key(path, right, ahead=UnlockAhead(path, wrong)).private_numbers() == usual.private_numbers()
+    other = store_path / "keys" / "root-1.key.pem"
+    assert UnlockAhead(other, right).key(path.read_bytes(), right, True) is None
+    # A key file in another form (cryptography's own PKCS#8 encryption) is left to cryptography, and still opens.
+    foreign = tmp_path / "foreign.key.pem"
+    foreign.write_bytes(usual.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.BestAvailableEncryption(PASSPHRASE.encode())))
+    foreign.chmod(0o600)
+    assert UnlockAhead(foreign, right).key(foreign.read_bytes(), right, True) is None
+    opened = load_private_key(foreign, right, ahead=UnlockAhead(foreign, right))
+    assert opened.private_numbers() == usual.private_numbers()
+
+
+def test_passphrase_from_a_pipe_is_read_once(store_path: Path, make_csr, tmp_path: Path) -> None:
+    """The key is unlocked ahead with the passphrase the command then uses: a pipe (``<(pass show ca)``) is
+    read once. A second read would wait for a writer that never comes (the timeout is the negative control)."""
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "passphrase.fifo"
+    os.mkfifo(fifo, 0o600)
+
+    def feed() -> None:
+        with open(fifo, "w") as pipe:
+            pipe.write(PASSPHRASE + "\n")
+
+    threading.Thread(target=feed, daemon=True).start()
+    env = {key: value for key, value in os.environ.items() if key != "PRIVCA_PASSPHRASE"}
+    result = subprocess.run([sys.executable, "-m", "privca", "issue", str(make_csr()), "--store", str(store_path),
+                             "--passphrase-file", str(fifo)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Issued " in result.stdout

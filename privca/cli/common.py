@@ -106,6 +106,26 @@ def ca_secrets(passphrase_file: Path | None, pin_file: Path | None, pkcs11_modul
                      pkcs11_module=pkcs11_module)
 
 
+def unlock_issuing_key_ahead(store: "Store", secrets: "CASecrets", passphrase_file: Path | None) -> None:
+    """Begin unlocking the active issuing CA's key before the signing code is imported, so that the two overlap
+    (``privca issue one.csr``: ~45 ms of scrypt beside ~80 ms of imports). Only with a passphrase from a file or
+    the environment; a missing CA or any other problem is reported by the command itself, in its usual place."""
+    import os
+
+    from privca.keys.material import PASSPHRASE_ENV
+
+    if passphrase_file is None and not os.environ.get(PASSPHRASE_ENV):
+        return  # a prompt: asked after the CSRs are checked, as always
+    from privca.authority.ca import active_issuing
+    from privca.errors import PrivcaError
+    from privca.keys.keystore import unlock_ahead
+
+    try:
+        unlock_ahead(store, active_issuing(store), secrets)
+    except PrivcaError:
+        return
+
+
 def sign_first_crls(store: "Store", secrets: Any, moment: datetime) -> list[str]:
     """Sign a CRL for every CA right after it is created, with the keys already unlocked.
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     now, open_store, print_json, progress_bar, read_stdin, table)
+                     now, open_store, print_json, progress_bar, read_stdin, table, unlock_issuing_key_ahead)
 
 
 # Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
@@ -53,15 +53,16 @@ def issue(
     if dry_run:
         _preview(target, csrs, profile, days, out, force, json_output, stdin)
         return
+    secrets = ca_secrets(passphrase_file, pin_file, pkcs11_module)
+    unlock_issuing_key_ahead(target, secrets, passphrase_file)
     from privca.authority.signer import issue as issue_certificates
 
     from privca.common.serials import serial_text
     from privca.ledger.records import iso
 
     with progress_bar(len(csrs), "Signing") as advance:
-        issued = issue_certificates(target, csrs, ca_secrets(passphrase_file, pin_file, pkcs11_module), now=now(),
-                                    profile=profile, days=days, out_dir=out, force=force, progress=advance,
-                                    stdin=stdin)
+        issued = issue_certificates(target, csrs, secrets, now=now(), profile=profile, days=days, out_dir=out,
+                                    force=force, progress=advance, stdin=stdin)
     if json_output:
         from privca.ledger.cas import names
 

@@ -1,4 +1,4 @@
-"""A minimal DER encoder: just the ASN.1 types privca writes itself.
+"""A minimal DER encoder (and reader): just the ASN.1 types privca writes itself.
 
 cryptography writes certificates, CRLs and OCSP responses; privca assembles only two structures by hand: the
 PKCS#8 EncryptedPrivateKeyInfo with scrypt (privca.keys.material), which cryptography has no builder for, and a
@@ -59,3 +59,26 @@ def oid(dotted: str) -> bytes:
 
 def bmp_string(text: str) -> bytes:
     return tlv(0x1E, text.encode("utf-16-be"))
+
+
+def children(content: bytes) -> list[tuple[int, bytes]]:
+    """The elements (tag, content) one after another in ``content``: the inside of a SEQUENCE privca wrote.
+    ValueError for anything that is not a run of short-tag, definite-length elements."""
+    items: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(content):
+        if pos + 2 > len(content):
+            raise ValueError("truncated DER element")
+        tag, length = content[pos], content[pos + 1]
+        pos += 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 1 <= size <= 4 or pos + size > len(content):
+                raise ValueError("unsupported DER length")
+            length = int.from_bytes(content[pos:pos + size], "big")
+            pos += size
+        if pos + length > len(content):
+            raise ValueError("truncated DER element")
+        items.append((tag, content[pos:pos + length]))
+        pos += length
+    return items

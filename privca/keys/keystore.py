@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privca.errors import KeyMaterialError, StoreError, UsageError
-from privca.keys.material import (CA_KEY_TYPES, TOKEN_REF_SCHEME, KeySpec, Passphrase, Secret, as_passphrase,
-                                  check_new_passphrase, describe_public_key)
+from privca.keys.material import (CA_KEY_TYPES, TOKEN_REF_SCHEME, KeySpec, Passphrase, Secret, UnlockAhead,
+                                  as_passphrase, check_new_passphrase, describe_public_key)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -49,6 +49,7 @@ class CASecrets:
     pin: SecretSource | None = None
     pkcs11_module: str | None = None
     _resolved: dict[str, Passphrase] = field(default_factory=dict, repr=False)
+    _ahead: dict[str, UnlockAhead] = field(default_factory=dict, repr=False)  # key_ref -> its unlock, begun early
 
     @classmethod
     def of(cls, value: "CASecrets | SecretSource | None") -> "CASecrets":
@@ -213,7 +214,20 @@ def load_ca_key(store: "Store", ca: "CA", secrets: CASecrets) -> "CertificateIss
         return hsm.load_key(ref, secrets.get_pin)
     from privca.keys.material import load_private_key
 
-    return load_private_key(store.path / key_ref, secrets.get_passphrase())
+    return load_private_key(store.path / key_ref, secrets.get_passphrase(), ahead=secrets._ahead.get(key_ref))
+
+
+def unlock_ahead(store: "Store", ca: "CA", secrets: CASecrets) -> None:
+    """Begin decrypting ``ca``'s key file on a thread (``UnlockAhead``) for ``load_ca_key`` to finish. Only when
+    the passphrase is at hand without asking (a file, the environment): a prompt keeps its place, after the
+    checks that need no key. A problem is left for the run itself to report where it always has."""
+    if is_token_ref(ca.key_ref) or ca.key_ref in secrets._ahead:
+        return
+    try:
+        passphrase = secrets.get_passphrase()
+    except KeyMaterialError:
+        return
+    secrets._ahead[ca.key_ref] = UnlockAhead(store.path / ca.key_ref, passphrase)
 
 
 def describe_key_ref(store: "Store", key_ref: str) -> str:

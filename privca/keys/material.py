@@ -158,18 +158,103 @@ def encrypt_private_key(key: "CertificateIssuerPrivateKeyTypes", passphrase: Pas
     padded = padder.update(plain) + padder.finalize()
     encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
     encrypted = encryptor.update(padded) + encryptor.finalize()
-    from privca.common.der import integer, octets, oid, sequence
-
-    scrypt_params = sequence(octets(salt), integer(SCRYPT_N), integer(SCRYPT_R), integer(SCRYPT_P), integer(32))
-    pbes2_params = sequence(sequence(oid(_OID_SCRYPT), scrypt_params), sequence(oid(_OID_AES256_CBC), octets(iv)))
-    der = sequence(sequence(oid(_OID_PBES2), pbes2_params), octets(encrypted))
+    der = _encrypted_key_info(salt, iv, encrypted)
     body = base64.encodebytes(der).decode().replace("\n", "")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return ("-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END ENCRYPTED PRIVATE KEY-----\n").encode()
 
 
-def load_private_key(path: Path, passphrase: Passphrase, *, trusted: bool = True) -> "CertificateIssuerPrivateKeyTypes":
-    """Decrypt a CA key file.
+def _encrypted_key_info(salt: bytes, iv: bytes, encrypted: bytes) -> bytes:
+    """The DER of privca's EncryptedPrivateKeyInfo: PBES2, scrypt (N, r, p above), AES-256-CBC."""
+    from privca.common.der import integer, octets, oid, sequence
+
+    scrypt_params = sequence(octets(salt), integer(SCRYPT_N), integer(SCRYPT_R), integer(SCRYPT_P), integer(32))
+    pbes2_params = sequence(sequence(oid(_OID_SCRYPT), scrypt_params), sequence(oid(_OID_AES256_CBC), octets(iv)))
+    return sequence(sequence(oid(_OID_PBES2), pbes2_params), octets(encrypted))
+
+
+def _read_encrypted_key_info(pem_data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(salt, iv, encrypted key) of a key file exactly as ``encrypt_private_key`` writes it, else None (a key
+    file in any other form is left to cryptography). Exactly: the DER must re-encode to itself."""
+    import base64
+
+    from privca.common.der import children
+
+    try:
+        body = pem_data.decode("ascii").strip()
+        header, footer = "-----BEGIN ENCRYPTED PRIVATE KEY-----", "-----END ENCRYPTED PRIVATE KEY-----"
+        if not (body.startswith(header) and body.endswith(footer)):
+            return None
+        der = base64.b64decode("".join(body[len(header):-len(footer)].split()), validate=True)
+        ((_, info),) = children(der)
+        (_, algorithm), (_, encrypted) = children(info)
+        _, (_, pbes2) = children(algorithm)
+        (_, kdf), (_, cipher) = children(pbes2)
+        (_, salt), *_ = children(children(kdf)[1][1])
+        _, (_, iv) = children(cipher)
+    except (ValueError, TypeError, UnicodeDecodeError, IndexError):
+        return None
+    return (salt, iv, encrypted) if _encrypted_key_info(salt, iv, encrypted) == der else None
+
+
+class UnlockAhead:
+    """The slow half of opening a key file, begun before it is needed: scrypt (~45 ms at privca's cost) lets go
+    of Python's global lock, so on a thread it runs while the command imports the code that signs (~80 ms).
+    ``load_private_key`` takes the result only for the very bytes and passphrase it was begun with; for anything
+    else (another form of key file, a key replaced meanwhile, a wrong passphrase) it decrypts as usual."""
+
+    def __init__(self, path: Path, passphrase: Passphrase) -> None:
+        import threading
+
+        self._passphrase = passphrase
+        self._data = b""
+        self._kek: bytes | None = None
+        self._thread = threading.Thread(target=self._derive, args=(path,), name="privca-unlock", daemon=True)
+        self._thread.start()
+
+    def _derive(self, path: Path) -> None:
+        import hashlib
+
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                return  # a link or a FIFO: load_private_key refuses it with the reason
+            data = path.read_bytes()
+            found = _read_encrypted_key_info(data)
+            if found is None:
+                return
+            self._kek = hashlib.scrypt(self._passphrase.reveal(), salt=found[0], n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                                       dklen=32)
+            self._data = data
+        except (OSError, ValueError, MemoryError):
+            return  # load_private_key reads the file again and says what is wrong
+
+    def key(self, data: bytes, passphrase: Passphrase, trusted: bool) -> "CertificateIssuerPrivateKeyTypes | None":
+        """The key in ``data`` decrypted with the key derived ahead, or None to decrypt it the usual way."""
+        self._thread.join()
+        if self._kek is None or data != self._data or passphrase.reveal() != self._passphrase.reveal():
+            return None
+        found = _read_encrypted_key_info(data)
+        if found is None:
+            return None
+        from cryptography.hazmat.primitives import padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        _, iv, encrypted = found
+        try:
+            decryptor = Cipher(algorithms.AES(self._kek), modes.CBC(iv)).decryptor()
+            padded = decryptor.update(encrypted) + decryptor.finalize()
+            unpadder = padding.PKCS7(128).unpadder()
+            plain = unpadder.update(padded) + unpadder.finalize()
+            key = load_der_private_key(plain, None, unsafe_skip_rsa_key_validation=trusted)
+        except (ValueError, TypeError):
+            return None  # a wrong passphrase: the usual way says so
+        return key  # type: ignore[return-value]
+
+
+def load_private_key(path: Path, passphrase: Passphrase, *, trusted: bool = True,
+                     ahead: UnlockAhead | None = None) -> "CertificateIssuerPrivateKeyTypes":
+    """Decrypt a CA key file (with the work ``ahead`` began, when it matches).
 
     ``trusted`` skips cryptography's RSA consistency check (~150 ms for RSA-3072) for keys privca generated
     itself; the check guards against malicious key files, which a store's own 0600 files are not.
@@ -185,6 +270,8 @@ def load_private_key(path: Path, passphrase: Passphrase, *, trusted: bool = True
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise KeyMaterialError(f"{path}: CA key file is readable by others; run: chmod 600 {path}")
     data = path.read_bytes()
+    if ahead is not None and (unlocked := ahead.key(data, passphrase, trusted)) is not None:
+        return unlocked
     try:
         key = load_pem_private_key(data, passphrase.reveal(), unsafe_skip_rsa_key_validation=trusted)
     except (ValueError, TypeError):
