@@ -90,9 +90,11 @@ def test_deleting_the_last_event_is_caught_by_its_certificate(store_path: Path, 
         conn.execute("DELETE FROM events WHERE id = (SELECT max(id) FROM events)")
     code, report, _ = _verify(cli, store_path)
     assert code == 13
-    # Named twice: it has no issue event, and no event records its row.
+    # Named three times: it has no issue event, no event records its row, and the seal its issue made vouches
+    # for one more event than the log holds.
     assert [(f["check"], f["subject"]) for f in report["findings"]] == [
-        ("events", f"certificate {issued[2]['serial']}"), ("rows", f"certificate {issued[2]['serial']}")]
+        ("events", f"certificate {issued[2]['serial']}"), ("rows", f"certificate {issued[2]['serial']}"),
+        ("seals", "seal #2")]
 
 
 def test_deleted_certificate_row_is_named(store_path: Path, issued: list[dict[str, Any]], cli: Any) -> None:
@@ -171,11 +173,12 @@ def test_crl_number_going_backwards(store_path: Path, store: Any, cli: Any, now:
         for number in (1, 2):
             record_event(ledger, now, "crl", {"ca": "issuing-1", "crl_number": number})
         ledger.conn.execute("UPDATE cas SET crl_number = 2 WHERE name = 'issuing-1'")
-    assert _verify(cli, store_path)[0] == 0
+    # CRL events written without the CA key carry no seal: the seals check would name them (test_tamper.py).
+    assert _verify(cli, store_path, "--skip", "seals")[0] == 0
     with ledger.write():
         record_event(ledger, now + timedelta(hours=1), "crl", {"ca": "issuing-1", "crl_number": 2})
         ledger.conn.execute("UPDATE cas SET crl_number = 1 WHERE name = 'issuing-1'")
-    code, report, _ = _verify(cli, store_path)
+    code, report, _ = _verify(cli, store_path, "--skip", "seals")
     assert code == 13
     assert _problems(report) == ["crl: event #4: CRL number 2 of CA issuing-1 does not go above 2 (event #3)",
                                  "crl: CA issuing-1: CRL number 1 went backwards from 2 (event #4)"]

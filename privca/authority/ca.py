@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from privca.errors import ClockError, StoreError, UsageError
 from privca.keys.material import CA_KEY_TYPES, KeySpec
-from privca.keys.keystore import CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref, load_ca_key
+from privca.keys.keystore import (CASecrets, NewCAKey, SecretSource, TokenChoice, create_ca_key, describe_key_ref,
+                                  load_ca_key, seal_with)
 from privca.ledger import cas, events
 from privca.ledger.records import CA, CARole, CAStatus, iso
 
@@ -135,7 +136,8 @@ def check_signing_clock(store: "Store", ca: CA, now: datetime) -> None:
 def load_issuer(store: "Store", ca: CA, secrets: CASecrets | SecretSource, *, now: datetime | None = None) -> Issuer:
     """``ca`` ready to sign; ``secrets`` is a CASecrets, or just the passphrase for key files.
 
-    With ``now`` (every command that signs), the clock is checked first (``check_signing_clock``).
+    With ``now`` (every command that signs), the clock is checked first (``check_signing_clock``). From then on
+    the command's writes to the ledger are sealed with this key (``privca.ledger.chain``).
     """
     if now is not None:
         check_signing_clock(store, ca, now)
@@ -143,7 +145,13 @@ def load_issuer(store: "Store", ca: CA, secrets: CASecrets | SecretSource, *, no
     cert = ca.certificate
     if key.public_key() != cert.public_key():
         raise StoreError(f"{describe_key_ref(store, ca.key_ref)}: key does not match the certificate of CA {ca.name}")
+    seal_with(store, ca, key)
     return Issuer(ca, cert, key)
+
+
+def seal_with_issuer(store: "Store", issuer: Issuer) -> None:
+    """Seal the store's next writes with an issuer unlocked earlier (a service's, on another ``Store``)."""
+    seal_with(store, issuer.ca, issuer.key)
 
 
 def active_issuing(store: "Store") -> CA:
@@ -304,6 +312,7 @@ def init_ca(
             root_ca = cas.insert(ledger, new_ca("root-1", CARole.ROOT, 1, None, root_cert, root, crl_base, None, now))
             issuing_ca = cas.insert(ledger, new_ca("issuing-1", CARole.ISSUING, 1, root_ca.id, issuing_cert, issuing,
                                                    crl_base, ocsp_url, now))
+            seal_with(store, root_ca, root.key)  # the first seal: the root vouches for the ledger's first state
             for key in keys:
                 key.save()
             events.record(ledger, now, "init", {"root": root_ca.subject, "issuing": issuing_ca.subject,

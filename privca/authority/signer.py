@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from privca.authority.ca import Issuer, active_issuing, check_signing_clock, fingerprint, load_issuer, serial_hex
+from privca.authority.ca import (Issuer, active_issuing, check_signing_clock, fingerprint, load_issuer, seal_with_issuer,
+                                 serial_hex)
 from privca.errors import CSRError, LedgerError, OutputError, PolicyViolation, PrivcaError, UsageError
 from privca.common.fsutil import check_writable_target, fsync_dir, refuse_inside_store, write_temp
 from privca.keys.keystore import CASecrets, SecretSource
@@ -221,6 +222,7 @@ def sign_and_record(
         issuer = load_issuer(store, issuing_ca, secrets, now=now)
     else:  # unlocked earlier by a service: the clock is still checked before each signature
         check_signing_clock(store, issuing_ca, now)
+        seal_with_issuer(store, issuer)
     for chosen in {item.request.profile.name: item.request.profile for item in planned}.values():
         if issuer.algorithm not in chosen.issuer_algorithms:
             raise PolicyViolation(

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets, note,
-                     open_store, print_json, progress_bar, table)
+from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, ca_secrets,
+                               fingerprint_text, note, open_store, print_json, progress_bar, table)
 
-CHECK_NAMES = "cas, certificates, keys, crl, events, permissions, leftovers, files"
+CHECK_NAMES = "cas, certificates, keys, crl, events, rows, seals, permissions, leftovers, files"
 
 
 # Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
@@ -29,7 +29,10 @@ def verify(
     Checks that every certificate in the ledger parses, matches its serial, subject and fingerprint and is signed
     by its CA; that the CA keys open (key files with the passphrase, HSM keys with the token PIN) and match the CA
     certificates; that CRL numbers never go backwards; that
-    the events log is an unbroken hash chain (an edited or deleted row is named); that the store is owner-only;
+    the events log is an unbroken hash chain (an edited or deleted row is named); that every certificate, CA, CRL
+    and enrollment row is what the last event touching it recorded (a row edited with sqlite3 is named, with its
+    columns); that the seals (the log's head signed by a CA key) verify with the CA certificates alone, chain to a
+    root whose fingerprint is printed, and cover the log; that the store is owner-only;
     that no interrupted write left files behind; and that the certificate files privca wrote still hold what the
     ledger says (a file that was moved away is shown as a note, not a problem).
 
@@ -74,6 +77,12 @@ def verify(
         checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
         print(f"Checked {checked}" + (f" (skipped: {', '.join(report.skipped)})" if report.skipped else ""))
         print(f"Events log head: {report.events_head}  (note it somewhere else to detect a rewritten log)")
+        if "seals" not in report.skipped:
+            unsealed = f", {report.unsealed_events} after the last seal" if report.unsealed_events else ""
+            print(f"Signed by the CA: events #1 to #{report.sealed_events}{unsealed}")
+            for name, digest in report.seal_roots.items():
+                print(f"Seals chain to {name}, SHA-256 {fingerprint_text(digest)}  (compare with the root your "
+                      "peers trust)")
         if report.notes:
             table("Notes (not problems)", ["check", "what", "note"],
                   [[f.check, printable(f.subject, 200), printable(f.problem, 300)] for f in report.notes])

@@ -233,3 +233,23 @@ def unlock_ahead(store: "Store", ca: "CA", secrets: CASecrets) -> None:
 def describe_key_ref(store: "Store", key_ref: str) -> str:
     """A key's location for messages: the key file's path, or the token URI."""
     return key_ref if is_token_ref(key_ref) else str(store.path / key_ref)
+
+
+@dataclass(frozen=True)
+class KeySealer:
+    """A CA key at hand, lent to the ledger to seal the write transactions of this command
+    (``privca.ledger.chain.Sealer``): one signature per transaction, never per certificate."""
+
+    ca_id: int
+    ca_fingerprint: str
+    key: "CertificateIssuerPrivateKeyTypes" = field(repr=False)
+
+    def sign(self, payload: bytes) -> tuple[str, bytes]:
+        from privca.common.signatures import sign_sha256
+
+        return sign_sha256(self.key, payload)
+
+
+def seal_with(store: "Store", ca: "CA", key: "CertificateIssuerPrivateKeyTypes") -> None:
+    """From now on, each write this process makes to the store's ledger is sealed with ``ca``'s key."""
+    store.ledger.sealer = KeySealer(ca.id, ca.fingerprint_sha256, key)

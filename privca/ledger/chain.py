@@ -48,8 +48,11 @@ def seal_payload(count: int, head: str, at: str, ca_id: int, ca_fingerprint: str
 class Sealer(Protocol):
     """A CA key at hand, as the ledger sees it: which CA, and a signature over bytes (``(algorithm, signature)``)."""
 
-    ca_id: int
-    ca_fingerprint: str
+    @property
+    def ca_id(self) -> int: ...
+
+    @property
+    def ca_fingerprint(self) -> str: ...
 
     def sign(self, payload: bytes) -> tuple[str, bytes]: ...
 

@@ -235,6 +235,20 @@ MIGRATIONS: list[tuple[str, tuple[Step, ...]]] = [
     ("0007_row_digests", (
         record_baseline,
     )),
+    # Seals (privca/ledger/chain.py): the head of the events log signed by a CA key, by each write command that
+    # unlocked one, so that the log proves itself to anyone holding the CA certificates alone.
+    ("0008_seals", (
+        """CREATE TABLE seals (
+            id INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            at TEXT NOT NULL,
+            ca_id INTEGER NOT NULL,
+            ca_fingerprint TEXT NOT NULL,
+            algorithm TEXT NOT NULL,
+            signature BLOB NOT NULL
+        )""",
+    )),
 ]
 MIGRATION_SET = "privca"
 

@@ -101,3 +101,24 @@ def mentioning(ledger: Ledger, text: str) -> Iterator[Event]:
 
 def count(ledger: Ledger) -> int:
     return int(ledger.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def last_id(ledger: Ledger) -> int:
+    """The newest event's id (0 for an empty log)."""
+    return int(ledger.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def hashes_at(ledger: Ledger, ids: set[int]) -> dict[int, str]:
+    """The hash of each event in ``ids`` that is in the log."""
+    found: dict[int, str] = {}
+    for event_id in sorted(ids):
+        row = ledger.conn.execute("SELECT hash FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is not None:
+            found[event_id] = str(row[0])
+    return found
+
+
+def after(ledger: Ledger, event_id: int) -> Iterator[Event]:
+    """The events recorded after event #``event_id``, oldest first."""
+    for row in ledger.conn.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (event_id,)):
+        yield Event.from_row(row)

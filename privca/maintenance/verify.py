@@ -14,6 +14,11 @@ Each check is a small generator of findings, registered in ``CHECKS`` under a na
 - ``rows``         every state row (certificates, CAs, CRLs, cross-certificates, enrollment) is what the last event
                    that touched it recorded (privca/ledger/rows.py): a row edited, added or deleted outside privca
                    is named, with the columns that changed;
+- ``seals``        every seal (the head of the events log signed by a CA key, privca/ledger/chain.py) verifies with
+                   its CA's certificate, that CA chains by signature to a root in the ledger (whose fingerprint the
+                   report gives: compare it with what your peers trust), and the event at its count has the hash it
+                   signed; an event that says it was sealed has its seal; events recorded after the last seal are
+                   listed as notes;
 - ``permissions``  the store, its folders, the ledger and the keys are owner-only;
 - ``leftovers``    no interrupted write left a journal or a temporary file behind, and no CA key file is there
                    that no CA uses;
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING
 from privca.common.serials import ledger_serial, serial_text
 from privca.common.fsutil import TEMP_MARK, writer_alive
 from privca.ledger import cas, certificates, events, proof, rows
-from privca.ledger.chain import ROWS
+from privca.ledger.chain import ROWS, SEALED
 from privca.ledger.db import Ledger
 from privca.ledger.events import GENESIS_HASH, ISSUING_ACTIONS, expected_hash
 from privca.ledger.records import CA, Event, IssuedCertificate, Json, iso
@@ -71,6 +76,11 @@ class Report:
     repaired: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     events_head: str = GENESIS_HASH
+    #: The events the newest valid seal vouches for (#1 to #sealed_events), and those recorded after it.
+    sealed_events: int = 0
+    unsealed_events: int = 0
+    #: The roots the valid seals chain to: name -> SHA-256 fingerprint of its certificate.
+    seal_roots: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +94,8 @@ class Report:
             "skipped": list(self.skipped),
             "repaired": list(self.repaired),
             "events_head": self.events_head,
+            "seals": {"sealed_events": self.sealed_events, "unsealed_events": self.unsealed_events,
+                      "roots": [{"name": name, "fingerprint_sha256": fp} for name, fp in self.seal_roots.items()]},
             "findings": [{"check": f.check, "subject": f.subject, "problem": f.problem} for f in self.findings],
             "notes": [{"check": f.check, "subject": f.subject, "note": f.problem} for f in self.notes],
         }
@@ -371,6 +383,107 @@ def check_rows(ctx: Context) -> Iterator[Finding]:
                           "gone from the ledger: deleted behind privca's back; restore the ledger from a backup")
 
 
+# --- seals ----------------------------------------------------------------------------------------------------
+
+#: How many events recorded after the last seal are listed one by one (the rest are counted).
+UNSEALED_SHOWN = 20
+#: Actions recorded only by commands that unlock a CA key, and so always sealed: one that no seal covers was forged
+#: (or its seal deleted). A baseline is recorded only when a store from before seals is upgraded.
+SEALING_ACTIONS = ("init", "issue", "renew", "crl", "rotate-root", "rotate-intermediate")
+
+
+def _root_of(ctx: Context, ca: CA) -> tuple[CA | None, str | None]:
+    """The root ``ca`` chains to by signature (each certificate verified with its parent's, the root with its own
+    key), or why it does not."""
+    by_id = {item.id: item for item in ctx.cas}
+    current, seen = ca, set()
+    while True:
+        seen.add(current.id)
+        cert = ctx.ca_certs.get(current.id)
+        parent = by_id.get(current.parent_id) if current.parent_id is not None else current
+        parent_cert = ctx.ca_certs.get(parent.id) if parent is not None else None
+        if cert is None or parent is None or parent_cert is None:
+            return None, f"CA {current.name}'s certificate or its parent's is missing or unreadable"
+        if _signature_problem(cert, parent_cert) is not None:
+            return None, f"CA {current.name}'s certificate is not signed by {parent.name}"
+        if parent is current:
+            return current, None
+        if parent.id in seen:
+            return None, f"CA {current.name}'s parents loop"
+        current = parent
+
+
+def check_seals(ctx: Context) -> Iterator[Finding]:
+    from privca.ledger.proof import all_seals
+
+    seals = all_seals(ctx.ledger)
+    last = events.last_id(ctx.ledger)
+    hashes = events.hashes_at(ctx.ledger, {seal.count for seal in seals})
+    by_id = {ca.id: ca for ca in ctx.cas}
+    sealed_upto = highest = 0
+    for seal in seals:
+        ctx.count("seals")
+        name = f"seal #{seal.id}"
+        ca, cert = by_id.get(seal.ca_id), ctx.ca_certs.get(seal.ca_id)
+        if ca is None or cert is None:
+            yield Finding("seals", name, f"made with CA #{seal.ca_id}, which is not in the ledger (or its certificate "
+                          "is unreadable)")
+            continue
+        if seal.ca_fingerprint != ca.fingerprint_sha256 or not seal.verifies_with(cert.public_key()):
+            yield Finding("seals", name, f"its signature does not verify with CA {ca.name}'s certificate: the seal was "
+                          "forged or edited (or the CA's certificate replaced)")
+            continue
+        root, broken = _root_of(ctx, ca)
+        if root is None:
+            yield Finding("seals", name, f"CA {ca.name} does not chain to a root in the ledger ({broken})")
+            continue
+        if seal.count < highest:
+            yield Finding("seals", name, f"vouches for {seal.count} events, fewer than a seal before it ({highest}): "
+                          "the seals were reordered")
+        highest = max(highest, seal.count)
+        if seal.count > last:
+            yield Finding("seals", name, f"CA {ca.name} sealed {seal.count} events at {seal.at}, but the log ends at "
+                          f"event #{last}: events #{last + 1} to #{seal.count} were deleted")
+        elif hashes.get(seal.count) != seal.head:
+            yield Finding("seals", name, f"event #{seal.count} is not the one CA {ca.name} sealed at {seal.at}: the "
+                          "events up to it were edited, forged or replaced (their hashes recomputed)")
+        else:
+            sealed_upto = max(sealed_upto, seal.count)
+            ctx.report.seal_roots[root.name] = root.fingerprint_sha256
+    counts = {seal.count for seal in seals}
+    for event in events.mentioning(ctx.ledger, f'"{SEALED}":'):
+        marker = event.details.get(SEALED)
+        if isinstance(marker, int) and event.id not in counts:
+            ca_name = by_id[marker].name if marker in by_id else f"#{marker}"
+            yield Finding("seals", f"event #{event.id}", f"its command sealed the ledger with CA {ca_name}, but that "
+                          "seal is gone (deleted)")
+    ctx.report.sealed_events = sealed_upto
+    tail = list(events.after(ctx.ledger, sealed_upto))
+    ctx.report.unsealed_events = len(tail)
+    # Before a store's first seal (made by an older privca, just upgraded) its old events are legitimately
+    # unsealed, up to the baseline the upgrade recorded; once it has a seal, nothing that always seals may follow it.
+    # (Events a seal that failed above claims to cover are reported through that seal.)
+    before_seals = max((event.id for event in tail if event.action == "baseline"), default=0) if not sealed_upto else 0
+    claimed = max((seal.count for seal in seals), default=0)
+    for event in tail:
+        if event.id > max(before_seals, claimed) and (event.action in SEALING_ACTIONS or (sealed_upto and
+                                                                            event.action == "baseline")):
+            what = f"{event.action} {serial_text(event.serial)}" if event.serial else event.action
+            yield Finding("seals", f"event #{event.id}", f"{what} at {event.stored_at}: this action is always sealed "
+                          "with the CA key that made it, but no seal covers it: forged (or its seal deleted)")
+    if not seals and ctx.cas:
+        ctx.report.notes.append(Finding("seals", "events log", "no seal yet (a store made by an older privca): its "
+                                        "history is signed from the next command that unlocks a CA key (privca crl)"))
+    for event in tail[:UNSEALED_SHOWN]:
+        what = f"{event.action} {serial_text(event.serial)}" if event.serial else event.action
+        ctx.report.notes.append(Finding("seals", f"event #{event.id}", f"{what} at {event.stored_at}: recorded after "
+                                        "the last seal, by a command that unlocks no CA key; not signed yet (check "
+                                        "it is yours; the next issue or crl seals it)"))
+    if len(tail) > UNSEALED_SHOWN:
+        ctx.report.notes.append(Finding("seals", "events log", f"and {len(tail) - UNSEALED_SHOWN} more events after "
+                                        "the last seal"))
+
+
 # --- permissions ----------------------------------------------------------------------------------------------
 
 def _store_paths(store: "Store") -> Iterator[tuple[Path, int]]:
@@ -533,6 +646,7 @@ CHECKS: dict[str, Check] = {
     "crl": check_crl_numbers,
     "events": check_events,
     "rows": check_rows,
+    "seals": check_seals,
     "permissions": check_permissions,
     "leftovers": check_leftovers,
     "files": check_files,
