@@ -35,6 +35,7 @@ def pytest_configure(config: Any) -> None:
     import tempfile
 
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="privca-test-config-")
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="privca-test-cache-")
     # A missing peer tool must fail the run, never skip silently (CI installs them).
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
@@ -47,6 +48,7 @@ def _passphrase_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("PRIVCA_STORE", raising=False)
     # Each test has its own user configuration (where privca init records the store), never the real one.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from privca.keys.material import Passphrase
+    from privca.ledger.db import Ledger
     from privca.keys.keystore import CASecrets
     from privca.ledger.store import Store
 
@@ -59,10 +60,52 @@ def open_store(store: Path | None) -> "Store":
     it is and how it was found, so that nobody works on one store believing it is another."""
     from privca.ledger.store import HERE, RECORDED, Store
 
-    found = Store(store)
+    found = Store(store, on_open=check_head)
     if found.source in (HERE, RECORDED):
         note(f"Store: {found.path.absolute()} ({found.source})")
     return found
+
+
+def _head_cache(ledger: "Ledger") -> Path | None:
+    """Where this user remembers the last seal of a store whose signature was checked: outside the store (an
+    intruder who can write the store cannot vouch for his own seal there), in the user's cache folder."""
+    import hashlib
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME")
+    home = os.environ.get("HOME")
+    folder = Path(base) if base and Path(base).is_absolute() else (Path(home) / ".cache" if home else None)
+    if folder is None:
+        return None
+    return folder / "privca" / "seals" / hashlib.sha256(str(ledger.path.absolute()).encode()).hexdigest()
+
+
+def check_head(ledger: "Ledger") -> None:
+    """Every command that opens a store checks its signed head and warns in one line when the events log was cut
+    short, rewritten or its seal forged (``privca verify`` says more). A seal checked once is remembered in the
+    user's cache, so the check is then two queries and no signature (docs/verify.md)."""
+    from privca.ledger.proof import head_problem
+
+    cache = _head_cache(ledger)
+    try:
+        known = cache.read_text().strip() if cache is not None and cache.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        known = None
+    try:
+        problem, token = head_problem(ledger, known)
+    except Exception as exc:  # a ledger too damaged to answer: the command itself reports what it cannot read
+        problem, token = f"the ledger's signed head cannot be read ({type(exc).__name__})", None
+    if problem is not None:
+        note(f"Warning: {problem}")
+    elif token is not None and token != known and cache is not None:
+        from privca.common.fsutil import atomic_write, ensure_private_dir
+        from privca.errors import PrivcaError
+
+        try:
+            ensure_private_dir(cache.parent)
+            atomic_write(cache, token.encode(), mode=0o600, overwrite=True)
+        except (OSError, PrivcaError):
+            pass  # a read-only home: the signature is simply checked again next time
 
 
 def passphrase_source(passphrase_file: Path | None, *, confirm: bool = False) -> "Passphrase":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,9 +92,13 @@ def resolve_store_path(store: Path | str | None) -> Path:
 class Store:
     """A privca store folder. Opening it never creates anything; ``create()`` does."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, *,
+                 on_open: "Callable[[Ledger], None] | None" = None) -> None:
+        """``on_open`` is called with the ledger when an existing one is first opened (the command line's check of
+        the signed head)."""
         self.path, self.source = resolve_store(path)
         self._ledger: Ledger | None = None
+        self._on_open = on_open
 
     def _missing(self, what: str) -> StoreError:
         """No store or no CA here: the absolute path tried, how it was chosen, and how to point at another."""
@@ -152,6 +157,8 @@ class Store:
                 except FileExistsError:
                     pass  # another privca created it a moment ago
             self._ledger = Ledger(self.ledger_path)
+            if not fresh and self._on_open is not None:
+                self._on_open(self._ledger)
         return self._ledger
 
     def require_ca(self) -> "Ledger":
