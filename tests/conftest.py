@@ -48,7 +48,8 @@ def _passphrase_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("PRIVCA_STORE", raising=False)
     # Each test has its own user configuration (where privca init records the store), never the real one.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    # Its own cache too (where privca remembers checked seals), beside tmp_path: tests snapshot tmp_path.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path.parent / f"{tmp_path.name}-user-cache"))
 
 
 @pytest.fixture
