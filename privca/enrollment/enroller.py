@@ -42,7 +42,8 @@ BAD_REQUEST = "badRequest"
 BAD_CERT_ID = "badCertId"
 BAD_ALG = "badAlg"
 BAD_MESSAGE_CHECK = "badMessageCheck"
-NOT_AUTHORIZED = "notAuthorized"  # no, a wrong, used or expired challenge: SCEP badRequest, EST 403
+NOT_AUTHORIZED = "notAuthorized"  # no, a wrong, used or expired challenge: SCEP badRequest, EST 401
+UNKNOWN_PROFILE = "unknownProfile"  # the request names no profile of this store: SCEP badRequest, EST 404
 
 ISSUED, PENDING, REFUSED = "issued", "pending", "refused"
 
@@ -142,7 +143,7 @@ class Enroller:
         try:
             profile = self.profile(store, request.profile)
         except ProfileError as exc:
-            return self._refuse(store, request, now, BAD_REQUEST, exc.message, subject)
+            return self._refuse(store, request, now, UNKNOWN_PROFILE, exc.message, subject)
         if not device_csr.signature_ok:
             return self._refuse(store, request, now, BAD_REQUEST, "the CSR signature does not verify", subject)
         if request.presented is not None:
@@ -295,6 +296,19 @@ class Enroller:
         with ledger.write():
             events.record(ledger, now, "enroll-refuse", details)
         return Outcome(REFUSED, fail=fail, reason=reason)
+
+
+def make_enroller(store_path: Path, secrets: CASecrets, *, approval_queue: bool,
+                  clock: Callable[[], datetime]) -> Enroller:
+    """An Enroller with the active issuing CA unlocked (``secrets`` asked for here, once)."""
+    from privca.authority.ca import active_issuing, load_issuer
+
+    store = Store(store_path)
+    try:
+        issuer = load_issuer(store, active_issuing(store), secrets)
+    finally:
+        store.close()
+    return Enroller(store_path, issuer, Settings(approval_queue=approval_queue), clock)
 
 
 def refuse_unreadable(store_path: Path, channel: str, transaction_id: str, profile: str, fail: str, reason: str,

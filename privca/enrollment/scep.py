@@ -150,22 +150,23 @@ class ScepService:
 
 def make_scep_service(store_path: Path, secrets: "CASecrets", *, approval_queue: bool = False,
                       allow_sha1: bool = False, allow_des: bool = False,
-                      clock: Callable[[], datetime]) -> ScepService:
-    """Unlock the issuing CA and the RA once (``secrets`` asked for here) and return the ready service."""
-    from privca.authority.ca import active_issuing, load_issuer
+                      clock: Callable[[], datetime], enroller: Enroller | None = None) -> ScepService:
+    """Unlock the issuing CA (unless ``enroller`` has it already) and the RA once (``secrets`` asked for here) and
+    return the ready service."""
+    from privca.authority.ca import active_issuing
     from privca.ledger import cas
-    from privca.enrollment.enroller import Settings
+    from privca.enrollment.enroller import make_enroller
     from privca.enrollment.ra import load_ra
     from privca.ledger.store import Store
 
+    if enroller is None:
+        enroller = make_enroller(store_path, secrets, approval_queue=approval_queue, clock=clock)
     store = Store(store_path)
     try:
         issuing = active_issuing(store)
-        issuer = load_issuer(store, issuing, secrets)
         ra = load_ra(store, secrets.get_passphrase(), clock())
         chain = [ca.certificate for ca in cas.chain(store.ledger, issuing)]
     finally:
         store.close()
-    enroller = Enroller(store_path, issuer, Settings(approval_queue=approval_queue), clock)
     return ScepService(enroller, ra, chain, pm.Algorithms(allow_sha1=allow_sha1, allow_des=allow_des), store_path,
                        clock)
