@@ -26,9 +26,10 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class EnrollmentSettings:
-    """What ``privca serve --scep`` was asked for (docs/enrollment.md)."""
+    """What ``privca serve --scep`` / ``--est`` was asked for (docs/enrollment.md)."""
 
     scep: bool = False
+    est: bool = False
     default_profile: str | None = None
     approval_queue: bool = False
     allow_sha1: bool = False
@@ -53,12 +54,18 @@ def build_app(store: "Store", secrets: CASecrets, clock: Clock,
     count = metrics.ocsp_counter()
     health.install(app, live)
     metrics.install(app, live, count)
-    if enrollment is not None and enrollment.scep:
+    if enrollment is not None and (enrollment.scep or enrollment.est):
+        from privca.enrollment.enroller import make_enroller
+        from privca.enrollment.est import make_est_service
         from privca.enrollment.scep import make_scep_service
         from privca.service.enrollment_routes import EnrollmentRoutes
 
-        scep = make_scep_service(store.path, secrets, approval_queue=enrollment.approval_queue,
-                                 allow_sha1=enrollment.allow_sha1, allow_des=enrollment.allow_des, clock=clock)
-        EnrollmentRoutes(scep, enrollment.default_profile).install(app)
+        # One enroller (one unlocked issuing CA) decides for both protocols.
+        enroller = make_enroller(store.path, secrets, approval_queue=enrollment.approval_queue, clock=clock)
+        scep = make_scep_service(store.path, secrets, allow_sha1=enrollment.allow_sha1,
+                                 allow_des=enrollment.allow_des, clock=clock,
+                                 enroller=enroller) if enrollment.scep else None
+        est = make_est_service(store.path, enroller, enrollment.default_profile, clock) if enrollment.est else None
+        EnrollmentRoutes(scep, enrollment.default_profile, est).install(app)
     RevocationRoutes(live, count).install(app)
     return app, live
