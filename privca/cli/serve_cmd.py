@@ -1,7 +1,8 @@
-"""privca serve: the CRL and OCSP HTTP service."""
+"""privca serve: the CRL and OCSP HTTP service, with SCEP and EST enrollment when asked for."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,6 +36,20 @@ def serve(
                                               "IOS, micromdm scepclient).")] = False,
     legacy_des: Annotated[bool, typer.Option("--legacy-des", help="Accept single-DES encrypted SCEP messages "
                                              "(56-bit keys: only for devices that cannot do better).")] = False,
+    est: Annotated[bool, typer.Option("--est", help="Answer EST enrollment at /.well-known/est/<profile>/ over "
+                                      "HTTPS (needs --https-port). See docs/enrollment.md.")] = False,
+    https_port: Annotated[int | None, typer.Option(
+        "--https-port", help="Also listen with TLS on this port (0 picks a free one), with --tls-cert and "
+        "--tls-key.", min=0, max=65535, show_default=False)] = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", help="The HTTPS server certificate (PEM, followed by its chain), e.g. one privca issued "
+        "under the expressway-server profile.", show_default=False)] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Its private key (PEM, owner-only; may be "
+                                                 "encrypted).", show_default=False)] = None,
+    tls_passphrase_file: Annotated[Path | None, typer.Option(
+        "--tls-passphrase-file", help="Read the passphrase of an encrypted --tls-key from this file (else "
+        "$PRIVCA_TLS_PASSPHRASE).",
+        show_default=False)] = None,
 ) -> None:
     """Serve each CA's CRL at the path of its CRL URL, and answer OCSP at the path of its OCSP URL.
 
@@ -56,10 +71,15 @@ def serve(
     import sys
     import tempfile
 
+    from privca.errors import UsageError
     from privca.service.assemble import EnrollmentSettings, build_app
-    from privca.service.server import ServerSettings, listen
+    from privca.service.server import Secure, ServerSettings, listen
     from privca.service.server import serve as run
 
+    if (https_port is None) != (tls_cert is None) or (tls_cert is None) != (tls_key is None):
+        raise UsageError("--https-port, --tls-cert and --tls-key go together")
+    if est and https_port is None:
+        raise UsageError("--est needs HTTPS: give --https-port, --tls-cert and --tls-key")
     settings = ServerSettings(host=host, port=port, workers=workers, request_timeout=request_timeout)
     target = open_store(store)
     metrics_dir = None
@@ -68,13 +88,27 @@ def serve(
         metrics_dir = tempfile.mkdtemp(prefix="privca-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        enrollment = EnrollmentSettings(scep=scep, default_profile=enroll_profile, approval_queue=approval_queue,
-                                        allow_sha1=legacy_sha1, allow_des=legacy_des)
+        enrollment = EnrollmentSettings(scep=scep, est=est, default_profile=enroll_profile,
+                                        approval_queue=approval_queue, allow_sha1=legacy_sha1, allow_des=legacy_des)
         app, live = build_app(target, ca_secrets(passphrase_file, pin_file, pkcs11_module), now, enrollment)
+        secure = None
+        if https_port is not None and tls_cert is not None and tls_key is not None:
+            from privca.keys.material import secret_from_env_or_file
+            from privca.ledger import cas
+            from privca.service.tls import TlsFiles, server_context
+
+            secret = secret_from_env_or_file(tls_passphrase_file, "PRIVCA_TLS_PASSPHRASE", "passphrase")
+            context = server_context(TlsFiles(tls_cert, tls_key, secret),
+                                     [ca.pem for ca in cas.all_cas(target.ledger)])
+            secure = Secure(listen(ServerSettings(host=host, port=https_port, backlog=settings.backlog)), context)
         target.close()  # the workers open their own ledger connections; none may cross the fork
         sock = listen(settings)
         base = f"http://{host}:{sock.getsockname()[1]}"
         note(f"privca serve: listening on {base}")
+        if secure is not None:
+            note(f"privca serve: listening on https://{host}:{secure.sock.getsockname()[1]}")
+            if est:
+                note(f"  EST   https://{host}:{secure.sock.getsockname()[1]}/.well-known/est/<profile>/")
         snapshot = live.current()
         for path in sorted(snapshot.crl_routes):
             if not path.endswith(".pem"):
@@ -93,7 +127,7 @@ def serve(
             logger = logging.getLogger(name)
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
-        run(app, sock, settings)
+        run(app, sock, settings, secure)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

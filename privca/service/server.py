@@ -18,6 +18,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -105,6 +106,16 @@ def _protocol_class() -> type[asyncio.Protocol]:
             self._disarm()
             super().on_message_complete()
 
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            # The ASGI TLS extension: the client certificate the handshake verified, for EST re-enrollment.
+            ssl_object = self.transport.get_extra_info("ssl_object")
+            if ssl_object is not None:
+                der = ssl_object.getpeercert(binary_form=True)
+                chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
+                self.scope["extensions"] = {"tls": {"client_cert_chain": chain,
+                                                    "tls_version": ssl_object.version()}}
+
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
@@ -113,24 +124,60 @@ def _protocol_class() -> type[asyncio.Protocol]:
     return DeadlineProtocol
 
 
-def _worker(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
+@dataclass(frozen=True)
+class Secure:
+    """A second listening socket that speaks TLS (``--https-port``), with its server context."""
+
+    sock: socket.socket
+    context: ssl.SSLContext
+
+
+def _worker(app: ASGIApp, sock: socket.socket, settings: ServerSettings, secure: Secure | None = None) -> None:
     import uvicorn
 
     protocol = _protocol_class()
     protocol.request_timeout = settings.request_timeout  # type: ignore[attr-defined]
-    config = uvicorn.Config(
-        app, http=protocol, loop="auto", lifespan="off", access_log=False, log_config=None,
-        server_header=False, backlog=settings.backlog, limit_concurrency=settings.limit_concurrency,
-        timeout_keep_alive=max(1, int(settings.request_timeout)),
-        timeout_graceful_shutdown=int(settings.graceful_timeout),
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+
+    def config(context: ssl.SSLContext | None) -> uvicorn.Config:
+        made = uvicorn.Config(
+            app, http=protocol, loop="auto", lifespan="off", access_log=False, log_config=None,
+            server_header=False, backlog=settings.backlog, limit_concurrency=settings.limit_concurrency,
+            timeout_keep_alive=max(1, int(settings.request_timeout)),
+            timeout_graceful_shutdown=int(settings.graceful_timeout),
+            # The context was built (and the key decrypted) by the parent; uvicorn only hands it to the socket.
+            ssl_context_factory=(lambda _config, _default: context) if context is not None else None,
+        )
+        return made
+
+    if secure is None:
+        uvicorn.Server(config(None)).run(sockets=[sock])
+        return
+
+    class Linked(uvicorn.Server):
+        """One of the two servers of a worker: a stop signal to either stops both."""
+
+        partners: list["Linked"] = []
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            for partner in self.partners:
+                uvicorn.Server.handle_exit(partner, sig, frame)
+
+    plain, tls = Linked(config(None)), Linked(config(secure.context))
+    Linked.partners = [plain, tls]
+
+    async def both() -> None:
+        await asyncio.gather(plain.serve(sockets=[sock]), tls.serve(sockets=[secure.sock]))
+
+    from uvicorn._compat import asyncio_run  # what uvicorn.Server.run uses (asyncio.run with a loop factory)
+
+    asyncio_run(both(), loop_factory=plain.config.get_loop_factory())
 
 
-def serve(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
-    """Serve ``app`` on ``sock`` until SIGTERM/SIGINT; with one worker in this process, else in forked workers."""
+def serve(app: ASGIApp, sock: socket.socket, settings: ServerSettings, secure: Secure | None = None) -> None:
+    """Serve ``app`` on ``sock`` (and over TLS on ``secure``) until SIGTERM/SIGINT; with one worker in this
+    process, else in forked workers."""
     if settings.workers <= 1:
-        _worker(app, sock, settings)
+        _worker(app, sock, settings, secure)
         return
     children: dict[int, int] = {}  # pid -> worker number
     stopping = False
@@ -142,7 +189,7 @@ def serve(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 0
             try:
-                _worker(app, sock, settings)
+                _worker(app, sock, settings, secure)
             except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
                 code = 1
             finally:
