@@ -196,6 +196,50 @@ def test_getcacert_gives_ra_issuing_and_root_and_the_ra_chains_to_the_ca(scep_se
     assert openssl_verify(scep.chain_pem, ra, scep.folder, "sslserver").returncode != 0
 
 
+def test_getnextcacert_only_during_a_rotation_signed_by_the_current_ra(scep_server: Any, cli: Any,
+                                                                       store_path: Path) -> None:
+    """RFC 8894 4.7. No SCEP client in Debian asks for GetNextCACert, so the answer is checked the way a device
+    would: the RA's signature with ``openssl cms -verify`` under the chain it trusts now, the content read by
+    openssl and by asn1crypto as a certs-only SignedData."""
+    from asn1crypto import cms
+
+    scep = scep_server()
+    # Negative control: no rotation, nothing advertised and nothing to give.
+    _, _, body = sp.http("127.0.0.1", scep.port, "GET", "/scep/cube?operation=GetCACaps")
+    assert "GetNextCACert" not in body.decode().split()
+    status, _, body = sp.http("127.0.0.1", scep.port, "GET", "/scep/cube?operation=GetNextCACert&message=cube")
+    assert status == 404 and b"no rotation" in body
+
+    # The intermediate is rotated (and a new RA made) while the service still signs with issuing-1.
+    assert cli("rotate", "intermediate", "--store", store_path).exit_code == 0
+    assert cli("enroll", "ra", "--store", store_path, "--cn", "privca SCEP RA 2").exit_code == 0
+    _, _, body = sp.http("127.0.0.1", scep.port, "GET", "/scep/cube?operation=GetCACaps")
+    assert body.decode().split()[0] == "GetNextCACert"
+    status, headers, body = sp.http("127.0.0.1", scep.port, "GET", "/scep/cube?operation=GetNextCACert&message=cube")
+    assert status == 200 and headers["content-type"] == "application/x-x509-next-ca-cert"
+    def cms_verify(der: bytes) -> Any:  # signed by the RA of the chain the device trusts now
+        (scep.folder / "next.der").write_bytes(der)
+        return run_tool("openssl", "cms", "-verify", "-inform", "DER", "-in", scep.folder / "next.der", "-CAfile",
+                        scep.chain_pem, "-purpose", "any", "-binary", "-out", scep.folder / "next.p7")
+
+    verified = cms_verify(body)
+    assert verified.returncode == 0, verified.stderr
+    content = (scep.folder / "next.p7").read_bytes()
+    printed = run_tool("openssl", "pkcs7", "-inform", "DER", "-in", scep.folder / "next.p7", "-print_certs")
+    names = sorted(str(c.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
+                   for c in x509.load_pem_x509_certificates(printed.stdout.encode()))
+    assert names == ["Test UC Issuing CA 2", "privca SCEP RA 2"]  # same root: only the new CA and its RA
+    inner = cms.ContentInfo.load(content)["content"]
+    assert inner["signer_infos"].native == [] and len(inner["certificates"]) == 2
+    outer = cms.ContentInfo.load(body)["content"]
+    assert outer["signer_infos"][0]["sid"].chosen["serial_number"].native == int(
+        x509.load_pem_x509_certificate(scep.ra_pem.read_bytes()).serial_number)
+    # Negative control on the checking side: a flipped signature byte does not verify.
+    tampered = bytearray(body)
+    tampered[-5] ^= 0x01
+    assert cms_verify(bytes(tampered)).returncode != 0
+
+
 def test_unknown_operation_and_garbage_are_refused_plainly(scep_server: Any) -> None:
     scep = scep_server()
     before = scep.rows()

@@ -347,8 +347,6 @@ def _odd_parity(key: bytes) -> bytes:
 def cert_rep(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", request: PkiMessage, status: str, *,
              fail_info: str | None = None, envelope: bytes | None = None) -> bytes:
     """A CertRep (RFC 8894 section 3.3.2) answering ``request``, signed by the RA with the request's digest."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     digest = request.digest
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
@@ -361,14 +359,33 @@ def cert_rep(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", request: PkiMes
     ]
     if fail_info is not None:
         attributes.append(_scep_attribute(OID_FAIL_INFO, core.PrintableString(fail_info)))
+    return _signed_by_ra(ra_cert, ra_key, digest, attributes, envelope)
+
+
+def next_ca_answer(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", certificates_der: list[bytes]) -> bytes:
+    """The GetNextCACert answer (RFC 8894 section 4.7): a degenerate certificates-only SignedData with the next CA
+    (and its RA) certificates, itself the content of a SignedData signed by the current RA, so that a device
+    accepts the next CA on the strength of the one it trusts now."""
+    content = certs_only(certificates_der)
+    attributes = [
+        cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
+    ]
+    return _signed_by_ra(ra_cert, ra_key, "sha256", attributes, content)
+
+
+def _signed_by_ra(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", digest: str,
+                  attributes: list[cms.CMSAttribute], content: bytes | None) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     # DER orders a SET OF by encoding; verifiers that re-encode the attributes (Go's pkcs7) then see our bytes.
     attributes.sort(key=lambda attribute: attribute.dump())
     signed_attrs = cms.CMSAttributes(attributes)
     signature = ra_key.sign(signed_attrs.dump(), asym_padding.PKCS1v15(), _hash(digest))
     ra = asn1_x509.Certificate.load(ra_cert.public_bytes(Encoding.DER))
     encap: dict[str, object] = {"content_type": "data"}
-    if envelope is not None:
-        encap["content"] = envelope
+    if content is not None:
+        encap["content"] = content
     signed = cms.SignedData({
         "version": "v1",
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],

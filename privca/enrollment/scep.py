@@ -2,7 +2,8 @@
 
 Paths: ``/scep/<profile>`` (optionally followed by ``/pkiclient.exe`` or ``/cgi-bin/pkiclient.exe``, which IOS
 appends to its ``enrollment url``) and ``/cgi-bin/pkiclient.exe`` for the default profile. Operations:
-GetCACaps, GetCACert (RA certificate, issuing CA, root), PKIOperation by GET (base64 in the ``message``
+GetCACaps, GetCACert (RA certificate, issuing CA, root), GetNextCACert while a rotation is under way (the issuing
+CA that took over from the one this service signs with), PKIOperation by GET (base64 in the ``message``
 parameter, as IOS sends it over HTTP/1.0) and by POST (DER body).
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from privca.enrollment import pkimessage as pm
@@ -72,13 +74,48 @@ class ScepService:
         self.store_path, self.clock = store_path, clock
         ders = [ra.cert.public_bytes(Encoding.DER)] + [cert.public_bytes(Encoding.DER) for cert in ca_chain]
         self.ca_certs = pm.certs_only(ders)
+        self.root_fingerprint = ca_chain[-1].fingerprint(hashes.SHA256()) if ca_chain else b""
 
     def capabilities(self) -> bytes:
-        """GetCACaps (RFC 8894 3.5.2): exactly what this server does. SCEPStandard means AES, SHA-256 and POST."""
+        """GetCACaps (RFC 8894 3.5.2): exactly what this server does. SCEPStandard means AES, SHA-256 and POST;
+        GetNextCACert only while there is a next CA to give."""
         caps = ["POSTPKIOperation", "Renewal", "SHA-256", "SHA-512", "AES", "DES3", "SCEPStandard"]
         if self.algorithms.allow_sha1:
             caps.insert(2, "SHA-1")
+        if self.next_ca():
+            caps.insert(0, "GetNextCACert")
         return ("\n".join(caps) + "\n").encode()
+
+    def next_ca(self) -> list[bytes]:
+        """The DER certificates a device needs to trust after the rotation under way: the issuing CA that took over
+        from the one this service signs with, its root when that changed too, and its RA when one was made; empty
+        when this service's issuing CA is still the active one."""
+        from privca.authority.ca import active_issuing
+        from privca.enrollment.ra import RA_PROFILE
+        from privca.errors import PrivcaError
+        from privca.ledger import cas
+        from privca.ledger.enrollment import latest_valid_with_profile
+        from privca.ledger.store import Store
+
+        current = self.enroller.issuer.ca
+        store = Store(self.store_path)
+        try:
+            try:
+                successor = active_issuing(store)
+            except PrivcaError:
+                return []
+            if successor.id == current.id or successor.generation <= current.generation:
+                return []
+            chain = cas.chain(store.ledger, successor)
+            found = [chain[0].certificate]
+            if chain[-1].certificate.fingerprint(hashes.SHA256()) != self.root_fingerprint:
+                found.append(chain[-1].certificate)
+            ra = latest_valid_with_profile(store.ledger, RA_PROFILE, self.clock())
+            if ra is not None and ra.issuer_id == successor.id:
+                found.append(ra.certificate)
+        finally:
+            store.close()
+        return [cert.public_bytes(Encoding.DER) for cert in found]
 
     def handle(self, method: str, profile: str, query: str, body: bytes) -> Response:
         params = dict(parse_qsl(query, keep_blank_values=True))
@@ -87,8 +124,15 @@ class ScepService:
             return Response(200, "text/plain", self.capabilities())
         if operation == "GetCACert":
             return Response(200, "application/x-x509-ca-ra-cert", self.ca_certs)
+        if operation == "GetNextCACert":
+            following = self.next_ca()
+            if not following:
+                return _text(404, "GetNextCACert: no rotation under way; the issuing CA of GetCACert stays")
+            return Response(200, "application/x-x509-next-ca-cert",
+                            pm.next_ca_answer(self.ra.cert, self.ra.key, following))
         if operation != "PKIOperation":
-            return _text(400, f"operation {operation[:40]!r}: not supported (GetCACaps, GetCACert, PKIOperation)")
+            return _text(400, f"operation {operation[:40]!r}: not supported (GetCACaps, GetCACert, GetNextCACert, "
+                         "PKIOperation)")
         if method == "POST":
             der = body
         else:
