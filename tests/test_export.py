@@ -360,6 +360,34 @@ def test_cube_enroll_snippet_chains_to_the_active_issuing_trustpoint(scenario: s
     assert issuing == [continues[0]]
 
 
+@pytest.mark.parametrize("scenario", ["basic", "rotation"])
+def test_cube_est_snippet_uses_an_est_enrollment_profile_and_the_same_trustpoint_shape(
+        scenario: str, exported: dict[str, Path]) -> None:
+    """The EST variant: an enrollment profile with method-est, an https URL and the one-time password as the HTTP
+    Basic password; the trustpoint refers to it and chains like the SCEP one (negative control: no SCEP RA mode
+    and no challengePassword in the trustpoint, and the Cisco sources are named)."""
+    folder = exported[scenario] / "cube"
+    text = (folder / "cube-enroll-est.cfg").read_text()
+    trustpoints, _ = parse_cube((folder / "cube-trustpoints.cfg").read_text())
+    profile = re.search(r"^crypto pki profile enrollment PRIVCA-EST\n((?: .*\n)*)", text, re.M)
+    assert profile is not None
+    lines = [line.strip() for line in profile.group(1).splitlines() if not line.strip().startswith("!")]
+    assert lines == ["method-est", "enrollment url https://<PRIVCA-HOST:HTTPS-PORT>",
+                     "enrollment http username cube password 0 <CHALLENGE>", "exit"]
+    est, _ = parse_cube(text)
+    commands = est["<CUBE-IDENTITY>"]
+    assert "enrollment profile PRIVCA-EST" in commands and "auto-enroll 70 regenerate" in commands
+    assert not [c for c in commands if c.startswith(("enrollment mode", "enrollment url", "password"))]
+    scep, _ = parse_cube((folder / "cube-enroll.cfg").read_text())
+    same = ("subject-name", "subject-alt-name", "rsakeypair", "revocation-check", "chain-validation")
+    assert [c for c in commands if c.startswith(same)] == [c for c in scep["<CUBE-IDENTITY>"] if c.startswith(same)]
+    continues = [c.split()[-1] for c in commands if c.startswith("chain-validation continue ")]
+    assert len(continues) == 1 and continues[0] in trustpoints
+    for source in ("Enrollment over Secure Transport (EST) On-Prem Deployment Guide",
+                   "Configuring Certificate Enrollment for a PKI", "genielibs"):
+        assert source in text
+
+
 def test_cube_tls_profile_attaches_tls_to_sip(exported: dict[str, Path]) -> None:
     text = (exported["basic"] / "cube" / "cube-tls-profile.cfg").read_text()
     assert re.search(r"^voice class tls-profile 1\n trustpoint <CUBE-IDENTITY>\n", text, re.M)

@@ -23,6 +23,7 @@ EXPRESSWAY_FILE = "privca-trusted-ca.pem"
 CUBE_TRUSTPOINTS = "cube-trustpoints.cfg"
 CUBE_TLS_PROFILE = "cube-tls-profile.cfg"
 CUBE_ENROLL = "cube-enroll.cfg"
+CUBE_ENROLL_EST = "cube-enroll-est.cfg"
 PEM_BUNDLE = "privca-ca-bundle.pem"
 P7B_BUNDLE = "privca-ca-bundle.p7b"
 TRUSTSTORE = "privca-truststore.p12"
@@ -71,10 +72,12 @@ def _cms(ctx: TrustContext, peer: Peer) -> Files:
 
 
 def _cube(ctx: TrustContext, peer: Peer) -> Files:
-    values = {"trustpoints_file": CUBE_TRUSTPOINTS, "tls_profile_file": CUBE_TLS_PROFILE, "enroll_file": CUBE_ENROLL}
+    values = {"trustpoints_file": CUBE_TRUSTPOINTS, "tls_profile_file": CUBE_TLS_PROFILE, "enroll_file": CUBE_ENROLL,
+              "enroll_est_file": CUBE_ENROLL_EST}
     return {CUBE_TRUSTPOINTS: render("cube/cube-trustpoints.cfg.j2", ctx=ctx, peer=peer),
             CUBE_TLS_PROFILE: render("cube/cube-tls-profile.cfg.j2", ctx=ctx, peer=peer),
             CUBE_ENROLL: render("cube/cube-enroll.cfg.j2", ctx=ctx, peer=peer),
+            CUBE_ENROLL_EST: render("cube/cube-enroll-est.cfg.j2", ctx=ctx, peer=peer),
             "INSTRUCTIONS.md": peer.instructions(ctx, **values)}
 
 
