@@ -9,6 +9,8 @@ land in the ledger with their channel. Every decision is an event; a refusal rec
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,9 +98,18 @@ class Enroller:
                  clock: Callable[[], datetime]) -> None:
         self.store_path, self.issuer, self.settings, self.clock = store_path, issuer, settings, clock
         self._profiles: dict[str, Profile] = {}
+        self._local = threading.local()
 
-    def _open(self) -> Store:
-        return Store(self.store_path)  # one connection per request: SQLite connections stay in their thread
+    def store(self) -> Store:
+        """This thread's open store. SQLite connections stay in the thread that opened them, and each worker thread
+        keeps its own open: opening a ledger and closing it (the last connection's WAL checkpoint) cost more than
+        an enrollment's own queries. Reopened in a forked worker, never shared across the fork."""
+        held = getattr(self._local, "held", None)
+        if held is None or held[0] != os.getpid():
+            held = (os.getpid(), Store(self.store_path))
+            self._local.held = held
+        store: Store = held[1]
+        return store
 
     def profile(self, store: Store, name: str) -> Profile:
         if name not in self._profiles:
@@ -109,22 +120,15 @@ class Enroller:
         return self._profiles[name]
 
     def enroll(self, request: Request) -> Outcome:
-        store = self._open()
-        try:
-            return self._enroll(store, request, self.clock())
-        finally:
-            store.close()
+        return self._enroll(self.store(), request, self.clock())
 
     def poll(self, channel: str, transaction_id: str) -> Outcome:
         """Where a request stands (SCEP CertPoll / GetCertInitial)."""
-        store = self._open()
-        try:
-            existing = request_by_transaction(store.ledger, channel, transaction_id)
-            if existing is None:
-                return Outcome(REFUSED, fail=BAD_CERT_ID, reason=f"transaction {printable(transaction_id)}: unknown")
-            return self._follow_up(store, existing, self.clock())
-        finally:
-            store.close()
+        store = self.store()
+        existing = request_by_transaction(store.ledger, channel, transaction_id)
+        if existing is None:
+            return Outcome(REFUSED, fail=BAD_CERT_ID, reason=f"transaction {printable(transaction_id)}: unknown")
+        return self._follow_up(store, existing, self.clock())
 
     # --- decisions --------------------------------------------------------------------------------------------
 

@@ -174,13 +174,10 @@ class EstService:
         return self._enroll(operation, profile, request)
 
     def _profile(self, name: str) -> "Profile | None":
-        store = self.enroller._open()
         try:
-            return self.enroller.profile(store, name)
+            return self.enroller.profile(self.enroller.store(), name)
         except PrivcaError:
             return None
-        finally:
-            store.close()
 
     def _enroll(self, operation: str, profile: str, request: EstRequest) -> Response:
         renewing = operation == "simplereenroll"

@@ -320,7 +320,7 @@ def envelope_to(recipient: x509.Certificate, content: bytes, cipher: str) -> byt
     encrypted_key = public_key.encrypt(key, asym_padding.PKCS1v15())
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    cert = asn1_x509.Certificate.load(recipient.public_bytes(Encoding.DER))
+    cert = asn1_x509.Certificate.load(recipient.public_bytes(Encoding.DER))  # read for issuer and serial only
     enveloped = cms.EnvelopedData({
         "version": "v0",
         "recipient_infos": [cms.RecipientInfo(name="ktri", value=cms.KeyTransRecipientInfo({
@@ -382,7 +382,11 @@ def _signed_by_ra(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", digest: st
     attributes.sort(key=lambda attribute: attribute.dump())
     signed_attrs = cms.CMSAttributes(attributes)
     signature = ra_key.sign(signed_attrs.dump(), asym_padding.PKCS1v15(), _hash(digest))
-    ra = asn1_x509.Certificate.load(ra_cert.public_bytes(Encoding.DER))
+    der = ra_cert.public_bytes(Encoding.DER)
+    # Two loads of the same bytes: one read for its issuer and serial, one left unparsed for the certificate set.
+    # asn1crypto re-checks every parsed field of a certificate when it is encoded inside another structure; an
+    # unparsed one is copied as bytes, which makes this reply several times cheaper.
+    ra = asn1_x509.Certificate.load(der)
     encap: dict[str, object] = {"content_type": "data"}
     if content is not None:
         encap["content"] = content
@@ -390,7 +394,7 @@ def _signed_by_ra(ra_cert: x509.Certificate, ra_key: "RSAPrivateKey", digest: st
         "version": "v1",
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
         "encap_content_info": encap,
-        "certificates": [ra],
+        "certificates": [asn1_x509.Certificate.load(der)],
         "signer_infos": [cms.SignerInfo({
             "version": "v1",
             "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value=cms.IssuerAndSerialNumber({

@@ -95,26 +95,22 @@ class ScepService:
         from privca.errors import PrivcaError
         from privca.ledger import cas
         from privca.ledger.enrollment import latest_valid_with_profile
-        from privca.ledger.store import Store
 
         current = self.enroller.issuer.ca
-        store = Store(self.store_path)
+        store = self.enroller.store()  # this thread's open ledger: GetCACaps comes with every enrollment
         try:
-            try:
-                successor = active_issuing(store)
-            except PrivcaError:
-                return []
-            if successor.id == current.id or successor.generation <= current.generation:
-                return []
-            chain = cas.chain(store.ledger, successor)
-            found = [chain[0].certificate]
-            if chain[-1].certificate.fingerprint(hashes.SHA256()) != self.root_fingerprint:
-                found.append(chain[-1].certificate)
-            ra = latest_valid_with_profile(store.ledger, RA_PROFILE, self.clock())
-            if ra is not None and ra.issuer_id == successor.id:
-                found.append(ra.certificate)
-        finally:
-            store.close()
+            successor = active_issuing(store)
+        except PrivcaError:
+            return []
+        if successor.id == current.id or successor.generation <= current.generation:
+            return []
+        chain = cas.chain(store.ledger, successor)
+        found = [chain[0].certificate]
+        if chain[-1].certificate.fingerprint(hashes.SHA256()) != self.root_fingerprint:
+            found.append(chain[-1].certificate)
+        ra = latest_valid_with_profile(store.ledger, RA_PROFILE, self.clock())
+        if ra is not None and ra.issuer_id == successor.id:
+            found.append(ra.certificate)
         return [cert.public_bytes(Encoding.DER) for cert in found]
 
     def handle(self, method: str, profile: str, query: str, body: bytes) -> Response:
