@@ -55,7 +55,8 @@ def serve(
 
     OCSP responses are signed by the CA itself from the live ledger: a revocation is answered at once. The CA
     passphrase is asked for once, at start-up, when a CA has an OCSP URL. Stop with Ctrl-C or SIGTERM (requests
-    in flight are finished first). One JSON line per request goes to stderr.
+    in flight are finished first). One JSON line per request goes to stderr. With --https-port the same answers
+    are also served over TLS, and --est adds EST enrollment there (docs/enrollment.md).
 
     Examples:
 
@@ -64,6 +65,8 @@ def serve(
         privca ca show issuing-1 --pem > issuing.pem
 
         openssl ocsp -url http://127.0.0.1:8080/ocsp -issuer issuing.pem -cert expc.pem -CAfile chain.pem
+
+        privca serve --scep --est --enroll-profile cube --https-port 8443 --tls-cert est.fullchain.pem --tls-key est.key
     """
     import logging
     import os
