@@ -82,6 +82,7 @@ def restore_figures(size_mib: int) -> None:
     with tempfile.TemporaryDirectory(prefix="privca-bench-") as tmp:
         work = Path(tmp)
         store = work / "store"
+        env["XDG_CONFIG_HOME"] = str(work / "config")  # a store of its own, not recorded for the user
         subprocess.run([*privca, "init", "--store", store, "--root-cn", "Bench Root", "--issuing-cn", "Bench Issuing",
                         "--key-type", "ec:secp256r1"], env=env, check=True, capture_output=True)
         subprocess.run([*privca, "backup", work / "small.pcabk", "--store", store], env=env, check=True,

@@ -44,7 +44,8 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 PY = sys.executable
 PASSPHRASE = "benchmark passphrase 2026"
-ENV = {**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE, "NO_COLOR": "1"}
+# XDG_CONFIG_HOME of its own: privca init must not record a benchmark store as the user's CA.
+ENV = {**os.environ, "PRIVCA_PASSPHRASE": PASSPHRASE, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(DATA / "config")}
 IMPORT_LINE = [PY, "-c", "import cryptography.x509, typer, sqlite_utils"]
 # The privca an administrator runs: the console script next to this Python, else python -m privca.
 _SCRIPT = Path(PY).parent / "privca"

@@ -238,3 +238,76 @@ def test_backups_taken_while_issuing_are_consistent(store_path: Path, ec_key: An
         conn.close()
         assert issued == certificates
     assert ledger_counts(store_path)[0] == 120
+
+
+def test_a_planted_key_file_no_ca_uses_is_refused(store_path: Path, passphrase: Any, cli: Any, tmp_path: Path) -> None:
+    """A crafted archive that adds a key file beside the real ones: restore names it and restores nothing."""
+    members = {"privca.db": (store_path / "privca.db").read_bytes()}
+    for key in sorted((store_path / "keys").iterdir()):
+        members[f"keys/{key.name}"] = key.read_bytes()
+    members["keys/extra.key.pem"] = members["keys/root-1.key.pem"]
+    path = tmp_path / "planted.pcabk"
+    _hostile_archive(path, members, passphrase)
+    before = snapshot(tmp_path)
+    result = cli("restore", path, "--store", tmp_path / "s")
+    assert result.exit_code == 14, result.stderr
+    assert "holds key files that no CA in its ledger uses (keys/extra.key.pem)" in result.stderr
+    assert snapshot(tmp_path) == before
+    # the control: the same archive without the extra key restores
+    del members["keys/extra.key.pem"]
+    _hostile_archive(path, members, passphrase)
+    assert cli("restore", path, "--store", tmp_path / "s").exit_code == 0
+
+
+def test_restore_names_the_store_profiles_it_brings_back(store_path: Path, cli: Any, tmp_path: Path) -> None:
+    """Store profiles decide what gets issued, so restore says which ones the archive brought (and escapes them)."""
+    profiles = store_path / "profiles"
+    profiles.mkdir(exist_ok=True)
+    (profiles / "lab-server.toml").write_text(
+        'name = "lab-server"\ndescription = "lab"\nextends = "expressway-server"\n')
+    archive = tmp_path / "with-profile.pcabk"
+    assert cli("backup", archive, "--store", store_path).exit_code == 0
+    result = cli("restore", archive, "--store", tmp_path / "s")
+    assert result.exit_code == 0, result.stderr
+    assert "Store profiles restored: lab-server.toml" in result.stdout
+    as_json = cli("restore", archive, "--store", tmp_path / "t", "--json")
+    assert json.loads(as_json.stdout)["profiles"] == ["lab-server.toml"]
+    # the control: an archive without store profiles says nothing about them
+    shutil.rmtree(profiles)
+    plain = tmp_path / "plain.pcabk"
+    assert cli("backup", plain, "--store", store_path).exit_code == 0
+    quiet = cli("restore", plain, "--store", tmp_path / "u")
+    assert quiet.exit_code == 0 and "Store profiles restored" not in quiet.stdout
+
+
+def test_a_decompression_bomb_is_refused_before_it_fills_the_disk(store_path: Path, passphrase: Any, cli: Any,
+                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    from privca.maintenance import backup
+
+    monkeypatch.setattr(backup, "INFLATION_MARGIN", 1 << 20)  # keep the bomb small: 1 MiB beyond 32x the archive
+    path = tmp_path / "bomb.pcabk"
+    _hostile_archive(path, {"privca.db": (store_path / "privca.db").read_bytes(),
+                            "notes/zeros.bin": bytes(64 << 20)}, passphrase)
+    assert path.stat().st_size < (1 << 20)
+    before = snapshot(tmp_path)
+    result = cli("restore", path, "--store", tmp_path / "s")
+    assert result.exit_code == 14 and "decompression bomb" in result.stderr, result.stderr
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", [".hidden", "keys/.key.pem", "profiles/-rf.toml"])
+def test_hidden_and_dash_names_are_refused(store_path: Path, passphrase: Any, cli: Any, tmp_path: Path,
+                                           name: str) -> None:
+    path = tmp_path / "dots.pcabk"
+    _hostile_archive(path, {"privca.db": (store_path / "privca.db").read_bytes(), name: b"x"}, passphrase)
+    result = cli("restore", path, "--store", tmp_path / "s")
+    assert result.exit_code == 14 and "unsafe or repeated path" in result.stderr, result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_fifo_given_as_the_archive_is_refused_without_hanging(cli: Any, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.pcabk"
+    os.mkfifo(fifo)
+    result = cli("restore", fifo, "--store", tmp_path / "s")
+    assert result.exit_code == 14 and "not a regular file" in result.stderr, result.stderr

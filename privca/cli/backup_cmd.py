@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from privca.cli.common import JsonOption, PassphraseFileOption, StoreOption, now, open_store, passphrase_source, print_json
+from privca.common.names import escaped
 
 
 def backup(
@@ -69,3 +70,7 @@ def restore(
     print(f"Restored {summary['cas']} CAs, {summary['certificates']} certificates and {summary['events']} events "
           f"into {summary['store']}; the restored store verifies")
     print(f"Events log head: {summary['events_head']}")
+    if summary["profiles"]:
+        # The store's own profiles decide what gets issued: the operator should see which ones came back.
+        print(f"Store profiles restored: {', '.join(escaped(name) for name in summary['profiles'])}")
+    print(f"Files restored: {len(summary['files'])} (privca show, privca profiles list and privca verify tell more)")

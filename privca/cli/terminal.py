@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from privca.common.names import escaped
+
 GAP = "  "  # between columns
 MIN_WRAP = 12  # a column that wraps is never narrower than this (or its widest cell, if smaller)
 
@@ -50,8 +52,9 @@ def terminal_width() -> int:
 
 
 def plain_cell(value: object) -> str:
-    """A cell on one line: tabs and line breaks would break both the grid and the TSV."""
-    return " ".join(str(value).split())
+    """A cell on one line: tabs and line breaks would break both the grid and the TSV, and the control and
+    bidirectional characters a hostile certificate or profile can carry are shown escaped, never obeyed."""
+    return escaped(" ".join(str(value).split()))
 
 
 def tsv(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -31,15 +31,16 @@ import io
 import json
 import os
 import shutil
+import stat
 import tarfile
+import zlib
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from privca.version import __version__
 from privca.errors import BackupError, OutputError, StoreError
-from privca.common.fsutil import (TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir,
-                                  read_regular_file)
+from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
 from privca.ledger import cas, certificates, events
 from privca.ledger.records import Json, iso
 from privca.ledger.store import LEDGER_FILE, Store
@@ -166,18 +167,22 @@ def backup_store(store: Store, target: Path, passphrase: "Passphrase", *, now: d
 # --- restore --------------------------------------------------------------------------------------------------
 
 MAX_ARCHIVE_BYTES = 16 << 30
+#: Restore reads and writes in pieces of this size, so its memory does not grow with the archive.
+CHUNK_BYTES = 1 << 20
+#: A store compresses a few times over (PEM text, keys); an archive that inflates beyond this many times its own
+#: size plus a margin is a decompression bomb, refused before it fills the disk.
+MAX_INFLATION, INFLATION_MARGIN = 32, 256 << 20
+MAX_MANIFEST_BYTES = 64 << 20
 
 
-def _decrypt(archive: Path, passphrase: "Passphrase") -> bytes:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    blob = read_regular_file(archive, MAX_ARCHIVE_BYTES, BackupError)
-    if len(blob) > MAX_ARCHIVE_BYTES:
+def _header(handle: BinaryIO, size: int, archive: Path) -> bytes:
+    """The 40 header bytes, after the checks that need nothing secret: size, magic, version, KDF bounds."""
+    if size > MAX_ARCHIVE_BYTES:
         raise BackupError(f"{archive}: larger than 16 GiB; not a privca backup")
-    if len(blob) < HEADER_SIZE + TAG_SIZE or not blob.startswith(MAGIC):
+    header = handle.read(HEADER_SIZE)
+    if size < HEADER_SIZE + TAG_SIZE or not header.startswith(MAGIC):
         raise BackupError(f"{archive}: not a privca backup (no PRIVCABK header)")
-    version, log2_n, r, p = blob[8], blob[9], blob[10], blob[11]
+    version, log2_n, r, p = header[8], header[9], header[10], header[11]
     if version != FORMAT_VERSION:
         raise BackupError(f"{archive}: backup format {version}; this privca reads format {FORMAT_VERSION}")
     if not (14 <= log2_n <= SCRYPT_LOG2_N and 1 <= r <= SCRYPT_R and 1 <= p <= SCRYPT_P):
@@ -185,49 +190,126 @@ def _decrypt(archive: Path, passphrase: "Passphrase") -> bytes:
         # the attack (a 40-byte header asking for N=2^20, r=16 cost 16 s and 2 GiB before "cannot decrypt").
         raise BackupError(f"{archive}: key-derivation parameters (scrypt N=2^{log2_n}, r={r}, p={p}) above what "
                           f"privca writes (N=2^{SCRYPT_LOG2_N}, r={SCRYPT_R}, p={SCRYPT_P}); not a privca backup")
-    header, body, tag = blob[:HEADER_SIZE], blob[HEADER_SIZE:-TAG_SIZE], blob[-TAG_SIZE:]
-    key = _derive_key(passphrase, header[12:28], log2_n, r, p)
-    decryptor = Cipher(algorithms.AES(key), modes.GCM(header[28:40], tag)).decryptor()
-    decryptor.authenticate_additional_data(header)
+    return header
+
+
+def _open_regular(archive: Path) -> BinaryIO:
+    """The archive opened for reading, if it is a regular file (a FIFO or /dev/zero must not hang or fill memory)."""
     try:
-        return decryptor.update(body) + decryptor.finalize()
-    except InvalidTag:
-        raise BackupError(f"{archive}: cannot decrypt: wrong passphrase, or the archive was altered or "
-                          "truncated") from None
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer before there is anything to check.
+        fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BackupError(f"{archive}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BackupError(f"{archive}: not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _decrypt_to(archive: Path, passphrase: "Passphrase", plain: Path) -> int:
+    """Decrypt ``archive`` piece by piece into the new owner-only file ``plain``; return the archive's size.
+
+    Nothing decrypted is looked at before the GCM tag has verified the whole archive: a wrong passphrase, a
+    flipped bit and a truncation are all refused before any of it is unpacked."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    with _open_regular(archive) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        header = _header(handle, size, archive)
+        handle.seek(size - TAG_SIZE)
+        tag = handle.read(TAG_SIZE)
+        handle.seek(HEADER_SIZE)
+        key = _derive_key(passphrase, header[12:28], header[9], header[10], header[11])
+        decryptor = Cipher(algorithms.AES(key), modes.GCM(header[28:40], tag)).decryptor()
+        decryptor.authenticate_additional_data(header)
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as out:
+            remaining = size - HEADER_SIZE - TAG_SIZE
+            while remaining:
+                piece = handle.read(min(CHUNK_BYTES, remaining))
+                if not piece:
+                    raise BackupError(f"{archive}: cannot decrypt: the archive was truncated while being read")
+                out.write(decryptor.update(piece))
+                remaining -= len(piece)
+            try:
+                out.write(decryptor.finalize())
+            except InvalidTag:
+                raise BackupError(f"{archive}: cannot decrypt: wrong passphrase, or the archive was altered or "
+                                  "truncated") from None
+    return size
 
 
 def _safe_member_name(name: str) -> bool:
     path = PurePosixPath(name)
     return (bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
             and "\x00" not in name and len(path.parts) <= 4 and path.parts[0] not in ("pending",)
-            and all(part.isprintable() and not part.startswith("-") for part in path.parts))
+            and all(part.isprintable() and not part.startswith("-") and not part.startswith(".")
+                    for part in path.parts))
 
 
-def _members(plain: bytes, archive: Path) -> dict[str, bytes]:
-    """The archive's files, refusing anything but plain relative regular files, then checked against the manifest."""
-    files: dict[str, bytes] = {}
+def _copy_member(source: IO[bytes], target: Path, budget: int, archive: Path) -> tuple[str, int]:
+    """Copy one archive member into ``target`` (new, owner-only) in pieces; its SHA-256 and size."""
+    digest, written = hashlib.sha256(), 0
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as out:
+        while piece := source.read(CHUNK_BYTES):
+            written += len(piece)
+            if written > budget:
+                raise BackupError(f"{archive}: unpacks to far more than its own size (a decompression bomb?); "
+                                  "refusing it")
+            digest.update(piece)
+            out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest(), written
+
+
+def _unpack(plain: Path, staging: Path, budget: int, archive: Path) -> dict[str, str]:
+    """Unpack the decrypted archive into ``staging`` one member at a time, refusing anything but plain relative
+    regular files; then hold every file to the manifest (names and SHA-256). Returns the files' names and sums."""
+    sums: dict[str, str] = {}
+    manifest: bytes | None = None
     try:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(plain)), mode="r:") as tar:
-            for member in tar.getmembers():
+        with tarfile.open(plain, mode="r|gz") as tar:
+            for member in tar:
                 if not member.isreg():
                     raise BackupError(f"{archive}: holds {member.name!r}, which is not a regular file; refusing it")
-                if not _safe_member_name(member.name) or member.name in files:
+                if not _safe_member_name(member.name) or member.name in sums or (
+                        member.name == MANIFEST and manifest is not None):
                     raise BackupError(f"{archive}: holds an unsafe or repeated path {member.name!r}; refusing it")
-                handle = tar.extractfile(member)
-                files[member.name] = handle.read() if handle is not None else b""
-    except (OSError, EOFError, tarfile.TarError, gzip.BadGzipFile) as exc:
+                source = tar.extractfile(member)
+                if source is None:
+                    continue
+                if member.name == MANIFEST:
+                    manifest = source.read(MAX_MANIFEST_BYTES + 1)
+                    continue
+                target = staging / member.name
+                for folder in reversed(target.relative_to(staging).parents[:-1]):
+                    ensure_private_dir(staging / folder)
+                sums[member.name], size = _copy_member(source, target, budget, archive)
+                budget -= size
+    except (OSError, EOFError, tarfile.TarError, gzip.BadGzipFile, zlib.error) as exc:
         raise BackupError(f"{archive}: the archive inside is damaged ({exc})") from None
+    _check_manifest(manifest, sums, archive)
+    return sums
+
+
+def _check_manifest(manifest: bytes | None, sums: dict[str, str], archive: Path) -> None:
     try:
-        manifest = json.loads(files.pop(MANIFEST))
-        listed = manifest["files"]
+        if manifest is None or len(manifest) > MAX_MANIFEST_BYTES:
+            raise ValueError
+        listed = json.loads(manifest)["files"]
+        if not isinstance(listed, dict):
+            raise TypeError
     except (KeyError, ValueError, TypeError):
         raise BackupError(f"{archive}: has no readable manifest; not a privca backup") from None
-    if set(listed) != set(files) or LEDGER_FILE not in files:
+    if set(listed) != set(sums) or LEDGER_FILE not in sums:
         raise BackupError(f"{archive}: its files do not match its manifest")
-    for name, data in files.items():
-        if hashlib.sha256(data).hexdigest() != listed[name]:
+    for name, digest in sums.items():
+        if digest != listed[name]:
             raise BackupError(f"{archive}: {name} does not match its manifest checksum")
-    return files
 
 
 def _check_target(store: Store) -> None:
@@ -239,40 +321,23 @@ def _check_target(store: Store) -> None:
 
 
 def restore_store(archive: Path, store: Store, passphrase: "Passphrase", *, now: datetime) -> dict[str, Any]:
-    """Restore ``archive`` into the new (missing or empty) folder ``store.path``, verify it, then put it there."""
-    from privca.maintenance.verify import verify_store
+    """Restore ``archive`` into the new (missing or empty) folder ``store.path``, verify it, then put it there.
 
+    The archive is decrypted and unpacked in pieces (memory stays flat whatever its size) into a hidden staging
+    folder beside the target; only a staged store that verifies is renamed into place."""
     _check_target(store)
-    files = _members(_decrypt(archive, passphrase), archive)
     if not store.path.parent.is_dir():
         raise StoreError(f"{store.path.parent}: no such folder")
     staging = store.path.parent / f".{store.path.name}{TEMP_MARK}restore-{os.getpid()}"
+    plain = staging.with_name(staging.name + ".tgz")
     shutil.rmtree(staging, ignore_errors=True)
+    plain.unlink(missing_ok=True)
     try:
+        size = _decrypt_to(archive, passphrase, plain)
         ensure_private_dir(staging)
-        for name, data in files.items():
-            target = staging / name
-            for folder in reversed(target.relative_to(staging).parents[:-1]):
-                ensure_private_dir(staging / folder)
-            atomic_write(target, data, mode=0o600)
-        restored = Store(staging)
-        restored.create()  # the folders an archive does not carry (pending/) and the ledger's WAL mode
-        try:
-            # The certificate files the ledger names (and their folders) are not part of a store, and may not
-            # exist on this machine; everything in the store itself must be whole.
-            report = verify_store(restored, passphrase=passphrase, skip=["files", "leftovers"])
-            if not report.ok:
-                raise BackupError(f"{archive}: the restored store does not verify; nothing was restored",
-                                  problems=[f.text() for f in report.findings[:10]])
-            summary = {"store": str(store.path), "cas": report.checked.get("cas", 0),
-                       "certificates": report.checked.get("certificates", 0), "events": report.checked.get("events", 0),
-                       "events_head": report.events_head}
-            ledger = restored.ledger
-            with ledger.write():
-                events.record(ledger, now, "restore", {"archive": str(archive.absolute()),
-                                                     "certificates": summary["certificates"]})
-        finally:
-            restored.close()
+        files = _unpack(plain, staging, MAX_INFLATION * size + INFLATION_MARGIN, archive)
+        plain.unlink()
+        summary = _verify_staged(archive, staging, passphrase, files, now)
         _check_target(store)  # still free?
         if store.path.is_dir():
             store.path.rmdir()
@@ -280,6 +345,44 @@ def restore_store(archive: Path, store: Store, passphrase: "Passphrase", *, now:
         fsync_dir(store.path.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        plain.unlink(missing_ok=True)
         raise
+    summary["store"] = str(store.path)
     return summary
 
+
+def _verify_staged(archive: Path, staging: Path, passphrase: "Passphrase", files: dict[str, str], now: datetime
+                   ) -> dict[str, Any]:
+    """Open the staged store, refuse what no CA accounts for, verify it, and record the restore in its ledger."""
+    from privca.maintenance.verify import verify_store
+
+    restored = Store(staging)
+    restored.create()  # the folders an archive does not carry (pending/) and the ledger's WAL mode
+    try:
+        referenced = cas.key_refs(restored.ledger)
+        stray = sorted(name for name in files if name.startswith("keys/") and name not in referenced)
+        if stray:
+            # A key file no CA names has no business in a store; an archive that plants one is refused, not
+            # restored with a note the operator may never read.
+            raise BackupError(f"{archive}: holds key files that no CA in its ledger uses ({', '.join(stray)}); "
+                              "refusing it")
+        # The certificate files the ledger names (and their folders) are not part of a store, and may not
+        # exist on this machine; everything in the store itself must be whole.
+        report = verify_store(restored, passphrase=passphrase, skip=["files", "leftovers"])
+        if not report.ok:
+            raise BackupError(f"{archive}: the restored store does not verify; nothing was restored",
+                              problems=[f.text() for f in report.findings[:10]])
+        summary: dict[str, Any] = {
+            "cas": report.checked.get("cas", 0), "certificates": report.checked.get("certificates", 0),
+            "events": report.checked.get("events", 0), "events_head": report.events_head,
+            "profiles": sorted(name.removeprefix("profiles/") for name in files if name.startswith("profiles/")),
+            "files": sorted(files),
+        }
+        ledger = restored.ledger
+        with ledger.write():
+            events.record(ledger, now, "restore", {"archive": str(archive.absolute()),
+                                                 "certificates": summary["certificates"],
+                                                 "profiles": summary["profiles"]})
+    finally:
+        restored.close()
+    return summary
