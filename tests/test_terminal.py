@@ -156,3 +156,15 @@ def test_layout_never_gives_a_column_zero_width() -> None:
 
 def test_tsv_cells_stay_on_one_line() -> None:
     assert tsv(["a", "b"], [["x\ty", "line\nbreak"]]) == "a\tb\nx y\tline break\n"
+
+
+def test_control_and_bidi_characters_in_cells_are_shown_escaped() -> None:
+    """A subject from a hostile certificate or a SCEP request reaches a table: it is shown, never obeyed."""
+    hostile = "evil\x1b[2J\x1b]0;pwned\x07\u202eexample.com"
+    for text in (tsv(["subject"], [[hostile]]),
+                 render(None, ["subject"], [[hostile]], width=200, colour=False)[0]):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "evil\\x1b[2J\\x1b]0;pwned\\x07\\u202eexample.com" in text
+    # the control: colour on a terminal is still privca's own escape code, applied after the escaping
+    coloured, _ = render(None, ["state"], [["valid"]], width=80, colour=True)
+    assert "\x1b[32mvalid" in coloured
