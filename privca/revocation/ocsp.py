@@ -74,10 +74,12 @@ class Responder:
             key = (request.hash_algorithm.name, request.issuer_name_hash, request.issuer_key_hash)
             serial = request.serial_number
             extensions = list(request.extensions)
-        except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
-            # Unparseable, several certificates in one request, or a hash such as MD5 that is not offered.
+        except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm, x509.DuplicateExtension):
+            # Unparseable, several certificates in one request, a hash such as MD5 that is not offered, or the
+            # same extension twice (two nonces: which one would be echoed?).
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        if request_problem(extensions) is not None:
+        if request_problem(extensions) is not None or serial < 0:
+            # A negative serial names no certificate (RFC 5280 4.1.2.2) and cannot be put in a signed answer.
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         nonces = [ext.value for ext in extensions if isinstance(ext.value, x509.OCSPNonce)]
         issuer = self.issuers.get(key)

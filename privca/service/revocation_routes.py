@@ -67,8 +67,9 @@ class RevocationRoutes:
             if "content-length" not in request.headers:
                 return _plain(411, "Content-Length required\n")
             body = await request.body()
-            if not 0 < len(body) <= MAX_REQUEST_BYTES:
+            if len(body) > MAX_REQUEST_BYTES:
                 return _plain(413, "an OCSP request is at most 16 KiB\n")
+            # An empty body is a malformed request like any other garbage: the OCSP client gets an OCSP answer.
             return Response(self._ocsp(body).der, media_type=OCSP_RESPONSE_TYPE)
         route = snapshot.crl_routes.get(path)
         if route is not None:

@@ -358,9 +358,59 @@ def build_backups() -> dict[str, bytes]:
     }
 
 
+# --- OCSP requests --------------------------------------------------------------------------------------------
+# Sent to the responder privca serve runs. The issuer hashes name no CA on purpose: a request must be refused
+# for what it is before privca looks for the issuer, and a well-formed one for an unknown issuer gets
+# "unauthorized" (RFC 6960 2.3), never a signature.
+
+SHA1_ALG, SHA256_ALG, MD5_ALG = "1.3.14.3.2.26", "2.16.840.1.101.3.4.2.1", "1.2.840.113549.2.5"
+NONCE_OID = "1.3.6.1.5.5.7.48.1.2"
+
+
+def cert_id(algorithm: str = SHA256_ALG, size: int = 32, serial: int = 0x1234567890ABCDEF) -> bytes:
+    return seq(seq(oid(algorithm), tlv(0x05, b"")), octets(b"\x11" * size), octets(b"\x22" * size), integer(serial))
+
+
+def ocsp_request(*requests: bytes, extensions: list[bytes] | None = None, version: bytes = b"") -> bytes:
+    tbs = [version, seq(*(seq(r) for r in requests))]
+    if extensions is not None:
+        tbs.append(tlv(0xA2, seq(*extensions)))
+    return seq(seq(*tbs))
+
+
+def build_ocsp() -> dict[str, bytes]:
+    good = ocsp_request(cert_id())
+    return {
+        "empty.der": b"",
+        "garbage.der": os.urandom(300),
+        "truncated.der": good[:-7],
+        "trailing-garbage.der": good + b"\x00\x01garbage",
+        "no-certid.der": ocsp_request(),
+        "two-certids.der": ocsp_request(cert_id(), cert_id(serial=2)),
+        "md5-certid.der": ocsp_request(cert_id(MD5_ALG, 16)),
+        "unknown-hash-oid.der": ocsp_request(cert_id("1.3.6.1.4.1.55555.9", 32)),
+        "negative-serial.der": ocsp_request(cert_id(serial=-5)),
+        "unknown-critical-extension.der": ocsp_request(cert_id(), extensions=[
+            extension("1.3.6.1.4.1.55555.1.1", tlv(0x05, b""), critical=True)]),
+        "nonce-8000-bytes.der": ocsp_request(cert_id(), extensions=[extension(NONCE_OID, octets(b"\x01" * 8000))]),
+        "nonce-empty.der": ocsp_request(cert_id(), extensions=[extension(NONCE_OID, octets(b""))]),
+        "nonce-twice.der": ocsp_request(cert_id(), extensions=[extension(NONCE_OID, octets(b"\x01" * 16)),
+                                                               extension(NONCE_OID, octets(b"\x02" * 16))]),
+        "version-99.der": ocsp_request(cert_id(), version=tlv(0xA0, integer(99))),
+        "indefinite-length.der": b"\x30\x80" + good[2:] + b"\x00\x00",
+        "length-4gib.der": b"\x30\x84\xff\xff\xff\xff" + good[2:],
+        "deep-nesting.der": nested(5000),
+        "unknown-issuer.der": good,
+    }
+
+
 def main() -> None:
-    groups = {"csr": build_csrs(), "cert": build_certs(), "p12": build_p12(), "profile": build_profiles(),
-              "backup": build_backups()}
+    import sys
+
+    builders = {"csr": build_csrs, "cert": build_certs, "p12": build_p12, "profile": build_profiles,
+                "backup": build_backups, "ocsp": build_ocsp}
+    wanted = sys.argv[1:] or list(builders)  # e.g. "make_corpus.py ocsp" re-creates that folder only
+    groups = {folder: builders[folder]() for folder in wanted}
     for folder, files in groups.items():
         target = HERE / folder
         target.mkdir(exist_ok=True)
