@@ -198,6 +198,8 @@ def _open_regular(archive: Path) -> BinaryIO:
     try:
         # O_NONBLOCK: opening a FIFO would otherwise wait for a writer before there is anything to check.
         fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise BackupError(f"{archive}: no such file") from None
     except OSError as exc:
         raise BackupError(f"{archive}: cannot read ({exc.strerror})") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
