@@ -7,6 +7,7 @@ Each answer nginx hands out is checked by `openssl ocsp -respin` (signature, sta
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import socket
 import subprocess
@@ -203,3 +204,30 @@ def _cas(store: Any) -> list[Any]:
     from privca.ledger import cas
 
     return cas.all_cas(store.require_ca())
+
+
+def test_the_presigned_cache_in_the_store_is_owner_only(store: Any, store_path: Path, make_csr: Any, cli: Any,
+                                                        tmp_path: Path, passphrase: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish keeps its signed answers in store/ocsp: owner-only like the rest of the store, whatever the umask,
+    so privca verify stays clean; the web server's copy stays readable for nginx (the control)."""
+    from privca.authority.signer import issue
+
+    issue(store, [make_csr("a.csr", cn="a.example.com", sans=["a.example.com"])], passphrase, now=NOW,
+          out_dir=tmp_path / "certs")
+    store.close()
+    www = tmp_path / "www"
+    assert cli("crl", "--store", store_path).exit_code == 0
+    old = os.umask(0o022)
+    try:
+        assert cli("publish", www, "--store", store_path).exit_code == 0
+    finally:
+        os.umask(old)
+    cached = list((store_path / "ocsp").rglob("*"))
+    assert len([p for p in cached if p.is_file()]) == 2
+    assert all(p.stat().st_mode & 0o077 == 0 for p in [store_path / "ocsp", *cached]), \
+        [(str(p), oct(p.stat().st_mode)) for p in cached]
+    result = cli("verify", "--store", store_path)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    served = [p for p in (www / "ocsp").rglob("*") if p.is_file()]
+    assert served and all(p.stat().st_mode & 0o044 == 0o044 for p in served)

@@ -30,7 +30,11 @@ def read_regular_file(path: Path, limit: int, error: type[PrivcaError]) -> bytes
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) if needed and make sure only the owner can enter it."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Each missing folder on the way is made 0700 too: mkdir(parents=True) would give the parents the
+        # umask's mode (0755), and a cache folder two levels down would be open to everyone.
+        for folder in [*reversed(path.parents), path]:
+            if not folder.exists():
+                folder.mkdir(mode=0o700, exist_ok=True)
         if path.is_symlink():
             raise StoreError(f"{path}: is a symbolic link; use the real folder")
         mode = stat.S_IMODE(path.stat().st_mode)

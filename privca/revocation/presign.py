@@ -94,7 +94,7 @@ def presign(store: "Store", secrets: "CASecrets | SecretSource", *, now: datetim
                     der = sign_status(issuers[ca.id], _hash(hash_name), int(serial, 16), found, now,
                                       validity=validity)
                     ensure_private_dir(path.parent)
-                    atomic_write(path, der, overwrite=True)
+                    atomic_write(path, der, mode=0o600, overwrite=True)  # in the store: owner-only like the rest
                     counts["signed"] += 1
                 else:
                     counts["kept"] += 1
