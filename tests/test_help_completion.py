@@ -155,8 +155,10 @@ def _serials(cli: Any, store: str) -> list[str]:
 
 
 def _bash(env: dict[str, str], line: str) -> list[str]:
-    script = subprocess.run(["bash", "-c", "privca --show-completion"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    # "; exit": bash -c would otherwise exec a lone command, and privca would detect the shell of whoever ran the
+    # tests (none at all under cron or CI) instead of this bash.
+    script = subprocess.run(["bash", "-c", "privca --show-completion; exit $?"], env=env, capture_output=True,
+                            text=True, timeout=60)
     assert "complete -o default -F _privca_completion privca" in script.stdout, script.stderr
     driver = (script.stdout + '\nread -ra COMP_WORDS <<< "$LINE"; [[ "$LINE" == *" " ]] && COMP_WORDS+=("");'
               ' COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _privca_completion privca; printf "%s\\n" "${COMPREPLY[@]}"')
