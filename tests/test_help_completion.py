@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import typer
 
+from conftest import NOW
 from privca.cli.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,3 +216,23 @@ def test_zsh_script_and_completions(shell_env: dict[str, str]) -> None:
     done = subprocess.run([zsh, "-f", "-c", driver], env=shell_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert '"expressway-c"' in done.stdout and '"expressway-e"' in done.stdout and "cucm" not in done.stdout
+
+
+def test_completed_serials_are_written_as_list_shows_them(store: Any, store_path: Path, make_csr: Any,
+                                                         passphrase: Any, tmp_path: Path) -> None:
+    """A serial whose first byte is below 0x10 keeps its leading 0 (whole bytes, as privca list and OpenSSL show
+    it); issue until there is one, so the case is always tried."""
+    from types import SimpleNamespace
+
+    from privca.authority.signer import issue
+    from privca.cli.completion import _serials
+    from privca.common.serials import serial_text
+
+    issued: list[str] = []
+    while not any(len(serial) % 2 for serial in issued):  # stored without its leading zero: an odd digit count
+        csrs = [make_csr(f"c{len(issued) + i}.csr", cn=f"c{len(issued) + i}.example.com",
+                         sans=[f"c{len(issued) + i}.example.com"]) for i in range(16)]
+        issued += [done.certificate.serial for done in issue(store, csrs, passphrase, now=NOW, out_dir=tmp_path / "out")]
+    offered = _serials(SimpleNamespace(params={"store": str(store_path)}, parent=None))
+    assert set(offered) == {serial_text(serial) for serial in issued}
+    assert all(len(word) % 2 == 0 for word in offered)  # the control: none lost its leading zero

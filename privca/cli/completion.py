@@ -50,19 +50,22 @@ def _profiles(ctx: Any) -> list[str]:
 
 
 def _serials(ctx: Any) -> list[str]:
+    from privca.common.serials import serial_text
     from privca.ledger import certificates
 
     store = _store(ctx)
     if not store.is_initialised():
         return []
-    return [cert.serial for cert in certificates.listing(store.ledger, now=datetime.now(timezone.utc))]
+    # As privca list shows them (whole bytes: a leading 0 kept), so a completed serial matches what was read.
+    return [serial_text(cert.serial) for cert in certificates.listing(store.ledger, now=datetime.now(timezone.utc))]
 
 
 def _ca_serials(ctx: Any) -> list[str]:
+    from privca.common.serials import serial_text
     from privca.ledger import cas
 
     store = _store(ctx)
-    return sorted(cas.serials(store.ledger)) if store.is_initialised() else []
+    return sorted(serial_text(serial) for serial in cas.serials(store.ledger)) if store.is_initialised() else []
 
 
 def _ca_names(ctx: Any) -> list[str]:
