@@ -342,6 +342,20 @@ def test_curl_enrolls_with_the_challenge_as_basic_password_then_reenrolls_with_i
     assert est.verify(device, "sslclient").returncode == 0
 
 
+def test_curl_enrolls_an_ec_key(est_server: Any, cli: Any) -> None:
+    """An ECDSA P-256 key and an ECDSA-SHA256 CSR, as IOS-XE makes with an EC key pair: same path, same checks."""
+    est = est_server()
+    password = est.challenge(cli, names="cube-ec.example.com")
+    device = est.device("cube-ec.example.com", key=ec.generate_private_key(ec.SECP256R1()))
+    status, _, body = est.enroll(device, password)
+    assert status == 200, body
+    cert = est.issued(body, device)
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    assert est.verify(device, "sslserver").returncode == 0
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_encipherment  # the profile's EC key usage
+
+
 # --- strongSwan pki --est ------------------------------------------------------------------------------------
 
 def strongswan_est(est: Est, device: Device, *args: str | Path) -> Any:
@@ -379,6 +393,33 @@ def test_strongswan_enrolls_and_reenrolls_with_a_new_key(est_server: Any, cli: A
     result = strongswan_est(est, other, "--userpass", "cube3:WRONGWRONGWRONG")
     assert result.returncode != 0 and "401" in result.stderr, result.stderr
     refused(est, before, "wrong challenge password")
+
+
+def test_strongswan_enrolls_and_reenrolls_an_ec_key_presenting_it_in_tls(est_server: Any, cli: Any) -> None:
+    """ECDSA P-256 end to end: the CSR, the issued certificate, and strongSwan's TLS client authentication with the
+    EC key when it re-enrolls."""
+    est = est_server()
+    password = est.challenge(cli, names="cube-ec2.example.com")
+    device = est.device("cube-ec2.example.com", key=ec.generate_private_key(ec.SECP256R1()))
+    result = strongswan_est(est, device, "--userpass", f"cube:{password}")
+    assert result.returncode == 0, result.stderr
+    device.cert_pem.write_text(result.stdout)
+    cert = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    old = device.folder / "old"
+    old.mkdir()
+    shutil.copy(device.cert_pem, old / "cert.pem")
+    shutil.copy(device.key_pem, old / "key.pem")
+    device.key = ec.generate_private_key(ec.SECP256R1())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(cert.subject).add_extension(
+        x509.SubjectAlternativeName([x509.DNSName("cube-ec2.example.com")]), False)
+    device.csr_der_path.write_bytes(builder.sign(device.key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.DER))
+    result = strongswan_est(est, device, "--cert", old / "cert.pem", "--key", old / "key.pem")
+    assert result.returncode == 0, result.stderr
+    renewed = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert est.certificate_row(format(renewed.serial_number, "x"))["replaces"] == format(cert.serial_number, "x")
+    assert renewed.public_key() == device.key.public_key()
 
 
 # --- who may enroll ------------------------------------------------------------------------------------------
