@@ -588,3 +588,55 @@ def test_serve_est_needs_https_and_an_owner_only_key(cli: Any, store_path: Path,
     result = cli("serve", "--store", store_path, "--port", "0", "--https-port", "0", "--tls-cert", cert,
                  "--tls-key", key)
     assert result.exit_code != 0 and "does not belong" in result.stderr, result.stderr
+
+
+def test_an_encrypted_tls_key_opens_with_its_passphrase_and_serves_tls(cli: Any, store_path: Path,
+                                                                        tmp_path: Path) -> None:
+    """--tls-key may be encrypted (--tls-passphrase-file): the context built from it completes a real handshake
+    with Python's ssl client verifying against privca's chain; a wrong passphrase is one line, no traceback."""
+    import socket
+    import ssl
+    import threading
+
+    from privca.errors import KeyMaterialError
+    from privca.keys.material import Passphrase
+    from privca.service.tls import TlsFiles, server_context
+
+    (store_path / "profiles").mkdir(exist_ok=True)
+    (store_path / "profiles" / "loopback-server.toml").write_text(LOOPBACK_PROFILE)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "est.example.test")]))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName("est.example.test")]), False)
+           .sign(key, hashes.SHA256()))
+    (tmp_path / "server.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    assert cli("issue", tmp_path / "server.csr", "--profile", "loopback-server", "--store", store_path).exit_code == 0
+    key_path = tmp_path / "server.key"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(b"tls key secret")))
+    key_path.chmod(0o600)
+    chain = _pem(cli, store_path, "ca", "show", "issuing-1") + _pem(cli, store_path, "ca", "show", "root-1")
+    files = TlsFiles(tmp_path / "server.fullchain.pem", key_path, Passphrase(b"tls key secret"))
+    context = server_context(files, [chain])
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):
+        server_context(TlsFiles(files.cert, key_path, Passphrase(b"not it")), [chain])
+    with pytest.raises(KeyMaterialError, match="--tls-passphrase-file"):
+        server_context(TlsFiles(files.cert, key_path, None), [chain])
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"ok")
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    client = ssl.create_default_context(cadata=chain)
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with client.wrap_socket(raw, server_hostname="est.example.test") as tls:
+            assert tls.recv(2) == b"ok"
+            assert tls.getpeercert()["subject"] == ((("commonName", "est.example.test"),),)
+    thread.join(timeout=10)
+    listener.close()
