@@ -377,3 +377,41 @@ def test_read_commands_warn_when_the_signed_head_does_not_match(scene: dict[str,
         warned = privca_subprocess(*command, "--store", store, env=ENV)
         assert "Warning: the events log was cut short" in warned.stderr, (command, warned.stderr)
         assert len([line for line in warned.stderr.splitlines() if line.startswith("Warning:")]) == 1
+
+
+_READ_AND_SAY_IMPORTS = """
+import sys
+from privca.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+sys.stderr.write("imported cryptography: %s\\n" % ("cryptography" in sys.modules))
+"""
+
+
+def test_the_read_check_imports_cryptography_only_for_a_seal_not_yet_checked(scene: dict[str, Any], rsa2048_key: Any,
+                                                                            tmp_path: Path) -> None:
+    """``privca list`` needs no cryptography: the head check imports it only to check a seal this user has not
+    checked (or made) before; the seal is then remembered outside the store."""
+    import os
+    import subprocess
+    import sys
+
+    store = scene["store"]
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def list_imports() -> str:
+        done = subprocess.run([sys.executable, "-c", _READ_AND_SAY_IMPORTS, "list", "--store", str(store)],
+                              capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+        assert "Warning" not in done.stderr, done.stderr
+        return done.stderr.strip().splitlines()[-1]
+
+    assert list_imports() == "imported cryptography: True"  # a seal never checked by this user: checked now
+    assert list_imports() == "imported cryptography: False"  # remembered
+    csr = tmp_path / "c.csr"
+    csr.write_bytes(build_csr(rsa2048_key, cn="c.example.com", sans=["c.example.com"])
+                    .public_bytes(serialization.Encoding.PEM))
+    done = privca_subprocess("issue", csr, "--out", tmp_path / "out", "--store", store, env=env)
+    assert done.returncode == 0, done.stderr
+    assert list_imports() == "imported cryptography: False"  # the seal issue made is known to be genuine

@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from privca.keys.material import Passphrase
+    from privca.ledger.chain import SealMade
     from privca.ledger.db import Ledger
     from privca.keys.keystore import CASecrets
     from privca.ledger.store import Store
@@ -60,7 +61,7 @@ def open_store(store: Path | None) -> "Store":
     it is and how it was found, so that nobody works on one store believing it is another."""
     from privca.ledger.store import HERE, RECORDED, Store
 
-    found = Store(store, on_open=check_head)
+    found = Store(store, on_open=check_head, on_sealed=remember_seal)
     if found.source in (HERE, RECORDED):
         note(f"Store: {found.path.absolute()} ({found.source})")
     return found
@@ -97,15 +98,29 @@ def check_head(ledger: "Ledger") -> None:
         problem, token = f"the ledger's signed head cannot be read ({type(exc).__name__})", None
     if problem is not None:
         note(f"Warning: {problem}")
-    elif token is not None and token != known and cache is not None:
-        from privca.common.fsutil import atomic_write, ensure_private_dir
-        from privca.errors import PrivcaError
+    elif token is not None and token != known:
+        _remember(cache, token)
 
-        try:
-            ensure_private_dir(cache.parent)
-            atomic_write(cache, token.encode(), mode=0o600, overwrite=True)
-        except (OSError, PrivcaError):
-            pass  # a read-only home: the signature is simply checked again next time
+
+def remember_seal(ledger: "Ledger", made: "SealMade") -> None:
+    """A seal this command made is genuine (it holds the key): remember it as checked, so that the next command
+    that reads the store does not check its signature (nor import the cryptography it takes)."""
+    from privca.ledger.proof import made_token
+
+    _remember(_head_cache(ledger), made_token(ledger, made))
+
+
+def _remember(cache: Path | None, token: str | None) -> None:
+    if cache is None or token is None:
+        return
+    from privca.common.fsutil import atomic_write, ensure_private_dir
+    from privca.errors import PrivcaError
+
+    try:
+        ensure_private_dir(cache.parent)
+        atomic_write(cache, token.encode(), mode=0o600, overwrite=True)
+    except (OSError, PrivcaError):
+        pass  # a read-only home: the signature is simply checked again next time
 
 
 def passphrase_source(passphrase_file: Path | None, *, confirm: bool = False) -> "Passphrase":

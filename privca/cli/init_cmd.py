@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from privca.cli.common import (JsonOption, PassphraseFileOption, PinFileOption, Pkcs11ModuleOption, StoreOption, fingerprint_text,
-                     note, now, passphrase_source, pin_source, print_json, sign_first_crls)
+                     note, now, passphrase_source, pin_source, print_json, remember_seal, sign_first_crls)
 
 
 # Over 60 lines: typer reads each option from this signature and the help, examples included, from the docstring.
@@ -76,7 +76,8 @@ def init(
     from privca.ledger.store import DEFAULT_STORE, STORE_ENV, Store, holds_ca, record_store, recorded_store
 
     # init creates where it is told (or ./store), never in the store recorded for the user: that one has a CA.
-    target = Store(store if store is not None else (os.environ.get(STORE_ENV) or DEFAULT_STORE))
+    target = Store(store if store is not None else (os.environ.get(STORE_ENV) or DEFAULT_STORE),
+                   on_sealed=remember_seal)
     if exist_ok and target.is_initialised() and exists(target.ledger):
         note(f"{target.path}: already holds a CA; nothing to do")
         return

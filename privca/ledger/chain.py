@@ -57,6 +57,16 @@ class Sealer(Protocol):
     def sign(self, payload: bytes) -> tuple[str, bytes]: ...
 
 
+@dataclass(frozen=True)
+class SealMade:
+    """A seal this process just made (and so knows to be genuine): what it signed and the signature."""
+
+    ca_id: int
+    payload: bytes
+    algorithm: str
+    signature: bytes
+
+
 @dataclass
 class PendingEvent:
     at: str
@@ -118,16 +128,16 @@ def _touched_digests(conn: sqlite3.Connection) -> tuple[dict[str, str], dict[str
     return found, serials
 
 
-def flush(conn: sqlite3.Connection, pending: Pending, sealer: Sealer | None, who: str) -> None:
+def flush(conn: sqlite3.Connection, pending: Pending, sealer: Sealer | None, who: str) -> SealMade | None:
     """Inside the transaction, just before its commit: give the events their rows' digests, chain and insert
-    them, and seal the new head when a CA key is at hand."""
+    them, and seal the new head when a CA key is at hand (returning the seal made)."""
     digests, serials = _touched_digests(conn)
     queued = pending.events
     pending.events = []
     if not queued:
         if digests:
             raise LedgerError("the ledger was about to change without an event recording it; nothing was changed")
-        return
+        return None
     by_serial = {item.serial: index for index, item in enumerate(queued) if item.serial}
     for row_key in sorted(digests):
         serial = serials.get(row_key)
@@ -135,10 +145,11 @@ def flush(conn: sqlite3.Connection, pending: Pending, sealer: Sealer | None, who
         recorded = queued[index].details.setdefault(ROWS, {})
         assert isinstance(recorded, dict)
         recorded[row_key] = digests[row_key]
-    append(conn, queued, sealer, who)
+    return append(conn, queued, sealer, who)
 
 
-def append(conn: sqlite3.Connection, queued: list[PendingEvent], sealer: Sealer | None, who: str) -> None:
+def append(conn: sqlite3.Connection, queued: list[PendingEvent], sealer: Sealer | None,
+           who: str) -> SealMade | None:
     """Chain and insert ``queued`` after the newest event; with ``sealer``, sign the new head."""
     if sealer is not None:
         queued[-1].details[SEALED] = sealer.ca_id
@@ -153,5 +164,8 @@ def append(conn: sqlite3.Connection, queued: list[PendingEvent], sealer: Sealer 
     conn.executemany(_INSERT_EVENT, inserted)
     if sealer is not None:
         count, at = next_id - 1, queued[-1].at
-        algorithm, signature = sealer.sign(seal_payload(count, prev_hash, at, sealer.ca_id, sealer.ca_fingerprint))
+        payload = seal_payload(count, prev_hash, at, sealer.ca_id, sealer.ca_fingerprint)
+        algorithm, signature = sealer.sign(payload)
         conn.execute(_INSERT_SEAL, (count, prev_hash, at, sealer.ca_id, sealer.ca_fingerprint, algorithm, signature))
+        return SealMade(sealer.ca_id, payload, algorithm, signature)
+    return None

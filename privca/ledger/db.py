@@ -286,6 +286,8 @@ class Ledger:
         self.pending = chain.Pending()
         #: A CA key this process unlocked: each write transaction is then sealed with it (``privca.ledger.chain``).
         self.sealer: chain.Sealer | None = None
+        #: Told of each seal this process made, once it is committed (the command line remembers it as checked).
+        self.on_sealed: Callable[[chain.SealMade], None] | None = None
         self._tracking = False
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -368,10 +370,12 @@ class Ledger:
             chain.forget_touched(self.conn)
             yield
             # Every row the transaction changed gets its digest into an event, and the head its seal.
-            chain.flush(self.conn, self.pending, self.sealer, actor())
+            made = chain.flush(self.conn, self.pending, self.sealer, actor())
             self.conn.execute("COMMIT")
         except BaseException:
             self.pending = chain.Pending()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+        if made is not None and self.on_sealed is not None:
+            self.on_sealed(made)

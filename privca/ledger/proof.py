@@ -116,13 +116,23 @@ def head_problem(ledger: Ledger, known_good: str | None = None) -> tuple[str | N
     if event_hash != seal.head:
         return (f"the events log was rewritten: event #{seal.count} is not the one {where} signed; run privca "
                 "verify", None)
-    token = hashlib.sha256(seal.payload + b"\0" + seal.algorithm.encode() + b"\0" + seal.signature + b"\0"
-                           + str(pem).encode()).hexdigest()
+    token = seal_token(seal.payload, seal.algorithm, seal.signature, str(pem))
     if token == known_good:
         return None, token
     if pem is None or fingerprint != seal.ca_fingerprint or not seal.verifies_with(_public_key(str(pem))):
         return f"{where} does not verify with its CA's certificate (forged, or the CA replaced); run privca verify", None
     return None, token
+
+
+def seal_token(payload: bytes, algorithm: str, signature: bytes, ca_pem: str) -> str:
+    """What names a checked seal and the CA certificate it was checked with (see ``head_problem``)."""
+    return hashlib.sha256(b"\0".join((payload, algorithm.encode(), signature, ca_pem.encode()))).hexdigest()
+
+
+def made_token(ledger: Ledger, made: chain.SealMade) -> str | None:
+    """The token of a seal this process made (genuine: it holds the key), for the cache ``head_problem`` reads."""
+    row = ledger.conn.execute("SELECT pem FROM cas WHERE id = ?", (made.ca_id,)).fetchone()
+    return None if row is None else seal_token(made.payload, made.algorithm, made.signature, str(row[0]))
 
 
 def _public_key(pem: str) -> object:

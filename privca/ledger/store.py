@@ -19,6 +19,7 @@ from privca.errors import StoreError
 from privca.common.fsutil import atomic_write, ensure_private_dir
 
 if TYPE_CHECKING:
+    from privca.ledger.chain import SealMade
     from privca.ledger.db import Ledger
 
 STORE_ENV = "PRIVCA_STORE"
@@ -93,12 +94,14 @@ class Store:
     """A privca store folder. Opening it never creates anything; ``create()`` does."""
 
     def __init__(self, path: Path | str | None = None, *,
-                 on_open: "Callable[[Ledger], None] | None" = None) -> None:
+                 on_open: "Callable[[Ledger], None] | None" = None,
+                 on_sealed: "Callable[[Ledger, SealMade], None] | None" = None) -> None:
         """``on_open`` is called with the ledger when an existing one is first opened (the command line's check of
-        the signed head)."""
+        the signed head), ``on_sealed`` after each seal this process makes (see ``privca.ledger.chain``)."""
         self.path, self.source = resolve_store(path)
         self._ledger: Ledger | None = None
         self._on_open = on_open
+        self._on_sealed = on_sealed
 
     def _missing(self, what: str) -> StoreError:
         """No store or no CA here: the absolute path tried, how it was chosen, and how to point at another."""
@@ -157,6 +160,9 @@ class Store:
                 except FileExistsError:
                     pass  # another privca created it a moment ago
             self._ledger = Ledger(self.ledger_path)
+            if self._on_sealed is not None:
+                opened, told = self._ledger, self._on_sealed
+                opened.on_sealed = lambda made: told(opened, made)
             if not fresh and self._on_open is not None:
                 self._on_open(self._ledger)
         return self._ledger
