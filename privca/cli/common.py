@@ -113,12 +113,15 @@ def remember_seal(ledger: "Ledger", made: "SealMade") -> None:
 def _remember(cache: Path | None, token: str | None) -> None:
     if cache is None or token is None:
         return
-    from privca.common.fsutil import atomic_write, ensure_private_dir
+    import os
+
+    from privca.common.fsutil import ensure_private_dir, write_temp
     from privca.errors import PrivcaError
 
     try:
         ensure_private_dir(cache.parent)
-        atomic_write(cache, token.encode(), mode=0o600, overwrite=True)
+        # Not synced to disk: a cache lost in a power cut only costs one signature check.
+        os.replace(write_temp(cache, token.encode(), mode=0o600, durable=False), cache)
     except (OSError, PrivcaError):
         pass  # a read-only home: the signature is simply checked again next time
 
