@@ -165,7 +165,7 @@ def status(
     sys.exit(worst)
 
 
-def _summary(worst: int, report: list[dict], issuing: dict) -> str:
+def _summary(worst: int, report: list[dict[str, Any]], issuing: dict[str, Any]) -> str:
     """One line for a monitoring system's service text, e.g. ``CRL WARNING: issuing-2 due``."""
     word = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[worst]
     problems = [f"{r['ca']} {r['state']}" for r in report if r["state"] != "fresh"]

@@ -50,23 +50,23 @@ _SHA256_WITH_RSA = "1.2.840.113549.1.1.11"
 _ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
 
 
-class _OidValues(core.SetOf):
+class _OidValues(core.SetOf):  # type: ignore[misc]  # asn1crypto ships no types
     _child_spec = core.ObjectIdentifier
 
 
-class _OidAttribute(core.Sequence):
+class _OidAttribute(core.Sequence):  # type: ignore[misc]  # asn1crypto ships no types
     """An Attribute whose values are object identifiers (id-ecPublicKey with its curve, RFC 7030 4.5.2)."""
 
     _fields = [("type", core.ObjectIdentifier), ("values", _OidValues)]
 
 
-class _AttrOrOID(core.Choice):
+class _AttrOrOID(core.Choice):  # type: ignore[misc]  # asn1crypto ships no types
     """RFC 7030 4.5.2: ``AttrOrOID ::= CHOICE (oid OBJECT IDENTIFIER, attribute Attribute)``."""
 
     _alternatives = [("oid", core.ObjectIdentifier), ("attribute", _OidAttribute)]
 
 
-class _CsrAttrs(core.SequenceOf):
+class _CsrAttrs(core.SequenceOf):  # type: ignore[misc]  # asn1crypto ships no types
     _child_spec = _AttrOrOID
 
 

@@ -42,4 +42,5 @@ def environment() -> Any:
 def render(template: str, **context: Any) -> bytes:
     """Render ``templates/<template>`` to UTF-8 bytes. A value the template needs but was not given raises
     jinja2's UndefinedError: that is a privca bug, and it shows as one."""
-    return environment().get_template(template).render(**context).encode()
+    text: str = environment().get_template(template).render(**context)
+    return text.encode()

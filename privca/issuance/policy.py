@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -277,9 +277,9 @@ def _subject(csr: x509.CertificateSigningRequest, profile: Profile) -> tuple[x50
     return _kept_subject(attributes, profile)
 
 
-def _kept_subject(attributes: list[x509.NameAttribute], profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
+def _kept_subject(attributes: list[x509.NameAttribute[Any]], profile: Profile) -> tuple[x509.Name, list[str], list[str]]:
     """The subject attributes ``profile`` keeps, with notes on those dropped and problems with those kept."""
-    kept: list[x509.NameAttribute] = []
+    kept: list[x509.NameAttribute[Any]] = []
     notes: list[str] = []
     problems: list[str] = []
     common_names = []

@@ -42,6 +42,7 @@ from privca.version import __version__
 from privca.errors import BackupError, OutputError, StoreError
 from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
 from privca.ledger import cas, certificates, events
+from privca.ledger.chain import GENESIS_HASH
 from privca.ledger.records import Json, iso
 from privca.ledger.store import LEDGER_FILE, Store
 
@@ -86,7 +87,7 @@ def _snapshot(store: Store) -> tuple[bytes, dict[str, bytes], Json]:
             "events": events.count(ledger),
         }
         head = events.head_hash(ledger)
-        counts["events_head"] = None if head == events.GENESIS_HASH else head
+        counts["events_head"] = None if head == GENESIS_HASH else head
         database = ledger.serialize()
         files = _store_files(store)
     return database, files, counts

@@ -44,7 +44,8 @@ from privca.common.fsutil import TEMP_MARK, writer_alive
 from privca.ledger import cas, certificates, events, proof, rows
 from privca.ledger.chain import ROWS, SEALED
 from privca.ledger.db import Ledger
-from privca.ledger.events import GENESIS_HASH, ISSUING_ACTIONS, expected_hash
+from privca.ledger.chain import GENESIS_HASH
+from privca.ledger.events import ISSUING_ACTIONS, expected_hash
 from privca.ledger.records import CA, Event, IssuedCertificate, Json, iso
 from privca.rules import chain as chain_rules
 from privca.rules.chain import FileKind

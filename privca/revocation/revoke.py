@@ -254,7 +254,8 @@ def build_crl(
         builder.add_extension(x509.CRLNumber(crl_number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
     )
-    return issuer.sign(builder)
+    crl: x509.CertificateRevocationList = issuer.sign(builder)
+    return crl
 
 
 def crl_this_update(now: datetime, newest_revocation: str | None) -> datetime:

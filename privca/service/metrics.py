@@ -90,7 +90,7 @@ def install(app: ServiceApp, live: LiveState, count: Callable[[OcspAnswer], None
     async def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
         if os.environ.get(MULTIPROC_ENV):
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
             registry.register(_Single(count.counter))  # type: ignore[attr-defined]
         registry.register(LedgerCollector(live))
