@@ -386,7 +386,7 @@ def test_recovery_rolls_back_and_forward(store: Any, passphrase: Any, make_csr: 
     temps[0].unlink()  # a power cut lost one temporary file: the ledger still has everything
     done = recover(store)
     assert [(d.kind, d.direction, d.files) for d in done] == [("issue", "forward", 3)]
-    row = store.ledger.conn.execute("SELECT pem FROM certificates").fetchone()
+    row = store.ledger._conn.execute("SELECT pem FROM certificates").fetchone()
     assert (tmp_path / "fwd" / "one.pem").read_text() == row["pem"]
     assert list((tmp_path / "fwd").glob(".*privca-tmp-*")) == [] and list(store.pending_dir.iterdir()) == []
 
@@ -448,7 +448,7 @@ def test_recovery_never_overwrites_a_newer_certificate(store: Any, passphrase: A
     for path in parked:
         path.rename(store.pending_dir / path.name)
     assert [d.direction for d in recover(store)] == ["back"]
-    assert (tmp_path / "out" / "same.pem").read_text() == store.ledger.conn.execute(
+    assert (tmp_path / "out" / "same.pem").read_text() == store.ledger._conn.execute(
         "SELECT pem FROM certificates WHERE serial = ltrim(?, '0')", (newer[0].certificate.serial,)).fetchone()[0]
     assert list((tmp_path / "out").glob(".*privca-tmp-*")) == []
 
@@ -476,7 +476,7 @@ def test_a_rotation_killed_before_its_commit_leaves_a_key_that_recovery_removes(
     orphan = store.keys_dir / "issuing-2.key.pem"
     journals = list(store.pending_dir.glob("ca-key-*.json"))
     assert orphan.exists() and len(journals) == 1
-    assert store.ledger.conn.execute("SELECT count(*) FROM cas WHERE name = 'issuing-2'").fetchone()[0] == 0
+    assert store.ledger._conn.execute("SELECT count(*) FROM cas WHERE name = 'issuing-2'").fetchone()[0] == 0
     report = verify_store(store, passphrase=passphrase, skip=["keys"])
     assert [(f.check, f.subject) for f in report.findings] == [("leftovers", str(journals[0]))]
     # The next rotation undoes it first, then takes the same generation with a new key.

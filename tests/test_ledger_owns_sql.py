@@ -11,7 +11,7 @@ LEDGER = PACKAGE / "ledger"
 
 def sql_uses(path: Path) -> list[str]:
     """Where a module imports sqlite3 or sqlite_utils, calls ``execute``/``executemany``, or reaches for a
-    ledger's connection (``.conn``)."""
+    ledger's connection (``._conn``, or ``.conn`` as it was once called)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -19,7 +19,7 @@ def sql_uses(path: Path) -> list[str]:
                       if alias.name.split(".")[0] in ("sqlite3", "sqlite_utils")]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("sqlite3", "sqlite_utils"):
             found.append(f"{path.name}:{node.lineno}: from {node.module} import")
-        elif isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "conn"):
+        elif isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "conn", "_conn"):
             found.append(f"{path.name}:{node.lineno}: .{node.attr}")
     return found
 
@@ -38,3 +38,5 @@ def test_the_scan_finds_sql(tmp_path: Path) -> None:
     stray = tmp_path / "stray.py"
     stray.write_text("def count(ledger):\n    return ledger.conn.execute('SELECT count(*) FROM cas').fetchone()\n")
     assert sql_uses(stray) == ["stray.py:2: .execute", "stray.py:2: .conn"]
+    stray.write_text("def count(ledger):\n    return ledger._conn.execute('SELECT count(*) FROM cas').fetchone()\n")
+    assert sql_uses(stray) == ["stray.py:2: .execute", "stray.py:2: ._conn"]

@@ -132,7 +132,7 @@ def test_renew_a_certificate_recorded_without_its_csr_uses_the_certificate_key(s
                                                                                issued: dict[str, Any]) -> None:
     from privca.lifecycle.renewal import renew
 
-    store.ledger.conn.execute("UPDATE certificates SET csr_der = NULL WHERE serial = ltrim(?, '0')", (issued["serial"],))
+    store.ledger._conn.execute("UPDATE certificates SET csr_der = NULL WHERE serial = ltrim(?, '0')", (issued["serial"],))
     record = renew(store, issued["serial"], passphrase, now=NOW)
     assert record["key_source"] == "certificate"
     assert load(record["cert_path"]).public_key() == load(issued["cert_path"]).public_key()

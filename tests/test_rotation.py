@@ -387,18 +387,18 @@ def test_a_ledger_from_before_rotation_is_upgraded_in_place(tmp_path: Path, monk
     with monkeypatch.context() as patch:
         patch.setattr(ledger_module, "MIGRATIONS", ledger_module.MIGRATIONS[:1])
         old = ledger_module.Ledger(path)
-        old.conn.execute("INSERT INTO cas (name, role, generation, subject, serial, key_type, key_ref, not_before, "
+        old._conn.execute("INSERT INTO cas (name, role, generation, subject, serial, key_type, key_ref, not_before, "
                          "not_after, fingerprint_sha256, created_at, pem) VALUES ('root-1', 'root', 1, 'CN=R', '1', "
                          "'ec:secp256r1', 'k', '2026-01-01T00:00:00Z', '2046-01-01T00:00:00Z', 'f', "
                          "'2026-01-01T00:00:00Z', 'p')")
         old.close()
     upgraded = ledger_module.Ledger(path)
     try:
-        applied = [row[0] for row in upgraded.conn.execute(
+        applied = [row[0] for row in upgraded._conn.execute(
             "SELECT name FROM _sqlite_migrations WHERE migration_set = 'privca' ORDER BY rowid")]
         assert applied == [name for name, _ in ledger_module.MIGRATIONS]
         assert by_id(upgraded, 1).replaced_by is None and all_crosses(upgraded) == []
-        columns = [row[1] for row in upgraded.conn.execute("PRAGMA table_info(certificates)")]
+        columns = [row[1] for row in upgraded._conn.execute("PRAGMA table_info(certificates)")]
         assert "csr_der" in columns
     finally:
         upgraded.close()

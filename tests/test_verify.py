@@ -172,12 +172,12 @@ def test_crl_number_going_backwards(store_path: Path, store: Any, cli: Any, now:
     with ledger.write():
         for number in (1, 2):
             record_event(ledger, now, "crl", {"ca": "issuing-1", "crl_number": number})
-        ledger.conn.execute("UPDATE cas SET crl_number = 2 WHERE name = 'issuing-1'")
+        ledger._conn.execute("UPDATE cas SET crl_number = 2 WHERE name = 'issuing-1'")
     # CRL events written without the CA key carry no seal: the seals check would name them (test_tamper.py).
     assert _verify(cli, store_path, "--skip", "seals")[0] == 0
     with ledger.write():
         record_event(ledger, now + timedelta(hours=1), "crl", {"ca": "issuing-1", "crl_number": 2})
-        ledger.conn.execute("UPDATE cas SET crl_number = 1 WHERE name = 'issuing-1'")
+        ledger._conn.execute("UPDATE cas SET crl_number = 1 WHERE name = 'issuing-1'")
     code, report, _ = _verify(cli, store_path, "--skip", "seals")
     assert code == 13
     assert _problems(report) == ["crl: event #4: CRL number 2 of CA issuing-1 does not go above 2 (event #3)",
@@ -261,7 +261,7 @@ def test_events_of_other_commands_naming_serials_are_fine(store_path: Path, issu
     """Revocation, renewal or rotation events name certificates and CAs by serial; verify accepts any event
     that names something in the ledger, and flags one that names something that is not."""
     ledger = store.ledger
-    ca_serial = ledger.conn.execute("SELECT serial FROM cas WHERE role = 'issuing'").fetchone()[0]
+    ca_serial = ledger._conn.execute("SELECT serial FROM cas WHERE role = 'issuing'").fetchone()[0]
     now = datetime.now(timezone.utc)  # the certificates were issued by the CLI, at the real time
     with ledger.write():
         record_event(ledger, now, "revoke", {"reason": "keyCompromise"}, serial=issued[0]["serial"])

@@ -22,29 +22,29 @@ def _stored(value: object) -> object:
 
 def all_cas(ledger: Ledger) -> list[CA]:
     """Every CA generation, in the order they were created."""
-    return [CA.from_row(row) for row in ledger.conn.execute("SELECT * FROM cas ORDER BY id")]
+    return [CA.from_row(row) for row in ledger._conn.execute("SELECT * FROM cas ORDER BY id")]
 
 
 def names(ledger: Ledger) -> dict[int, str]:
     """CA id -> name (``issuing-2``), for messages and ``to_json``."""
-    return {int(row[0]): str(row[1]) for row in ledger.conn.execute("SELECT id, name FROM cas")}
+    return {int(row[0]): str(row[1]) for row in ledger._conn.execute("SELECT id, name FROM cas")}
 
 
 def by_id(ledger: Ledger, ca_id: int) -> CA:
-    row = ledger.conn.execute("SELECT * FROM cas WHERE id = ?", (ca_id,)).fetchone()
+    row = ledger._conn.execute("SELECT * FROM cas WHERE id = ?", (ca_id,)).fetchone()
     if row is None:
         raise LedgerError(f"CA #{ca_id}: not in the ledger")
     return CA.from_row(row)
 
 
 def by_serial(ledger: Ledger, serial: str) -> CA | None:
-    row = ledger.conn.execute("SELECT * FROM cas WHERE serial = ?", (serial,)).fetchone()
+    row = ledger._conn.execute("SELECT * FROM cas WHERE serial = ?", (serial,)).fetchone()
     return None if row is None else CA.from_row(row)
 
 
 def active(ledger: Ledger, role: CARole | str) -> CA | None:
     """The active CA of ``role`` (the newest, should there ever be two)."""
-    row = ledger.conn.execute(
+    row = ledger._conn.execute(
         "SELECT * FROM cas WHERE role = ? AND status = 'active' ORDER BY generation DESC LIMIT 1",
         (CARole(role).value,),
     ).fetchone()
@@ -53,14 +53,14 @@ def active(ledger: Ledger, role: CARole | str) -> CA | None:
 
 def latest(ledger: Ledger, role: CARole | str) -> CA | None:
     """The newest generation of ``role``, whatever its status (a revoked issuing CA still names the next)."""
-    row = ledger.conn.execute("SELECT * FROM cas WHERE role = ? ORDER BY generation DESC LIMIT 1",
+    row = ledger._conn.execute("SELECT * FROM cas WHERE role = ? ORDER BY generation DESC LIMIT 1",
                               (CARole(role).value,)).fetchone()
     return None if row is None else CA.from_row(row)
 
 
 def exists(ledger: Ledger) -> bool:
     """Whether the ledger holds any CA (a store that ``privca init`` completed)."""
-    return ledger.conn.execute("SELECT 1 FROM cas LIMIT 1").fetchone() is not None
+    return ledger._conn.execute("SELECT 1 FROM cas LIMIT 1").fetchone() is not None
 
 
 def chain(ledger: Ledger, ca: CA) -> list[CA]:
@@ -89,53 +89,53 @@ def insert(ledger: Ledger, ca: CA) -> CA:
 
 def retire(ledger: Ledger, ca_id: int, replaced_by: int, at: datetime) -> None:
     """Mark a CA generation retired: still trusted and still publishing its CRL, no longer issuing."""
-    ledger.conn.execute("UPDATE cas SET status = 'retired', replaced_by = ?, retired_at = ? WHERE id = ?",
+    ledger._conn.execute("UPDATE cas SET status = 'retired', replaced_by = ?, retired_at = ? WHERE id = ?",
                         (replaced_by, iso(at), ca_id))
 
 
 def revoke(ledger: Ledger, ca_id: int, reason: RevocationReason, at: datetime) -> None:
-    ledger.conn.execute("UPDATE cas SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ?",
+    ledger._conn.execute("UPDATE cas SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ?",
                         (iso(at), reason.value, ca_id))
 
 
 def count_crl_change(ledger: Ledger, ca_id: int) -> None:
     """Count a revocation change that the CA's current CRL does not show yet (``privca status`` reports it)."""
-    ledger.conn.execute("UPDATE cas SET crl_changes = crl_changes + 1 WHERE id = ?", (ca_id,))
+    ledger._conn.execute("UPDATE cas SET crl_changes = crl_changes + 1 WHERE id = ?", (ca_id,))
 
 
 def set_crl_number(ledger: Ledger, ca_id: int, number: int) -> None:
     """The CA signed CRL ``number``, which shows every change so far."""
-    ledger.conn.execute("UPDATE cas SET crl_number = ?, crl_changes = 0 WHERE id = ?", (number, ca_id))
+    ledger._conn.execute("UPDATE cas SET crl_number = ?, crl_changes = 0 WHERE id = ?", (number, ca_id))
 
 
 def set_urls(ledger: Ledger, ca_id: int, crl_url: str | None, ocsp_url: str | None) -> None:
-    ledger.conn.execute("UPDATE cas SET crl_url = ?, ocsp_url = ? WHERE id = ?", (crl_url, ocsp_url, ca_id))
+    ledger._conn.execute("UPDATE cas SET crl_url = ?, ocsp_url = ? WHERE id = ?", (crl_url, ocsp_url, ca_id))
 
 
 def key_refs(ledger: Ledger) -> set[str]:
     """Every key a CA row names (a key file relative to the store, or a token URI)."""
-    return {str(row[0]) for row in ledger.conn.execute("SELECT key_ref FROM cas")}
+    return {str(row[0]) for row in ledger._conn.execute("SELECT key_ref FROM cas")}
 
 
 def names_key(ledger: Ledger, key_ref: str) -> bool:
     """Whether a CA row names this key."""
-    return ledger.conn.execute("SELECT 1 FROM cas WHERE key_ref = ?", (key_ref,)).fetchone() is not None
+    return ledger._conn.execute("SELECT 1 FROM cas WHERE key_ref = ?", (key_ref,)).fetchone() is not None
 
 
 def serials(ledger: Ledger) -> set[str]:
-    return {str(row[0]) for row in ledger.conn.execute("SELECT serial FROM cas")}
+    return {str(row[0]) for row in ledger._conn.execute("SELECT serial FROM cas")}
 
 
 def with_crl_url(ledger: Ledger) -> list[tuple[int, str]]:
     """``(id, CRL URL)`` of each CA that publishes its CRL at a URL."""
-    return [(int(row[0]), str(row[1])) for row in ledger.conn.execute(
+    return [(int(row[0]), str(row[1])) for row in ledger._conn.execute(
         "SELECT id, crl_url FROM cas WHERE crl_url IS NOT NULL ORDER BY id")]
 
 
 def last_expiry_signed_by(ledger: Ledger, ca_id: int) -> datetime | None:
     """The latest notAfter among the leaf certificates and cross-certificates this CA signed (CA certificates
     it signed are left to the caller, whose rule for them depends on the child CA's own status)."""
-    row = ledger.conn.execute(
+    row = ledger._conn.execute(
         """SELECT max(t) FROM (
                SELECT max(not_after) AS t FROM certificates WHERE issuer_id = ?
                UNION ALL SELECT max(not_after) FROM cross_certificates WHERE issuer_ca_id = ?)""",

@@ -49,7 +49,7 @@ def insert_many(ledger: Ledger, certs: Sequence[IssuedCertificate]) -> None:
         return
     sql = f"INSERT INTO certificates ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
     try:
-        ledger.conn.executemany(sql, [_row(cert) for cert in certs])
+        ledger._conn.executemany(sql, [_row(cert) for cert in certs])
     except sqlite3.IntegrityError as exc:
         raise LedgerError(f"{ledger.path}: cannot record the certificates ({exc})") from None
 
@@ -63,14 +63,14 @@ def resolve_serial(ledger: Ledger, text: str) -> str:
 
     digits = typed_digits(text)
     whole = ledger_serial(digits)
-    exact = ledger.conn.execute("SELECT 1 FROM certificates WHERE serial = ? UNION ALL "
+    exact = ledger._conn.execute("SELECT 1 FROM certificates WHERE serial = ? UNION ALL "
                                 "SELECT 1 FROM cas WHERE serial = ? LIMIT 1", (whole, whole)).fetchone()
     if exact is not None or len(digits) < MIN_PREFIX_DIGITS:
         return whole
     # GLOB uses the serial index (hex digits hold no GLOB wildcards). The leading zero OpenSSL shows is not in
     # the ledger's form, so the search is widened by it and narrowed on the form shown.
     pattern = whole + "*"
-    rows = ledger.conn.execute(
+    rows = ledger._conn.execute(
         "SELECT serial, subject, 'certificate' AS kind FROM certificates WHERE serial GLOB ? UNION ALL "
         "SELECT serial, subject, role || ' CA ' || name AS kind FROM cas WHERE serial GLOB ? ORDER BY serial",
         (pattern, pattern)).fetchall()
@@ -86,7 +86,7 @@ def resolve_serial(ledger: Ledger, text: str) -> str:
 
 def all_by_serial(ledger: Ledger, serial: str) -> list[IssuedCertificate]:
     return [IssuedCertificate.from_row(row)
-            for row in ledger.conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,))]
+            for row in ledger._conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,))]
 
 
 def by_serial(ledger: Ledger, serial: str) -> IssuedCertificate:
@@ -105,13 +105,13 @@ def by_serial(ledger: Ledger, serial: str) -> IssuedCertificate:
 
 
 def by_id(ledger: Ledger, cert_id: int) -> IssuedCertificate | None:
-    row = ledger.conn.execute("SELECT * FROM certificates WHERE id = ?", (cert_id,)).fetchone()
+    row = ledger._conn.execute("SELECT * FROM certificates WHERE id = ?", (cert_id,)).fetchone()
     return None if row is None else IssuedCertificate.from_row(row)
 
 
 def issued_by(ledger: Ledger, issuer_id: int, serial: str) -> IssuedCertificate | None:
     """The certificate ``issuer_id`` issued with ``serial``; None when it is not on record."""
-    row = ledger.conn.execute("SELECT * FROM certificates WHERE issuer_id = ? AND serial = ?",
+    row = ledger._conn.execute("SELECT * FROM certificates WHERE issuer_id = ? AND serial = ?",
                               (issuer_id, serial)).fetchone()
     return None if row is None else IssuedCertificate.from_row(row)
 
@@ -122,40 +122,40 @@ def file_rewritten_later(ledger: Ledger, cert_id: int, role: str, path: str) -> 
     Only rows after this one (a rowid range, not a scan of the whole ledger) can have replaced the file.
     """
     column = _FILE_COLUMNS[role]
-    return ledger.conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
+    return ledger._conn.execute(f"SELECT 1 FROM certificates WHERE id > ? AND {column} = ? LIMIT 1",
                                (cert_id, path)).fetchone() is not None
 
 
 def successors(ledger: Ledger, serial: str) -> list[IssuedCertificate]:
     """Certificates recorded as renewals of ``serial`` (their ``replaces``), newest first."""
     return [IssuedCertificate.from_row(row) for row in
-            ledger.conn.execute("SELECT * FROM certificates WHERE replaces = ? ORDER BY id DESC", (serial,))]
+            ledger._conn.execute("SELECT * FROM certificates WHERE replaces = ? ORDER BY id DESC", (serial,))]
 
 
 def every(ledger: Ledger) -> Iterator[IssuedCertificate]:
     """Every certificate, in the order they were recorded (read as they are walked)."""
-    for row in ledger.conn.execute("SELECT * FROM certificates ORDER BY id"):
+    for row in ledger._conn.execute("SELECT * FROM certificates ORDER BY id"):
         yield IssuedCertificate.from_row(row)
 
 
 def count(ledger: Ledger) -> int:
-    return int(ledger.conn.execute("SELECT count(*) FROM certificates").fetchone()[0])
+    return int(ledger._conn.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
 def serials(ledger: Ledger) -> set[str]:
-    return {str(row[0]) for row in ledger.conn.execute("SELECT serial FROM certificates")}
+    return {str(row[0]) for row in ledger._conn.execute("SELECT serial FROM certificates")}
 
 
 def set_revoked(ledger: Ledger, cert_id: int, status: CertificateStatus, at: datetime,
                 reason: RevocationReason) -> None:
     """Record a revocation or hold (``status``), from ``at``."""
-    ledger.conn.execute("UPDATE certificates SET status = ?, revoked_at = ?, revocation_reason = ? WHERE id = ?",
+    ledger._conn.execute("UPDATE certificates SET status = ?, revoked_at = ?, revocation_reason = ? WHERE id = ?",
                         (status.value, iso(at), reason.value, cert_id))
 
 
 def set_valid(ledger: Ledger, cert_id: int) -> None:
     """Take a certificate off hold."""
-    ledger.conn.execute(
+    ledger._conn.execute(
         "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL WHERE id = ?",
         (cert_id,))
 
@@ -169,7 +169,7 @@ def revoked_entries(ledger: Ledger, ca_id: int, *, since: datetime | None) -> li
     ``certificates_revoked`` answers it without reading a certificate.
     """
     cutoff = "" if since is None else iso(since)
-    cursor = ledger.conn.cursor()
+    cursor = ledger._conn.cursor()
     cursor.row_factory = None
     rows: list[tuple[str, str, str | None]] = cursor.execute(
         "SELECT serial, revoked_at, revocation_reason FROM certificates"
@@ -185,7 +185,7 @@ def status_under(ledger: Ledger, ca_id: int, serial: str) -> tuple[bool, datetim
                                                                       RevocationReason | None] | None:
     """Whether the certificate or intermediate CA that ``ca_id`` signed with ``serial`` is revoked (or held), since
     when and why, as an OCSP answer needs it; None when ``ca_id`` signed no such serial."""
-    row = ledger.conn.execute(
+    row = ledger._conn.execute(
         "SELECT status, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND serial = ?"
         " UNION ALL SELECT status, revoked_at, revocation_reason FROM cas WHERE parent_id = ? AND serial = ?",
         (ca_id, serial, ca_id, serial),
@@ -201,7 +201,7 @@ def status_under(ledger: Ledger, ca_id: int, serial: str) -> tuple[bool, datetim
 def issuer_summary(ledger: Ledger, now: datetime) -> dict[int, IssuerSummary]:
     """Per issuing CA: when it first issued, its next valid certificate to expire, and how many are valid."""
     stamp = iso(now)
-    rows = ledger.conn.execute(
+    rows = ledger._conn.execute(
         # next_expiry skips certificates already renewed: their renewal, not they, is what will be in service.
         """SELECT issuer_id, min(issued_at) AS first_issued,
                   min(CASE WHEN status = 'valid' AND not_after >= ? AND NOT EXISTS (
@@ -220,7 +220,7 @@ def issuer_summary(ledger: Ledger, now: datetime) -> dict[int, IssuerSummary]:
 
 def profiles_in_use(ledger: Ledger, now: datetime) -> list[str]:
     """Profiles of the valid, unexpired certificates."""
-    rows = ledger.conn.execute(
+    rows = ledger._conn.execute(
         "SELECT DISTINCT profile FROM certificates WHERE status = 'valid' AND not_after >= ? ORDER BY profile",
         (iso(now),),
     )
@@ -265,7 +265,7 @@ def query(ledger: Ledger, *, now: datetime, statuses: Sequence[str] = (), expiri
     sql = f"SELECT * FROM certificates{where} ORDER BY not_after, id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    for row in ledger.conn.execute(sql, params):
+    for row in ledger._conn.execute(sql, params):
         yield IssuedCertificate.from_row(row)
 
 
@@ -274,7 +274,7 @@ def listing(ledger: Ledger, *, now: datetime, statuses: Sequence[str] = (), expi
     """What ``query`` finds, reduced to the table ``privca list`` prints: read from the ledger's listing index
     alone (55 ms instead of 190 ms for 40,000 of 1,000,000 certificates)."""
     where, params = _where(now, statuses, expiring_within_days, profile)
-    cursor = ledger.conn.cursor()
+    cursor = ledger._conn.cursor()
     cursor.row_factory = None
     sql = f"SELECT {', '.join(LISTING_COLUMNS)} FROM certificates{where} ORDER BY not_after, id"
     # Per row only what must be done: a dict lookup for the enum, and the status seen at ``now`` by comparing ISO
@@ -288,7 +288,7 @@ def listing(ledger: Ledger, *, now: datetime, statuses: Sequence[str] = (), expi
 
 def expiring(ledger: Ledger, *, now: datetime, until: datetime) -> Iterator[IssuedCertificate]:
     """Valid certificates whose notAfter is between ``now`` and ``until``, soonest first."""
-    for row in ledger.conn.execute(
+    for row in ledger._conn.execute(
             "SELECT * FROM certificates WHERE status = 'valid' AND not_after >= ? AND not_after <= ?"
             " ORDER BY not_after, id", (iso(now), iso(until))):
         yield IssuedCertificate.from_row(row)
@@ -297,14 +297,14 @@ def expiring(ledger: Ledger, *, now: datetime, until: datetime) -> Iterator[Issu
 def output_folders(ledger: Ledger) -> set[Path]:
     """Every folder privca has written certificate files to."""
     query = "SELECT DISTINCT cert_path FROM certificates UNION SELECT DISTINCT fullchain_path FROM certificates"
-    return {Path(path).parent for (path,) in ledger.conn.execute(query) if path}
+    return {Path(path).parent for (path,) in ledger._conn.execute(query) if path}
 
 
 def newest_per_file(ledger: Ledger, role: str) -> Iterator[IssuedCertificate]:
     """For each path a ``role`` file (cert, chain, fullchain) was written to, the newest certificate written
     there: the one whose content the file must hold."""
     column = _FILE_COLUMNS[role]
-    for row in ledger.conn.execute(
+    for row in ledger._conn.execute(
             f"SELECT c.* FROM certificates c JOIN (SELECT max(id) AS id FROM certificates GROUP BY {column}) "
             "USING (id) ORDER BY c.id"):
         yield IssuedCertificate.from_row(row)
@@ -313,7 +313,7 @@ def newest_per_file(ledger: Ledger, role: str) -> Iterator[IssuedCertificate]:
 def recorded_status(ledger: Ledger, serial: str, fingerprint_sha256: str) -> tuple[str, str | None, str | None] | None:
     """(status, revoked_at, revocation_reason) of the certificate or CA with this serial and fingerprint, if privca
     issued it; what ``audit`` and ``check`` report before any CRL is published."""
-    row = ledger.conn.execute(
+    row = ledger._conn.execute(
         "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ? AND fingerprint_sha256 = ?"
         " UNION ALL SELECT status, revoked_at, revocation_reason FROM cas WHERE serial = ? AND fingerprint_sha256 = ?"
         " LIMIT 1", (serial, fingerprint_sha256, serial, fingerprint_sha256)).fetchone()

@@ -13,7 +13,7 @@ def all_crosses(ledger: Ledger, now: datetime | None = None) -> list[CrossCertif
     """The cross-certificates (valid at ``now`` when given), oldest first. ``privca export pem`` adds them after
     the CA certificates."""
     found = [CrossCertificate.from_row(row)
-             for row in ledger.conn.execute("SELECT * FROM cross_certificates ORDER BY id")]
+             for row in ledger._conn.execute("SELECT * FROM cross_certificates ORDER BY id")]
     return found if now is None else [cross for cross in found if cross.valid_at(now.replace(microsecond=0))]
 
 

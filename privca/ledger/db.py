@@ -290,15 +290,15 @@ class Ledger:
         self.on_sealed: Callable[[chain.SealMade], None] | None = None
         self._tracking = False
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise LedgerError(f"{path}: cannot switch the ledger to WAL mode (got {mode})")
             # FULL: a committed certificate survives a power cut, not only a crash.
-            self.conn.execute("PRAGMA synchronous = FULL")
-            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
             if self._applied_migrations() < len(MIGRATIONS):
                 self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -307,7 +307,7 @@ class Ledger:
     def _applied_migrations(self) -> int:
         """How many of privca's migrations the ledger records as applied (0 for a new, empty ledger)."""
         try:
-            row = self.conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = ?",
+            row = self._conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = ?",
                                     (MIGRATION_SET,)).fetchone()
         except sqlite3.OperationalError:  # no such table: nothing was ever applied
             return 0
@@ -316,32 +316,32 @@ class Ledger:
     def _migrate(self) -> None:
         from sqlite_utils import Database
 
-        self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait and then see it done
+        self._conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait and then see it done
         try:
             if self._applied_migrations() < len(MIGRATIONS):
-                _migrations().apply(Database(self.conn))
-            self.conn.execute("COMMIT")
+                _migrations().apply(Database(self._conn))
+            self._conn.execute("COMMIT")
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def tables(self) -> "Database":
         """sqlite-utils on this connection, for the ledger's rare writes. Inside ``write()`` its inserts join the
         open transaction (sqlite-utils nests them in a savepoint), so they commit or roll back with it."""
         from sqlite_utils import Database
 
-        return Database(self.conn, recursive_triggers=False, execute_plugins=False)
+        return Database(self._conn, recursive_triggers=False, execute_plugins=False)
 
     def serialize(self) -> bytes:
         """The whole database as bytes (SQLite's online backup API): what the ledger holds at this moment, or
         within ``snapshot()`` at that moment."""
         copy = sqlite3.connect(":memory:")
         try:
-            self.conn.backup(copy)
+            self._conn.backup(copy)
             return copy.serialize()
         finally:
             copy.close()
@@ -349,33 +349,33 @@ class Ledger:
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One read transaction: everything read inside it comes from the same moment, while others write."""
-        self.conn.execute("BEGIN")
+        self._conn.execute("BEGIN")
         try:
             yield
         finally:
-            self.conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[None]:
         """One all-or-nothing write transaction, taken before anything is read for it."""
         if not self._tracking:  # outside the transaction, so that a rollback does not take the triggers with it
-            chain.install_tracking(self.conn)
+            chain.install_tracking(self._conn)
             self._tracking = True
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise LedgerError(f"{self.path}: the ledger is busy ({exc}); try again") from None
         self.pending = chain.Pending()
         try:
-            chain.forget_touched(self.conn)
+            chain.forget_touched(self._conn)
             yield
             # Every row the transaction changed gets its digest into an event, and the head its seal.
-            made = chain.flush(self.conn, self.pending, self.sealer, actor())
-            self.conn.execute("COMMIT")
+            made = chain.flush(self._conn, self.pending, self.sealer, actor())
+            self._conn.execute("COMMIT")
         except BaseException:
             self.pending = chain.Pending()
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         if made is not None and self.on_sealed is not None:
             self.on_sealed(made)

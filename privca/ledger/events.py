@@ -43,7 +43,7 @@ def clock_problem(now: datetime, newest_event_at: str | None) -> str | None:
 
 def newest_at(ledger: Ledger) -> str | None:
     """When the newest event was recorded, or None for an empty log."""
-    row = ledger.conn.execute("SELECT at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    row = ledger._conn.execute("SELECT at FROM events ORDER BY id DESC LIMIT 1").fetchone()
     return str(row["at"]) if row is not None else None
 
 
@@ -57,7 +57,7 @@ def _head(ledger: Ledger, at: datetime | None = None) -> tuple[str, int]:
     """The last event's hash and the next event's id; with ``at``, ClockError when it is clearly before the last
     event's time (every write records an event, so this one check keeps a clock that went back from writing
     history out of order: certificates dated before earlier ones, revocations before issuance)."""
-    last = ledger.conn.execute("SELECT id, hash, at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    last = ledger._conn.execute("SELECT id, hash, at FROM events ORDER BY id DESC LIMIT 1").fetchone()
     if at is not None and last is not None and (problem := clock_problem(at, last["at"])) is not None:
         raise ClockError(problem)
     return (last["hash"], last["id"] + 1) if last else (GENESIS_HASH, 1)
@@ -76,7 +76,7 @@ def record(ledger: Ledger, at: datetime, action: str, details: Details, serial: 
 def record_many(ledger: Ledger, at: datetime, action: str, items: Sequence[tuple[Details, str | None]]) -> None:
     """Append many events of one kind at once (a batch issue). They are chained and inserted with one statement
     when the transaction commits, carrying the digests of the rows it changed (``privca.ledger.chain``)."""
-    if not ledger.conn.in_transaction:
+    if not ledger._conn.in_transaction:
         raise LedgerError("an event can only be recorded inside Ledger.write()")
     _head(ledger, at)  # the clock check
     when = iso(at)
@@ -85,7 +85,7 @@ def record_many(ledger: Ledger, at: datetime, action: str, items: Sequence[tuple
 
 def every(ledger: Ledger) -> Iterator[Event]:
     """All events, oldest first (read as they are walked: the log can be long)."""
-    for row in ledger.conn.execute("SELECT * FROM events ORDER BY id"):
+    for row in ledger._conn.execute("SELECT * FROM events ORDER BY id"):
         yield Event.from_row(row)
 
 
@@ -95,24 +95,24 @@ def all_events(ledger: Ledger) -> list[Event]:
 
 def mentioning(ledger: Ledger, text: str) -> Iterator[Event]:
     """Events whose details contain ``text`` (a key name, say), oldest first: a scan, for ``privca verify``."""
-    for row in ledger.conn.execute("SELECT * FROM events WHERE instr(details, ?) > 0 ORDER BY id", (text,)):
+    for row in ledger._conn.execute("SELECT * FROM events WHERE instr(details, ?) > 0 ORDER BY id", (text,)):
         yield Event.from_row(row)
 
 
 def count(ledger: Ledger) -> int:
-    return int(ledger.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    return int(ledger._conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
 def last_id(ledger: Ledger) -> int:
     """The newest event's id (0 for an empty log)."""
-    return int(ledger.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+    return int(ledger._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
 
 def hashes_at(ledger: Ledger, ids: set[int]) -> dict[int, str]:
     """The hash of each event in ``ids`` that is in the log."""
     found: dict[int, str] = {}
     for event_id in sorted(ids):
-        row = ledger.conn.execute("SELECT hash FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = ledger._conn.execute("SELECT hash FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is not None:
             found[event_id] = str(row[0])
     return found
@@ -120,5 +120,5 @@ def hashes_at(ledger: Ledger, ids: set[int]) -> dict[int, str]:
 
 def after(ledger: Ledger, event_id: int) -> Iterator[Event]:
     """The events recorded after event #``event_id``, oldest first."""
-    for row in ledger.conn.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (event_id,)):
+    for row in ledger._conn.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (event_id,)):
         yield Event.from_row(row)

@@ -14,7 +14,7 @@ from privca.ledger.db import Ledger
 def tracked_rows(ledger: Ledger) -> Iterator[tuple[str, list[str], tuple[object, ...]]]:
     """``(row key, column names, values)`` of every row of every tracked table, read as they are walked."""
     for table, pk in rows.TRACKED.items():
-        cursor = ledger.conn.cursor()
+        cursor = ledger._conn.cursor()
         cursor.row_factory = None
         cursor.execute(f"SELECT * FROM {table} ORDER BY {pk}")
         names = [column[0] for column in cursor.description]
@@ -35,11 +35,11 @@ def describe(ledger: Ledger, row_key: str, serial: str | None = None) -> str:
     table, row_id = rows.split_key(row_key)
     kind = _KINDS.get(table, table)
     if table in ("cas", "crls"):
-        found = ledger.conn.execute("SELECT name FROM cas WHERE id = ?", (row_id,)).fetchone()
+        found = ledger._conn.execute("SELECT name FROM cas WHERE id = ?", (row_id,)).fetchone()
         if found is not None:
             return f"{kind} {found[0]}"
     if table == "certificates":
-        found = ledger.conn.execute("SELECT serial FROM certificates WHERE id = ?", (row_id,)).fetchone()
+        found = ledger._conn.execute("SELECT serial FROM certificates WHERE id = ?", (row_id,)).fetchone()
         if found is not None or serial:
             return f"{kind} {serial_text(str(found[0] if found is not None else serial))}"
     return f"{kind} #{row_id}"
@@ -81,7 +81,7 @@ def _seal(row: tuple[object, ...]) -> Seal:
 
 
 def all_seals(ledger: Ledger) -> list[Seal]:
-    cursor = ledger.conn.cursor()
+    cursor = ledger._conn.cursor()
     cursor.row_factory = None
     return [_seal(row) for row in cursor.execute(f"SELECT {_SEAL_COLUMNS} FROM seals ORDER BY id")]
 
@@ -96,11 +96,11 @@ def head_problem(ledger: Ledger, known_good: str | None = None) -> tuple[str | N
     behind privca's back (``privca verify`` does), but it sees the events log cut short or rewritten, and seals
     forged or deleted.
     """
-    cursor = ledger.conn.cursor()
+    cursor = ledger._conn.cursor()
     cursor.row_factory = None
     row = cursor.execute(f"SELECT {_SEAL_COLUMNS} FROM seals ORDER BY id DESC LIMIT 1").fetchone()
     if row is None:
-        if ledger.conn.execute("SELECT 1 FROM cas LIMIT 1").fetchone() is None:
+        if ledger._conn.execute("SELECT 1 FROM cas LIMIT 1").fetchone() is None:
             return None, None  # no CA yet: nothing to vouch for
         return ("the ledger carries no seal yet (it was made by an older privca, or its seals were deleted): its "
                 "history is not signed until a command that unlocks a CA key runs (privca crl); see privca verify",
@@ -131,7 +131,7 @@ def seal_token(payload: bytes, algorithm: str, signature: bytes, ca_pem: str) ->
 
 def made_token(ledger: Ledger, made: chain.SealMade) -> str | None:
     """The token of a seal this process made (genuine: it holds the key), for the cache ``head_problem`` reads."""
-    row = ledger.conn.execute("SELECT pem FROM cas WHERE id = ?", (made.ca_id,)).fetchone()
+    row = ledger._conn.execute("SELECT pem FROM cas WHERE id = ?", (made.ca_id,)).fetchone()
     return None if row is None else seal_token(made.payload, made.algorithm, made.signature, str(row[0]))
 
 
