@@ -1,4 +1,4 @@
-"""The library is fully typed (pyproject's [tool.mypy]: no untyped definitions); mypy keeps it so."""
+"""The library is fully typed (pyproject's [tool.mypy]: strict); mypy keeps it so."""
 
 from __future__ import annotations
 
