@@ -12,7 +12,6 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from test_corpus import CORPUS
+from test_ocsp_requests import served  # noqa: F401 - the fixture: a leaf issued, its issuer, a Responder
 from test_serve_live import ca_pem, fetch, start_serve
 from conftest import run_tool
-from privca.authority.ca import load_issuer
-from privca.authority.signer import issue
-from privca.ledger.cas import active as active_ca
-from privca.revocation.ocsp import Responder
 
 OCSP_CASES: list[dict[str, Any]] = tomllib.loads((CORPUS / "cases.toml").read_text())["ocsp"]
 
@@ -36,24 +32,14 @@ def _status(body: bytes) -> str:
     return ocsp.load_der_ocsp_response(body).response_status.name
 
 
-@pytest.fixture
-def setting(store: Any, store_path: Path, passphrase: Any, make_csr: Any, tmp_path: Path) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
-    record = issue(store, [make_csr("leaf.csr", cn="leaf.example.com", sans=["leaf.example.com"])], passphrase,
-                   now=now, out_dir=tmp_path / "out")[0].to_json()
-    issuer = load_issuer(store, active_ca(store.ledger, "issuing"), passphrase)
-    return {"responder": Responder(store_path / "privca.db", [issuer]), "issuer": issuer, "now": now,
-            "record": record, "cert": x509.load_pem_x509_certificate(Path(record["cert_path"]).read_bytes())}
-
-
 def test_every_ocsp_case_is_listed() -> None:
     on_disk = {f"ocsp/{path.name}" for path in (CORPUS / "ocsp").iterdir()}
     assert on_disk == {case["input"] for case in OCSP_CASES} and len(on_disk) >= 15
 
 
 @pytest.mark.parametrize("case", OCSP_CASES, ids=lambda c: c["input"])
-def test_hostile_request_in_process(case: dict[str, Any], setting: dict[str, Any]) -> None:
-    answer = setting["responder"].respond((CORPUS / case["input"]).read_bytes(), setting["now"])
+def test_hostile_request_in_process(case: dict[str, Any], served: dict[str, Any]) -> None:
+    answer = served["responder"].respond((CORPUS / case["input"]).read_bytes(), served["now"])
     assert _status(answer) == case["status"]
     assert len(answer) < 16  # an unsigned status: nothing a request could make privca sign
 
@@ -73,32 +59,32 @@ def _serial_request(issuer_cert: x509.Certificate, serial: int) -> bytes:
     return tlv(0x30, tlv(0x30, tlv(0x30, tlv(0x30, cert_id))))
 
 
-def test_a_negative_serial_under_the_real_issuer_is_malformed(setting: dict[str, Any]) -> None:
-    answer = setting["responder"].respond(_serial_request(setting["issuer"].cert, -5), setting["now"])
+def test_a_negative_serial_under_the_real_issuer_is_malformed(served: dict[str, Any]) -> None:
+    answer = served["responder"].respond(_serial_request(served["issuer"].cert, -5), served["now"])
     assert _status(answer) == "MALFORMED_REQUEST"  # was a ValueError from the signer
 
 
 @pytest.mark.parametrize("serial", [0, 1 << 200])
-def test_serials_no_certificate_has_are_unknown(setting: dict[str, Any], serial: int) -> None:
-    answer = ocsp.load_der_ocsp_response(setting["responder"].respond(
-        _serial_request(setting["issuer"].cert, serial), setting["now"]))
+def test_serials_no_certificate_has_are_unknown(served: dict[str, Any], serial: int) -> None:
+    answer = ocsp.load_der_ocsp_response(served["responder"].respond(
+        _serial_request(served["issuer"].cert, serial), served["now"]))
     assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
     assert answer.certificate_status is ocsp.OCSPCertStatus.UNKNOWN and answer.serial_number == serial
 
 
-def test_the_control_is_answered_and_openssl_accepts_it(setting: dict[str, Any], tmp_path: Path) -> None:
-    request = ocsp.OCSPRequestBuilder().add_certificate(setting["cert"], setting["issuer"].cert,
+def test_the_control_is_answered_and_openssl_accepts_it(served: dict[str, Any], tmp_path: Path) -> None:
+    request = ocsp.OCSPRequestBuilder().add_certificate(served["cert"], served["issuer"].cert,
                                                         hashes.SHA256()).build()
     der = request.public_bytes(serialization.Encoding.DER)
-    assert _serial_request(setting["issuer"].cert, setting["cert"].serial_number) == der  # same bytes as the builder
-    answer = setting["responder"].respond(der, setting["now"])
+    assert _serial_request(served["issuer"].cert, served["cert"].serial_number) == der  # same bytes as the builder
+    answer = served["responder"].respond(der, served["now"])
     assert ocsp.load_der_ocsp_response(answer).certificate_status is ocsp.OCSPCertStatus.GOOD
     (tmp_path / "req.der").write_bytes(der)
     (tmp_path / "resp.der").write_bytes(answer)
-    chain = setting["record"]["chain_path"]
+    chain = served["record"]["chain_path"]
     checked = run_tool("openssl", "ocsp", "-reqin", tmp_path / "req.der", "-respin", tmp_path / "resp.der",
                        "-issuer", ca_pem(chain, tmp_path), "-CAfile", chain, "-sha256", "-cert",
-                       setting["record"]["cert_path"])
+                       served["record"]["cert_path"])
     assert checked.returncode == 0 and ": good" in checked.stdout, checked.stdout + checked.stderr
 
 
@@ -111,7 +97,7 @@ def post(url: str, body: bytes) -> tuple[int, Any, bytes]:
         return error.code, error.headers, error.read()
 
 
-def test_hostile_requests_over_http(setting: dict[str, Any], store: Any, store_path: Path) -> None:
+def test_hostile_requests_over_http(served: dict[str, Any], store: Any, store_path: Path) -> None:
     """The same files against a running privca serve: POST and GET, each an HTTP 200 carrying the OCSP error
     status, and the server stays up and logs no traceback."""
     store.close()
@@ -128,7 +114,7 @@ def test_hostile_requests_over_http(setting: dict[str, Any], store: Any, store_p
                 encoded = urllib.parse.quote(base64.b64encode(body).decode(), safe="")
                 status, _, answer = fetch(f"{url}/ocsp/{encoded}")
                 assert status == 200 and _status(answer) == case["status"], case["input"]
-        control = ocsp.OCSPRequestBuilder().add_certificate(setting["cert"], setting["issuer"].cert,
+        control = ocsp.OCSPRequestBuilder().add_certificate(served["cert"], served["issuer"].cert,
                                                             hashes.SHA256()).build()
         status, _, answer = post(url + "/ocsp", control.public_bytes(serialization.Encoding.DER))
         assert status == 200  # still serving, and the control is answered
