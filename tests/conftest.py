@@ -236,6 +236,25 @@ def snapshot(*folders: Path) -> dict[str, Any]:
     return state
 
 
+def ledger_events(store_path: Path, action: str | None = None) -> list[dict[str, Any]]:
+    """Every event in a store's ledger (action, serial and its details), oldest first; only ``action``'s if given."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(store_path / "privca.db") as conn:
+        rows = conn.execute("SELECT action, serial, details FROM events ORDER BY id").fetchall()
+    return [{"action": a, "serial": s, **json.loads(d)} for a, s, d in rows if action is None or a == action]
+
+
+def certificate_row(store_path: Path, serial: str) -> dict[str, Any]:
+    """A certificate's ledger row as it is on disk, column by column."""
+    import sqlite3
+
+    with sqlite3.connect(store_path / "privca.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return dict(conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchone())
+
+
 def ledger_counts(store_path: Path) -> tuple[int, int]:
     """(certificates, events) rows in a store's ledger."""
     import sqlite3

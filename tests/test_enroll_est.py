@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from conftest import run_tool
+from conftest import certificate_row, ledger_events, run_tool
 
 CURL = shutil.which("curl")
 STRONGSWAN_PKI = shutil.which("pki")
@@ -116,14 +116,10 @@ class Est:
         return counts
 
     def events(self, action: str | None = None) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.store_path / "privca.db") as conn:
-            rows = conn.execute("SELECT action, serial, details FROM events ORDER BY id").fetchall()
-        return [{"action": a, "serial": s, **json.loads(d)} for a, s, d in rows if action is None or a == action]
+        return ledger_events(self.store_path, action)
 
     def certificate_row(self, serial: str) -> dict[str, Any]:
-        with sqlite3.connect(self.store_path / "privca.db") as conn:
-            conn.row_factory = sqlite3.Row
-            return dict(conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchone())
+        return certificate_row(self.store_path, serial)
 
     def device(self, cn: str, sans: list[str] | None = None, *, key: Any = None) -> Device:
         self.devices += 1

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import scep_peer as sp
-from conftest import run_tool
+from conftest import certificate_row, ledger_events, run_tool
 
 SCEPCLIENT = shutil.which("scepclient")
 SCEP_SUBMIT = "/usr/lib/certmonger/scep-submit"
@@ -75,14 +75,10 @@ class Scep:
                     for table in ("certificates", "enroll_requests", "events")}
 
     def events(self, action: str | None = None) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.store_path / "privca.db") as conn:
-            rows = conn.execute("SELECT action, serial, details FROM events ORDER BY id").fetchall()
-        return [{"action": a, "serial": s, **json.loads(d)} for a, s, d in rows if action is None or a == action]
+        return ledger_events(self.store_path, action)
 
     def certificate_row(self, serial: str) -> dict[str, Any]:
-        with sqlite3.connect(self.store_path / "privca.db") as conn:
-            conn.row_factory = sqlite3.Row
-            return dict(conn.execute("SELECT * FROM certificates WHERE serial = ?", (serial,)).fetchone())
+        return certificate_row(self.store_path, serial)
 
     def device(self, cn: str) -> sp.Device:
         self.devices += 1
