@@ -9,22 +9,38 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from privca.errors import OutputError, PrivcaError, StoreError
 
 TEMP_MARK = ".privca-tmp-"
 
 
-def read_regular_file(path: Path, limit: int, error: type[PrivcaError]) -> bytes:
-    """At most ``limit + 1`` bytes of a regular file (so the caller can tell "too large"), or ``error`` naming the
-    path. Only regular files: /dev/zero or a FIFO given as input must give an error, not exhaust memory or hang."""
+def open_regular_file(path: Path, error: type[PrivcaError]) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file, else ``error`` naming it. Checked on the open file
+    itself, and opened without blocking: /dev/zero or a FIFO given as input must give an error, not exhaust
+    memory or wait for a writer."""
     try:
-        if not path.is_file():
-            raise error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{path}: not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular_file(path: Path, limit: int, error: type[PrivcaError]) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file (so the caller can tell "too large"), or ``error`` naming the
+    path (``open_regular_file``)."""
+    with open_regular_file(path, error) as handle:
+        try:
+            return handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def ensure_private_dir(path: Path) -> None:

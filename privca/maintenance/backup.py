@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import stat
 import tarfile
 import zlib
 from datetime import datetime
@@ -40,7 +39,8 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from privca.version import __version__
 from privca.errors import BackupError, OutputError, StoreError
-from privca.common.fsutil import TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir
+from privca.common.fsutil import (TEMP_MARK, atomic_write, check_writable_target, ensure_private_dir, fsync_dir,
+                                  open_regular_file)
 from privca.ledger import cas, certificates, events
 from privca.ledger.chain import GENESIS_HASH
 from privca.ledger.records import Json, iso
@@ -194,22 +194,6 @@ def _header(handle: BinaryIO, size: int, archive: Path) -> bytes:
     return header
 
 
-def _open_regular(archive: Path) -> BinaryIO:
-    """The archive opened for reading, if it is a regular file (a FIFO or /dev/zero must not hang or fill memory)."""
-    try:
-        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer before there is anything to check.
-        fd = os.open(archive, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise BackupError(f"{archive}: no such file") from None
-    except OSError as exc:
-        raise BackupError(f"{archive}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise BackupError(f"{archive}: not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
 def _decrypt_to(archive: Path, passphrase: "Passphrase", plain: Path) -> int:
     """Decrypt ``archive`` piece by piece into the new owner-only file ``plain``; return the archive's size.
 
@@ -218,7 +202,7 @@ def _decrypt_to(archive: Path, passphrase: "Passphrase", plain: Path) -> int:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    with _open_regular(archive) as handle:
+    with open_regular_file(archive, BackupError) as handle:
         size = os.fstat(handle.fileno()).st_size
         header = _header(handle, size, archive)
         handle.seek(size - TAG_SIZE)
